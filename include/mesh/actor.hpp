@@ -1,0 +1,174 @@
+// What an actor class must look like, and the context its handlers may ask for.
+//
+// An actor is any class with (no base class, no macro):
+//   explicit A(std::string id);                      required
+//   A(std::string id, mesh::Value init_arg);         optional: used when a request has init_arg
+//   mesh::Value handle_call(mesh::Value payload);    required; a throw = crash
+//   void handle_cast(mesh::Value payload);           optional; a throw = crash
+// Each handler may take `mesh::ActorContext&` as a second parameter.
+#pragma once
+
+#include <chrono>
+#include <concepts>
+#include <cstddef>
+#include <functional>
+#include <new>
+#include <string>
+#include <type_traits>
+#include <utility>
+
+#include "mesh/error.hpp"
+#include "mesh/pid.hpp"
+#include "mesh/request.hpp"
+#include "mesh/value.hpp"
+
+namespace mesh {
+
+class Node;
+
+// Per-type settings given to Node::register_actor.
+struct ActorOptions {
+  // An activation that has handled no message for this long is passivated (stopped; the next
+  // call activates a fresh one). 0 = stay until a crash, a stop or a move.
+  std::chrono::milliseconds idle_timeout{0};
+};
+
+namespace detail {
+struct HandlerFrame;
+}
+
+// What a handler may do besides computing its reply. Handed to a handler that asks for it, valid
+// only during that handler's run and only on the thread running it: do not keep or share it.
+class ActorContext {
+ public:
+  ActorContext(const ActorContext&) = delete;
+  ActorContext& operator=(const ActorContext&) = delete;
+
+  const std::string& id() const noexcept;          // this actor's id
+  const std::string& module() const noexcept;      // the module it was registered under
+  const std::string& capability() const noexcept;  // the capability it was reached through
+  const Pid& self() const noexcept;                // this activation
+  Node& node() const noexcept;                     // the hosting node
+
+  // Calls another actor. Same as node().call(), which also works inside a handler: the call
+  // carries this call chain, so a cycle (A calls B calls A) returns Errc::deadlock at once.
+  [[nodiscard]] Result<Reply> call(Request request);
+  // Same as Node::cast and Node::async_call. Neither waits, so neither can deadlock.
+  [[nodiscard]] Result<void> cast(Request request);
+  void async_call(Request request, std::function<void(Result<Reply>)> done);
+
+  // Ends this activation once the current message is handled. Messages already queued for the
+  // actor, and later ones, go to a fresh activation.
+  void stop() noexcept;
+
+ private:
+  friend struct detail::HandlerFrame;
+  explicit ActorContext(detail::HandlerFrame& frame) noexcept : frame_(frame) {}
+  detail::HandlerFrame& frame_;
+};
+
+namespace detail {
+
+template <class A>
+concept CallHandlerPlain = requires(A& a, Value&& v) {
+  { a.handle_call(std::move(v)) } -> std::convertible_to<Value>;
+};
+template <class A>
+concept CallHandlerWithContext = requires(A& a, Value&& v, ActorContext& c) {
+  { a.handle_call(std::move(v), c) } -> std::convertible_to<Value>;
+};
+template <class A>
+concept CastHandlerPlain = requires(A& a, Value&& v) { a.handle_cast(std::move(v)); };
+template <class A>
+concept CastHandlerWithContext = requires(A& a, Value&& v, ActorContext& c) {
+  a.handle_cast(std::move(v), c);
+};
+
+// Type-erased operations on one actor class; one static instance per class. The runtime keeps
+// the actor object inside its activation's own allocation (size/align), so an actor costs one
+// allocation however it is written.
+struct ActorVTable {
+  std::size_t size;
+  std::size_t align;
+  // Constructs the actor at `where`. init_arg may be null. Throws what the constructor throws.
+  void (*construct)(void* where, std::string id, Value* init_arg);
+  void (*destroy)(void* self) noexcept;
+  Value (*handle_call)(void* self, Value&& payload, ActorContext& context);
+  // Null when the class has no handle_cast: a cast to it is then handled as a crash, as a
+  // GenServer without handle_cast would.
+  void (*handle_cast)(void* self, Value&& payload, ActorContext& context);
+};
+
+template <class A>
+Value invoke_call(void* self, Value&& payload, ActorContext& context) {
+  A& actor = *static_cast<A*>(self);
+  if constexpr (CallHandlerWithContext<A>) {
+    return actor.handle_call(std::move(payload), context);
+  } else {
+    return actor.handle_call(std::move(payload));
+  }
+}
+
+template <class A>
+void invoke_cast(void* self, Value&& payload, ActorContext& context) {
+  A& actor = *static_cast<A*>(self);
+  if constexpr (CastHandlerWithContext<A>) {
+    actor.handle_cast(std::move(payload), context);
+  } else {
+    actor.handle_cast(std::move(payload));
+  }
+}
+
+template <class A>
+void construct_actor(void* where, std::string id, Value* init_arg) {
+  if constexpr (std::is_constructible_v<A, std::string, Value>) {
+    if (init_arg != nullptr) {
+      ::new (where) A(std::move(id), std::move(*init_arg));
+      return;
+    }
+  }
+  ::new (where) A(std::move(id));
+}
+
+template <class A>
+constexpr auto cast_entry() -> void (*)(void*, Value&&, ActorContext&) {
+  if constexpr (CastHandlerPlain<A> || CastHandlerWithContext<A>) {
+    return &invoke_cast<A>;
+  } else {
+    return nullptr;
+  }
+}
+
+template <class A>
+inline constexpr ActorVTable actor_vtable{
+    sizeof(A),
+    alignof(A),
+    &construct_actor<A>,
+    [](void* self) noexcept { static_cast<A*>(self)->~A(); },
+    &invoke_call<A>,
+    cast_entry<A>(),
+};
+
+}  // namespace detail
+
+// The requirements of an actor class, as a concept. Node::register_actor also checks them one by
+// one with static_assert so that a class that does not fit gets a message naming what is missing.
+template <class A>
+concept ActorClass =
+    std::is_class_v<A> && std::is_nothrow_destructible_v<A> && std::constructible_from<A, std::string> &&
+    (detail::CallHandlerPlain<A> || detail::CallHandlerWithContext<A>);
+
+namespace detail {
+template <class A>
+constexpr void check_actor_class() {
+  static_assert(std::is_class_v<A>, "mesh: an actor must be a class type");
+  static_assert(std::is_nothrow_destructible_v<A>, "mesh: an actor's destructor must not throw");
+  static_assert(std::constructible_from<A, std::string>,
+                "mesh: an actor needs a constructor A(std::string id)");
+  static_assert(CallHandlerPlain<A> || CallHandlerWithContext<A>,
+                "mesh: an actor needs `mesh::Value handle_call(mesh::Value payload)` "
+                "(optionally with `mesh::ActorContext&` as a second parameter)");
+}
+}  // namespace detail
+
+}  // namespace mesh

@@ -1,0 +1,11 @@
+// The one include for mesh users: #include <mesh/mesh.hpp>
+#pragma once
+
+#include "mesh/actor.hpp"
+#include "mesh/error.hpp"
+#include "mesh/node.hpp"
+#include "mesh/node_options.hpp"
+#include "mesh/pid.hpp"
+#include "mesh/placement.hpp"
+#include "mesh/request.hpp"
+#include "mesh/value.hpp"

@@ -1,0 +1,58 @@
+// NodeCore: the node's parts wired together behind the Node facade.
+#pragma once
+
+#include <atomic>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "core/snapshot_cell.hpp"
+#include "mesh/node.hpp"
+#include "node/capability_ids.hpp"
+#include "placement/routing_table.hpp"
+#include "runtime/actor_host.hpp"
+#include "runtime/actor_registry.hpp"
+#include "runtime/router.hpp"
+
+namespace mesh::detail {
+
+// Validates requests, resolves (capability, shard) to the owner through the current routing
+// table and hands local work to the host. Thread-safe.
+class NodeCore final : public Router {
+ public:
+  NodeCore(Node& facade, NodeOptions options);
+  ~NodeCore() override;
+
+  void register_actor_type(std::string module, const ActorVTable& vtable, ActorOptions options);
+  void register_capabilities(std::vector<std::string> capabilities);
+
+  Result<Reply> route_call(Request&& request, const ChainPtr& chain) override;
+  Result<void> route_cast(Request&& request) override;
+  void route_async_call(Request&& request, CallState::Callback done) override;
+  Node& facade() override { return facade_; }
+  const std::string& capability_name(std::uint32_t capability) const override {
+    return capability_ids_.name(capability);
+  }
+
+  std::vector<std::string> nodes_for(std::string_view capability) const;
+  std::vector<std::string> all_capabilities() const;
+  std::uint32_t shard_for(std::string_view actor_id) const;
+  Result<std::string> owner_node(std::uint32_t shard, std::string_view capability) const;
+  const std::string& name() const { return options_.name; }
+
+ private:
+  Result<Target> resolve(const Request& request) const;
+  void publish_routes();  // caller holds membership_mutex_
+
+  Node& facade_;
+  const NodeOptions options_;
+  ActorRegistry registry_;
+  CapabilityIds capability_ids_;
+  std::mutex membership_mutex_;
+  std::vector<MemberInfo> members_;  // guarded by membership_mutex_
+  std::uint64_t epoch_ = 0;          // guarded by membership_mutex_
+  SnapshotCell<RoutingTable> routes_;
+  ActorHost host_;  // last: stopped and destroyed first
+};
+
+}  // namespace mesh::detail

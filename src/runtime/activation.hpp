@@ -1,0 +1,53 @@
+// Activation: one live instance of an actor, with its mailbox.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "runtime/actor_type.hpp"
+#include "runtime/message.hpp"
+
+namespace mesh::detail {
+
+// The actor object lives in the same allocation, right after this header, so an idle actor
+// costs one allocation plus a table slot. Fields marked "shard" are guarded by the mutex of the
+// activation's shard; fields marked "runner" belong to the one thread that holds the activation
+// busy (claimed inline or draining it on the pool).
+class Activation {
+ public:
+  // Allocates an activation with room for the type's actor object (not yet constructed).
+  static Activation* create(const ActorType& type, std::uint32_t capability, std::string id,
+                            std::uint64_t serial, std::uint32_t key_hash);
+  // Destroys the actor object (if constructed) and frees the allocation.
+  static void destroy(Activation* activation) noexcept;
+
+  void* actor() noexcept { return reinterpret_cast<char*>(this) + actor_offset(*type); }
+
+  // Mailbox (shard).
+  void push(Message* message) noexcept;
+  Message* pop() noexcept;
+  Message* take_all() noexcept;  // empties the mailbox, returns the old list
+  bool has_messages() const noexcept { return head_ != nullptr; }
+
+  const ActorType* const type;
+  const std::string id;
+  const std::uint64_t serial;
+  const std::uint32_t key_hash;
+  const std::uint32_t capability;
+  std::uint32_t last_active_ms = 0;  // runner writes, then releases busy under the shard mutex
+  bool busy = false;                 // shard: a thread runs or has scheduled this activation
+  bool constructed = false;          // runner
+  bool stop_requested = false;       // runner
+
+ private:
+  Activation(const ActorType& t, std::uint32_t cap, std::string i, std::uint64_t s,
+             std::uint32_t h)
+      : type(&t), id(std::move(i)), serial(s), key_hash(h), capability(cap) {}
+  static std::size_t actor_offset(const ActorType& type) noexcept;
+
+  Message* head_ = nullptr;  // shard
+  Message* tail_ = nullptr;  // shard
+};
+
+}  // namespace mesh::detail

@@ -1,0 +1,376 @@
+#include "runtime/actor_host.hpp"
+
+#include <algorithm>
+#include <exception>
+#include <thread>
+#include <vector>
+
+#include "runtime/handler_frame.hpp"
+
+namespace mesh::detail {
+namespace {
+
+// Nested inline runs deeper than this go through the pool instead, bounding stack use.
+constexpr std::uint32_t kMaxInlineDepth = 32;
+// Messages one activation may handle before its worker moves on to other actors.
+constexpr int kDrainBudget = 64;
+// How long a module whose handler ran past inline_limit stays off callers' threads.
+constexpr auto kSlowCooldown = std::chrono::seconds(10);
+// How often the pool is checked for work stuck behind long handlers.
+constexpr auto kStallCheckPeriod = std::chrono::milliseconds(20);
+
+// Mixes the id hash with the capability and type so that ids of one shard (which share the low
+// bits of their hash) still spread over the shard's table.
+std::uint32_t key_hash(const Target& target) {
+  std::uint64_t h = target.id_hash ^ (target.capability * 0x9E3779B97F4A7C15ull) ^
+                    (reinterpret_cast<std::uintptr_t>(target.type) * 0xC2B2AE3D27D4EB4Full);
+  h ^= h >> 33;
+  h *= 0xFF51AFD7ED558CCDull;
+  h ^= h >> 33;
+  return static_cast<std::uint32_t>(h);
+}
+
+Error shutting_down() { return Error{Errc::shutting_down, "the node is shutting down"}; }
+
+void fail_all(Message* list, const Error& error) {
+  while (list) {
+    std::unique_ptr<Message> message(std::exchange(list, list->next));
+    if (message->reply) message->reply->complete(std::unexpected(error));
+  }
+}
+
+std::string describe(std::exception_ptr error) {
+  try {
+    std::rethrow_exception(std::move(error));
+  } catch (const std::exception& e) {
+    return e.what();
+  } catch (...) {
+    return "unknown exception";
+  }
+}
+
+}  // namespace
+
+struct ActorHost::Outcome {
+  Value value;
+  std::optional<Error> error;
+  bool discard = false;
+};
+
+ActorHost::ActorHost(HostOptions options, Router& router)
+    : options_(std::move(options)),
+      router_(router),
+      shards_(std::make_unique<Shard[]>(options_.shard_count)),
+      scheduler_(options_.workers, options_.max_extra_workers,
+                 [this](Activation* a) { drain(a); }) {
+  timers_.every(kStallCheckPeriod, [this] { scheduler_.check_stalled(); });
+}
+
+ActorHost::~ActorHost() { stop(); }
+
+std::uint32_t ActorHost::now_ms() const {
+  return static_cast<std::uint32_t>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - epoch_).count());
+}
+
+Activation* ActorHost::find_or_create(Shard& shard, const Target& target, std::string& id) {
+  const std::uint32_t hash = key_hash(target);
+  if (Activation* a = shard.table.find(hash, target.capability, target.type, id)) return a;
+  const std::uint64_t serial = (++shard.next_serial << kShardBits) | target.shard;
+  Activation* a = Activation::create(*target.type, target.capability, std::move(id), serial, hash);
+  shard.table.insert(a);
+  return a;
+}
+
+void ActorHost::claim(Shard& shard, Activation& a) {
+  a.busy = true;
+  ++shard.busy;
+}
+
+// Queues a message; returns whether the caller must submit the activation to the pool.
+bool ActorHost::enqueue(Shard& shard, Activation& a, Message* message) {
+  a.push(message);
+  if (a.busy) return false;
+  claim(shard, a);
+  return true;
+}
+
+Result<Reply> ActorHost::call(const Target& target, Request&& request, const ChainPtr& chain) {
+  Shard& shard = shards_[target.shard];
+  const bool may_inline = target.type->inline_allowed.load(std::memory_order_relaxed) &&
+                          HandlerFrame::depth() < kMaxInlineDepth;
+  std::unique_lock lock(shard.mutex);
+  if (shard.closed) return std::unexpected(shutting_down());
+  Activation& a = *find_or_create(shard, target, request.id);
+  if (chain && chain->contains(options_.node_name, a.serial)) {
+    return std::unexpected(Error{Errc::deadlock, "call cycle: " + a.type->module + " " + a.id +
+                                                     " is already waiting in this call chain"});
+  }
+  if (may_inline && !a.busy) {
+    claim(shard, a);
+    lock.unlock();
+    Value* init = request.init_arg ? &*request.init_arg : nullptr;
+    const std::uint64_t serial = a.serial;
+    Outcome outcome = run(a, MessageKind::call, std::move(request.payload), init, chain);
+    release(a, outcome.discard);
+    return to_reply(std::move(outcome), serial);
+  }
+  RefPtr<CallState> state(new CallState(Clock::now() + request.timeout));
+  auto* message = new Message{nullptr, MessageKind::call, std::move(request.payload),
+                              std::move(request.init_arg), chain, state};
+  const bool submit = enqueue(shard, a, message);
+  lock.unlock();
+  if (submit) scheduler_.submit(&a);
+  Scheduler::BlockingScope blocked;
+  return state->wait();
+}
+
+Result<void> ActorHost::cast(const Target& target, Request&& request) {
+  auto message = std::make_unique<Message>(Message{nullptr, MessageKind::cast,
+                                                   std::move(request.payload),
+                                                   std::move(request.init_arg), nullptr, {}});
+  Shard& shard = shards_[target.shard];
+  std::unique_lock lock(shard.mutex);
+  if (shard.closed) return std::unexpected(shutting_down());
+  Activation& a = *find_or_create(shard, target, request.id);
+  const bool submit = enqueue(shard, a, message.release());
+  lock.unlock();
+  if (submit) scheduler_.submit(&a);
+  return {};
+}
+
+void ActorHost::async_call(const Target& target, Request&& request, CallState::Callback done) {
+  Shard& shard = shards_[target.shard];
+  const bool may_inline = target.type->inline_allowed.load(std::memory_order_relaxed) &&
+                          HandlerFrame::depth() < kMaxInlineDepth;
+  std::unique_lock lock(shard.mutex);
+  if (shard.closed) {
+    lock.unlock();
+    done(std::unexpected(shutting_down()));
+    return;
+  }
+  Activation& a = *find_or_create(shard, target, request.id);
+  if (may_inline && !a.busy) {
+    claim(shard, a);
+    lock.unlock();
+    Value* init = request.init_arg ? &*request.init_arg : nullptr;
+    const std::uint64_t serial = a.serial;
+    Outcome outcome = run(a, MessageKind::call, std::move(request.payload), init, nullptr);
+    release(a, outcome.discard);
+    done(to_reply(std::move(outcome), serial));
+    return;
+  }
+  const Clock::time_point deadline = Clock::now() + request.timeout;
+  RefPtr<CallState> state(new CallState(deadline, std::move(done)));
+  auto* message = new Message{nullptr, MessageKind::call, std::move(request.payload),
+                              std::move(request.init_arg), nullptr, state};
+  const bool submit = enqueue(shard, a, message);
+  lock.unlock();
+  if (submit) scheduler_.submit(&a);
+  timers_.at(deadline, [state] {
+    state->complete(std::unexpected(Error{Errc::timeout, "no reply within the request's timeout"}));
+  });
+}
+
+ActorHost::Outcome ActorHost::run(Activation& a, MessageKind kind, Value&& payload,
+                                  Value* init_arg, const ChainPtr& chain) {
+  HandlerFrame frame(router_, options_.node_name, a, chain);
+  const ActorVTable& vtable = *a.type->vtable;
+  Outcome outcome;
+  const Clock::time_point start = Clock::now();
+  if (!a.constructed) {
+    try {
+      vtable.construct(a.actor(), a.id, init_arg);
+      a.constructed = true;
+    } catch (...) {
+      outcome.error = Error{Errc::activation_failed, describe(std::current_exception())};
+      outcome.discard = true;
+      return outcome;
+    }
+  }
+  try {
+    if (kind == MessageKind::call) {
+      outcome.value = vtable.handle_call(a.actor(), std::move(payload), frame.context());
+    } else if (vtable.handle_cast) {
+      vtable.handle_cast(a.actor(), std::move(payload), frame.context());
+    } else {
+      throw std::logic_error("actor type " + a.type->module + " has no handle_cast");
+    }
+  } catch (...) {
+    outcome.error = Error{Errc::actor_crashed, describe(std::current_exception())};
+    outcome.discard = true;
+  }
+  const Clock::time_point end = Clock::now();
+  if (end - start > options_.inline_limit) mark_slow(*a.type);
+  a.last_active_ms = static_cast<std::uint32_t>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(end - epoch_).count());
+  outcome.discard = outcome.discard || a.stop_requested;
+  return outcome;
+}
+
+Result<Reply> ActorHost::to_reply(Outcome&& outcome, std::uint64_t serial) const {
+  if (outcome.error) return std::unexpected(std::move(*outcome.error));
+  return Reply{Pid{options_.node_name, serial}, std::move(outcome.value)};
+}
+
+// The runner is done with `a` for now: passes it to the pool if messages arrived meanwhile,
+// otherwise makes it idle (or destroys it, when discarded or the node is stopping).
+void ActorHost::release(Activation& a, bool discard_it) {
+  Shard& shard = shard_of(a);
+  std::unique_lock lock(shard.mutex);
+  if (discard_it || shard.closed) {
+    discard(shard, a, lock);
+    return;
+  }
+  if (a.has_messages()) {
+    lock.unlock();
+    scheduler_.submit(&a);
+    return;
+  }
+  a.busy = false;
+  --shard.busy;
+}
+
+// Removes a busy activation the caller holds. Its queued messages move, in order, to a fresh
+// activation of the same actor (the "next call" after a crash or stop), so none is lost and no
+// later message can overtake them. Destroys `a` after unlocking: its destructor is user code.
+void ActorHost::discard(Shard& shard, Activation& a, std::unique_lock<std::mutex>& lock) {
+  shard.table.erase(&a);
+  Message* queued = a.take_all();
+  Activation* next = nullptr;
+  if (queued && !shard.closed) {
+    const Target target{a.type, a.capability, static_cast<std::uint32_t>(a.serial & kShardMask),
+                        0};
+    const std::uint64_t serial = (++shard.next_serial << kShardBits) | target.shard;
+    next = Activation::create(*a.type, a.capability, a.id, serial, a.key_hash);
+    while (queued) next->push(std::exchange(queued, queued->next));
+    shard.table.insert(next);
+    claim(shard, *next);
+  }
+  lock.unlock();
+  if (next) scheduler_.submit(next);
+  fail_all(queued, shutting_down());
+  Activation::destroy(&a);
+  lock.lock();
+  --shard.busy;
+}
+
+void ActorHost::drain(Activation* a) {
+  Shard& shard = shard_of(*a);
+  for (int budget = kDrainBudget; budget > 0; --budget) {
+    std::unique_lock lock(shard.mutex);
+    std::unique_ptr<Message> message(a->pop());
+    if (!message) {
+      if (shard.closed) {
+        discard(shard, *a, lock);
+      } else {
+        a->busy = false;
+        --shard.busy;
+      }
+      return;
+    }
+    lock.unlock();
+    if (message->reply && (message->reply->completed() ||
+                           Clock::now() >= message->reply->deadline())) {
+      // The caller has given up: skip the work, as its reply would be dropped anyway.
+      message->reply->complete(
+          std::unexpected(Error{Errc::timeout, "no reply within the request's timeout"}));
+      continue;
+    }
+    Value* init = message->init_arg ? &*message->init_arg : nullptr;
+    const std::uint64_t serial = a->serial;
+    Outcome outcome = run(*a, message->kind, std::move(message->payload), init, message->chain);
+    const bool discarded = outcome.discard;
+    if (discarded) {
+      lock.lock();
+      discard(shard, *a, lock);
+    }
+    if (message->reply) message->reply->complete(to_reply(std::move(outcome), serial));
+    if (discarded) return;
+  }
+  scheduler_.submit(a);
+}
+
+void ActorHost::mark_slow(const ActorType& type) {
+  auto& mutable_type = const_cast<ActorType&>(type);
+  if (!mutable_type.inline_allowed.exchange(false, std::memory_order_relaxed)) return;
+  timers_.at(Clock::now() + kSlowCooldown, [&mutable_type] {
+    mutable_type.inline_allowed.store(true, std::memory_order_relaxed);
+  });
+}
+
+void ActorHost::watch_idle(const ActorType& type) {
+  const auto idle = type.options.idle_timeout;
+  if (idle <= std::chrono::milliseconds::zero()) return;
+  const auto period = std::clamp<Clock::duration>(idle / 4, std::chrono::milliseconds(5),
+                                                   std::chrono::seconds(1));
+  const auto idle_ms = static_cast<std::uint32_t>(idle.count());
+  timers_.every(period, [this, &type, idle_ms] { sweep_idle(type, idle_ms); });
+}
+
+// Passivates activations of `type` that are idle and have handled nothing for idle_ms.
+void ActorHost::sweep_idle(const ActorType& type, std::uint32_t idle_ms) {
+  std::vector<Activation*> expired;
+  for (std::uint32_t s = 0; s < options_.shard_count; ++s) {
+    Shard& shard = shards_[s];
+    const std::size_t first = expired.size();
+    std::lock_guard lock(shard.mutex);
+    if (shard.closed) break;
+    const std::uint32_t now = now_ms();
+    shard.table.for_each([&](Activation* a) {
+      if (a->type == &type && !a->busy && now - a->last_active_ms >= idle_ms) expired.push_back(a);
+    });
+    for (std::size_t i = first; i < expired.size(); ++i) shard.table.erase(expired[i]);
+  }
+  for (Activation* a : expired) Activation::destroy(a);
+}
+
+std::size_t ActorHost::activation_count() const {
+  std::size_t total = 0;
+  for (std::uint32_t s = 0; s < options_.shard_count; ++s) {
+    std::lock_guard lock(shards_[s].mutex);
+    total += shards_[s].table.size();
+  }
+  return total;
+}
+
+void ActorHost::stop() {
+  std::call_once(stopped_, [this] {
+    for (std::uint32_t s = 0; s < options_.shard_count; ++s) {
+      Shard& shard = shards_[s];
+      std::vector<Activation*> idle;
+      Message* queued = nullptr;
+      {
+        std::lock_guard lock(shard.mutex);
+        shard.closed = true;
+        shard.table.for_each([&](Activation* a) {
+          for (Message* m = a->take_all(); m;) {
+            Message* next = m->next;
+            m->next = queued;
+            queued = m;
+            m = next;
+          }
+          if (!a->busy) idle.push_back(a);
+        });
+        for (Activation* a : idle) shard.table.erase(a);
+      }
+      fail_all(queued, shutting_down());
+      for (Activation* a : idle) Activation::destroy(a);
+    }
+    // Handlers still running finish their current message; their runners then see `closed`
+    // and destroy the activation.
+    for (std::uint32_t s = 0; s < options_.shard_count; ++s) {
+      for (;;) {
+        {
+          std::lock_guard lock(shards_[s].mutex);
+          if (shards_[s].busy == 0) break;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      }
+    }
+    timers_.stop();
+    scheduler_.stop();
+  });
+}
+
+}  // namespace mesh::detail

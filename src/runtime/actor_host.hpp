@@ -1,0 +1,96 @@
+// ActorHost: the activations this node hosts, their mailboxes and the threads that run them.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "mesh/error.hpp"
+#include "mesh/request.hpp"
+#include "runtime/activation_table.hpp"
+#include "runtime/call_state.hpp"
+#include "runtime/router.hpp"
+#include "runtime/scheduler.hpp"
+#include "runtime/timer_service.hpp"
+
+namespace mesh::detail {
+
+// Where a request goes inside this node: resolved by the router before it reaches the host.
+struct Target {
+  const ActorType* type;
+  std::uint32_t capability;  // interned capability id
+  std::uint32_t shard;
+  std::uint64_t id_hash;     // stable_hash(id)
+};
+
+struct HostOptions {
+  std::string node_name;
+  std::uint32_t shard_count;
+  std::uint32_t workers;
+  std::uint32_t max_extra_workers;
+  std::chrono::microseconds inline_limit;
+};
+
+// Runs each actor's messages one at a time in arrival order. A call to an idle actor runs on the
+// caller's thread (no hand-off); otherwise the message waits in the actor's mailbox and the pool
+// drains it. Each shard has its own mutex guarding its table and its actors' mailboxes, held only
+// for lookups and queue operations, never while a handler runs. Thread-safe.
+class ActorHost {
+ public:
+  ActorHost(HostOptions options, Router& router);
+  ~ActorHost();  // stops: see stop()
+  ActorHost(const ActorHost&) = delete;
+  ActorHost& operator=(const ActorHost&) = delete;
+
+  [[nodiscard]] Result<Reply> call(const Target& target, Request&& request, const ChainPtr& chain);
+  [[nodiscard]] Result<void> cast(const Target& target, Request&& request);
+  void async_call(const Target& target, Request&& request, CallState::Callback done);
+
+  // Starts passivating idle activations of a type with an idle timeout.
+  void watch_idle(const ActorType& type);
+  // Fails queued messages with shutting_down, lets running handlers finish, destroys every
+  // activation and joins the pool. Idempotent.
+  void stop();
+
+  std::size_t activation_count() const;
+  const std::string& node_name() const { return options_.node_name; }
+
+ private:
+  struct alignas(64) Shard {
+    mutable std::mutex mutex;
+    ActivationTable table;         // guarded by mutex
+    std::uint64_t next_serial = 0; // guarded by mutex
+    std::uint32_t busy = 0;        // guarded by mutex: activations held by a runner
+    bool closed = false;           // guarded by mutex
+  };
+  struct Outcome;
+
+  Shard& shard_of(const Activation& a) { return shards_[a.serial & kShardMask]; }
+  Activation* find_or_create(Shard& shard, const Target& target, std::string& id);
+  static void claim(Shard& shard, Activation& a);
+  bool enqueue(Shard& shard, Activation& a, Message* message);
+  Outcome run(Activation& a, MessageKind kind, Value&& payload, Value* init_arg,
+              const ChainPtr& chain);
+  void release(Activation& a, bool discard);
+  void discard(Shard& shard, Activation& a, std::unique_lock<std::mutex>& lock);
+  void drain(Activation* a);
+  void mark_slow(const ActorType& type);
+  void sweep_idle(const ActorType& type, std::uint32_t idle_ms);
+  std::uint32_t now_ms() const;
+  Result<Reply> to_reply(Outcome&& outcome, std::uint64_t serial) const;
+
+  static constexpr unsigned kShardBits = 20;
+  static constexpr std::uint64_t kShardMask = (1u << kShardBits) - 1;
+
+  const HostOptions options_;
+  Router& router_;
+  const Clock::time_point epoch_ = Clock::now();
+  std::unique_ptr<Shard[]> shards_;
+  TimerService timers_;
+  Scheduler scheduler_;
+  std::once_flag stopped_;
+};
+
+}  // namespace mesh::detail

@@ -1,0 +1,36 @@
+#include "runtime/actor_registry.hpp"
+
+#include <stdexcept>
+
+namespace mesh::detail {
+
+ActorRegistry::ActorRegistry() : index_(std::make_shared<const Index>()) {}
+
+const ActorType& ActorRegistry::add(std::string module, const ActorVTable& vtable,
+                                    ActorOptions options) {
+  if (module.empty()) throw std::invalid_argument("mesh: register_actor needs a module name");
+  if (options.idle_timeout < std::chrono::milliseconds::zero()) {
+    throw std::invalid_argument("mesh: idle_timeout of " + module + " is negative");
+  }
+  std::lock_guard lock(mutex_);
+  auto next = std::make_shared<Index>(*index_.load());
+  if (next->contains(module)) {
+    throw std::logic_error("mesh: actor module " + module + " is already registered");
+  }
+  auto type = std::make_unique<ActorType>();
+  type->module = std::move(module);
+  type->vtable = &vtable;
+  type->options = options;
+  const ActorType& added = *types_.emplace_back(std::move(type));
+  next->emplace(added.module, &added);
+  index_.publish(std::move(next));
+  return added;
+}
+
+const ActorType* ActorRegistry::find(std::string_view module) const {
+  const Index& index = index_.read();
+  const auto it = index.find(module);
+  return it == index.end() ? nullptr : it->second;
+}
+
+}  // namespace mesh::detail

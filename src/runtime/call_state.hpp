@@ -1,0 +1,75 @@
+// CallState: where the outcome of one queued call meets the caller waiting for it.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <mutex>
+#include <optional>
+
+#include "mesh/error.hpp"
+#include "mesh/request.hpp"
+#include "runtime/ref_ptr.hpp"
+
+namespace mesh::detail {
+
+using Clock = std::chrono::steady_clock;
+
+// Shared by the caller and the runner of a queued call; completed exactly once, by the reply,
+// the caller's timeout or shutdown, whichever comes first (later completions are dropped, which
+// is how a late reply is dropped). Thread-safe.
+class CallState final : public RefCounted {
+ public:
+  using Callback = std::function<void(Result<Reply>)>;
+
+  explicit CallState(Clock::time_point deadline) : deadline_(deadline) {}
+  CallState(Clock::time_point deadline, Callback done)
+      : deadline_(deadline), callback_(std::move(done)) {}
+
+  Clock::time_point deadline() const { return deadline_; }
+  bool completed() const { return completed_.load(std::memory_order_acquire); }
+
+  // Delivers the outcome if nothing has yet; returns whether it did. Runs the callback (async
+  // calls) on the completing thread.
+  bool complete(Result<Reply> outcome);
+
+  // Blocking calls: waits for the outcome until the deadline, then completes with timeout.
+  Result<Reply> wait();
+
+ private:
+  const Clock::time_point deadline_;
+  std::atomic<bool> completed_{false};
+  Callback callback_;
+  std::mutex mutex_;
+  std::condition_variable ready_cv_;
+  std::optional<Result<Reply>> outcome_;  // guarded by mutex_
+};
+
+inline bool CallState::complete(Result<Reply> outcome) {
+  if (completed_.exchange(true, std::memory_order_acq_rel)) return false;
+  if (callback_) {
+    Callback done = std::move(callback_);  // release captures as soon as the call is over
+    done(std::move(outcome));
+    return true;
+  }
+  {
+    std::lock_guard lock(mutex_);
+    outcome_ = std::move(outcome);
+  }
+  ready_cv_.notify_one();
+  return true;
+}
+
+inline Result<Reply> CallState::wait() {
+  std::unique_lock lock(mutex_);
+  if (!ready_cv_.wait_until(lock, deadline_, [&] { return outcome_.has_value(); })) {
+    if (!completed_.exchange(true, std::memory_order_acq_rel)) {
+      return std::unexpected(Error{Errc::timeout, "no reply within the request's timeout"});
+    }
+    // A completer won the race just now; its outcome is on the way.
+    ready_cv_.wait(lock, [&] { return outcome_.has_value(); });
+  }
+  return std::move(*outcome_);
+}
+
+}  // namespace mesh::detail

@@ -1,0 +1,73 @@
+#include "runtime/handler_frame.hpp"
+
+#include <memory>
+
+#include "runtime/router.hpp"
+
+namespace mesh::detail {
+namespace {
+thread_local HandlerFrame* current_frame = nullptr;
+}  // namespace
+
+HandlerFrame::HandlerFrame(Router& r, const std::string& name, Activation& a,
+                           const ChainPtr& c) noexcept
+    : router(r),
+      node_name(name),
+      activation(a),
+      chain(c),
+      outer_(current_frame),
+      depth_(current_frame ? current_frame->depth_ + 1 : 1),
+      context_(*this) {
+  current_frame = this;
+}
+
+HandlerFrame::~HandlerFrame() { current_frame = outer_; }
+
+HandlerFrame* HandlerFrame::current() noexcept { return current_frame; }
+
+std::uint32_t HandlerFrame::depth() noexcept { return current_frame ? current_frame->depth_ : 0; }
+
+const ChainPtr& HandlerFrame::chain_for_nested_call() {
+  if (!nested_chain_) {
+    nested_chain_ = std::make_shared<const CallChain>(
+        CallChain{node_name, activation.serial, chain, chain_depth(chain) + 1});
+  }
+  return nested_chain_;
+}
+
+const Pid& HandlerFrame::self() {
+  if (!self_) self_.emplace(Pid{node_name, activation.serial});
+  return *self_;
+}
+
+}  // namespace mesh::detail
+
+namespace mesh {
+
+using detail::HandlerFrame;
+
+const std::string& ActorContext::id() const noexcept { return frame_.activation.id; }
+const std::string& ActorContext::module() const noexcept {
+  return frame_.activation.type->module;
+}
+const std::string& ActorContext::capability() const noexcept {
+  return frame_.router.capability_name(frame_.activation.capability);
+}
+const Pid& ActorContext::self() const noexcept { return frame_.self(); }
+Node& ActorContext::node() const noexcept { return frame_.router.facade(); }
+
+Result<Reply> ActorContext::call(Request request) {
+  return frame_.router.route_call(std::move(request), frame_.chain_for_nested_call());
+}
+
+Result<void> ActorContext::cast(Request request) {
+  return frame_.router.route_cast(std::move(request));
+}
+
+void ActorContext::async_call(Request request, std::function<void(Result<Reply>)> done) {
+  frame_.router.route_async_call(std::move(request), std::move(done));
+}
+
+void ActorContext::stop() noexcept { frame_.activation.stop_requested = true; }
+
+}  // namespace mesh

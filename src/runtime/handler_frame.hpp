@@ -1,0 +1,47 @@
+// HandlerFrame: what the runtime knows about the handler running on this thread.
+#pragma once
+
+#include <optional>
+
+#include "mesh/actor.hpp"
+#include "runtime/activation.hpp"
+#include "runtime/call_chain.hpp"
+
+namespace mesh::detail {
+
+class Router;
+
+// Lives on the stack of the thread running one message, and is that thread's "current handler"
+// (frames nest when a handler's call runs another actor inline). Not thread-safe: one thread.
+struct HandlerFrame {
+  HandlerFrame(Router& router, const std::string& node_name, Activation& activation,
+               const ChainPtr& chain) noexcept;
+  ~HandlerFrame();
+  HandlerFrame(const HandlerFrame&) = delete;
+  HandlerFrame& operator=(const HandlerFrame&) = delete;
+
+  // The innermost handler running on this thread, or null outside handlers.
+  static HandlerFrame* current() noexcept;
+  // How many handlers are nested on this thread (0 outside handlers).
+  static std::uint32_t depth() noexcept;
+
+  // The chain a blocking call made by this handler carries: this activation, then the chain
+  // of the message being handled. Built on first use, shared by later calls of the same run.
+  const ChainPtr& chain_for_nested_call();
+  const Pid& self();
+  ActorContext& context() noexcept { return context_; }
+
+  Router& router;
+  const std::string& node_name;
+  Activation& activation;
+  const ChainPtr& chain;
+
+ private:
+  HandlerFrame* outer_;
+  std::uint32_t depth_;
+  ChainPtr nested_chain_;
+  std::optional<Pid> self_;
+  ActorContext context_;
+};
+
+}  // namespace mesh::detail

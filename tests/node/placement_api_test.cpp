@@ -1,0 +1,54 @@
+// The placement queries of Node: nodes_for, all_capabilities, owner_node and custom strategies.
+#include <gtest/gtest.h>
+
+#include "support/test_actors.hpp"
+
+namespace mesh::test {
+namespace {
+
+TEST(PlacementApiTest, CapabilitiesAreSortedUniqueAndReplaced) {
+  Node node(NodeOptions{.name = "solo"});
+  EXPECT_TRUE(node.all_capabilities().empty());
+  node.register_capabilities({"game", "chat", "game"});
+  EXPECT_EQ(node.all_capabilities(), (std::vector<std::string>{"chat", "game"}));
+  EXPECT_EQ(node.nodes_for("game"), std::vector<std::string>{"solo"});
+  EXPECT_TRUE(node.nodes_for("payment").empty());
+  node.register_capabilities({"payment"});
+  EXPECT_EQ(node.all_capabilities(), std::vector<std::string>{"payment"});
+  EXPECT_TRUE(node.nodes_for("game").empty());
+}
+
+TEST(PlacementApiTest, OwnerNode) {
+  Node node(NodeOptions{.name = "solo", .shard_count = 16});
+  EXPECT_EQ(node.owner_node(3, "game").error().code, Errc::no_nodes);
+  node.register_capabilities({"game"});
+  EXPECT_EQ(node.owner_node(3, "game").value(), "solo");
+  EXPECT_EQ(node.owner_node(16, "game").error().code, Errc::invalid_request);
+  EXPECT_EQ(node.owner_node(0, "").error().code, Errc::invalid_request);
+}
+
+TEST(PlacementApiTest, RemovingACapabilityStopsRoutingToIt) {
+  Node node(small_node());
+  register_all(node);
+  ASSERT_TRUE(node.call(req("Counter", "c")));
+  node.register_capabilities({"other"});
+  EXPECT_EQ(node.call(req("Counter", "c")).error().code, Errc::no_nodes);
+}
+
+TEST(PlacementApiTest, CustomStrategyPlugsIn) {
+  struct Counting : PlacementStrategy {
+    std::size_t owner(std::uint32_t shard, std::string_view, std::span<const std::string> nodes) const override {
+      ++asked;
+      return shard % nodes.size();
+    }
+    mutable std::atomic<int> asked{0};
+  };
+  auto strategy = std::make_shared<Counting>();
+  Node node(NodeOptions{.name = "solo", .shard_count = 32, .strategy = strategy});
+  node.register_capabilities({"a", "b"});
+  EXPECT_EQ(strategy->asked.load(), 64) << "asked once per shard and capability";
+  EXPECT_EQ(node.owner_node(5, "a").value(), "solo");
+}
+
+}  // namespace
+}  // namespace mesh::test
