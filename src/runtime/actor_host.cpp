@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "runtime/handler_frame.hpp"
+#include "runtime/slow_run_check.hpp"
 
 namespace mesh::detail {
 namespace {
@@ -177,6 +178,7 @@ ActorHost::Outcome ActorHost::run(Activation& a, MessageKind kind, Value&& paylo
   HandlerFrame frame(router_, options_.node_name, a, chain);
   const ActorVTable& vtable = *a.type->vtable;
   Outcome outcome;
+  SlowRunCheck::arm();
   const Clock::time_point start = Clock::now();
   if (!a.constructed) {
     try {
@@ -201,7 +203,7 @@ ActorHost::Outcome ActorHost::run(Activation& a, MessageKind kind, Value&& paylo
     outcome.discard = true;
   }
   const Clock::time_point end = Clock::now();
-  if (end - start > options_.inline_limit) mark_slow(*a.type);
+  if (end - start > options_.inline_limit && SlowRunCheck::confirm()) mark_slow(*a.type);
   a.last_active_ms = static_cast<std::uint32_t>(
       std::chrono::duration_cast<std::chrono::milliseconds>(end - epoch_).count());
   outcome.discard = outcome.discard || a.stop_requested;

@@ -1,0 +1,34 @@
+// Actors used by the benchmarks.
+#pragma once
+
+#include <string>
+
+#include <mesh/mesh.hpp>
+
+namespace bench {
+
+// The Quickstart's hot path: reads the action and bumps a score.
+struct ScoreActor {
+  explicit ScoreActor(std::string) {}
+  mesh::Value handle_call(const mesh::Value& payload) {
+    const auto it = payload.find("action");
+    if (it != payload.end() && *it == "increment_score") ++score;
+    return score;
+  }
+  int score = 0;
+};
+
+// The smallest useful actor: no state at all.
+struct IdleActor {
+  explicit IdleActor(std::string) {}
+  mesh::Value handle_call(const mesh::Value&) { return nullptr; }
+};
+
+inline mesh::Request score_request(std::string id) {
+  return mesh::Request{.module = "Score", .id = std::move(id),
+                       .payload = {{"action", "increment_score"}}, .capability = "game"};
+}
+
+inline std::string actor_id(std::size_t n) { return "p" + std::to_string(n); }
+
+}  // namespace bench

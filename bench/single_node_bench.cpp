@@ -1,0 +1,176 @@
+// The single-node figures of docs/benchmarks.md: activation rate, hot-call latency and
+// throughput, async throughput and memory per idle actor. Prints one line per figure.
+//
+//   single_node_bench [all|activation|latency|threads|async|memory] [--quick]
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "bench_actors.hpp"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+bool quick = false;
+
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+std::unique_ptr<mesh::Node> make_node(std::size_t warm_actors) {
+  auto node = std::make_unique<mesh::Node>(mesh::NodeOptions{.name = "bench"});
+  node->register_actor<bench::ScoreActor>("Score");
+  node->register_actor<bench::IdleActor>("Idle");
+  node->register_capabilities({"game"});
+  for (std::size_t i = 0; i < warm_actors; ++i) (void)node->call(bench::score_request(bench::actor_id(i)));
+  return node;
+}
+
+void check(const mesh::Result<mesh::Reply>& reply) {
+  if (!reply) {
+    std::fprintf(stderr, "call failed: %s\n", mesh::to_string(reply.error()).c_str());
+    std::exit(1);
+  }
+}
+
+void activation() {
+  constexpr int kThreads = 2;
+  const std::size_t per_thread = quick ? 100'000 : 1'000'000;
+  auto node = make_node(0);
+  std::vector<std::thread> threads;
+  const auto start = Clock::now();
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      const std::string prefix = "t" + std::to_string(t) + "-";
+      for (std::size_t i = 0; i < per_thread; ++i) {
+        check(node->call(mesh::Request{.module = "Idle", .id = prefix + std::to_string(i),
+                                       .payload = nullptr, .capability = "game"}));
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  const double s = seconds_since(start);
+  std::printf("activation: %d callers, %zu new actors in %.3f s = %.0f activations/s\n", kThreads,
+              kThreads * per_thread, s, kThreads * per_thread / s);
+}
+
+void latency() {
+  constexpr std::size_t kActors = 10'000;
+  const std::size_t calls = quick ? 200'000 : 2'000'000;
+  auto node = make_node(kActors);
+  std::vector<std::uint32_t> ns(calls);
+  const auto start = Clock::now();
+  for (std::size_t i = 0; i < calls; ++i) {
+    mesh::Request request = bench::score_request(bench::actor_id(i * 7919 % kActors));
+    const auto t0 = Clock::now();
+    auto reply = node->call(std::move(request));
+    const auto t1 = Clock::now();
+    check(reply);
+    ns[i] = static_cast<std::uint32_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(t1 - t0).count());
+  }
+  const double s = seconds_since(start);
+  std::sort(ns.begin(), ns.end());
+  auto pct = [&](double p) { return ns[static_cast<std::size_t>(p * (calls - 1))] / 1000.0; };
+  std::printf("hot call, 1 blocking caller, %zu actors: p50 %.3f us, p99 %.3f us, p99.9 %.3f us, "
+              "%.0f calls/s (request built in the loop)\n",
+              kActors, pct(0.50), pct(0.99), pct(0.999), calls / s);
+}
+
+void threads() {
+  constexpr std::size_t kActors = 10'000;
+  constexpr int kThreads = 64;
+  const std::size_t per_thread = quick ? 20'000 : 100'000;
+  auto node = make_node(kActors);
+  std::vector<std::thread> pool;
+  std::atomic<bool> go{false};
+  for (int t = 0; t < kThreads; ++t) {
+    pool.emplace_back([&, t] {
+      while (!go.load()) std::this_thread::yield();
+      for (std::size_t i = 0; i < per_thread; ++i) {
+        check(node->call(bench::score_request(bench::actor_id((t * 7919 + i * 31) % kActors))));
+      }
+    });
+  }
+  const auto start = Clock::now();
+  go = true;
+  for (auto& t : pool) t.join();
+  const double s = seconds_since(start);
+  std::printf("hot call, %d blocking callers, %zu actors: %.0f calls/s\n", kThreads, kActors,
+              kThreads * per_thread / s);
+}
+
+void async() {
+  constexpr std::size_t kActors = 10'000;
+  constexpr std::size_t kWindow = 1000;
+  const std::size_t calls = quick ? 500'000 : 5'000'000;
+  auto node = make_node(kActors);
+  std::atomic<std::size_t> in_flight{0};
+  std::atomic<std::size_t> done{0};
+  std::atomic<std::size_t> failed{0};
+  const auto start = Clock::now();
+  for (std::size_t i = 0; i < calls; ++i) {
+    while (in_flight.load(std::memory_order_acquire) >= kWindow) std::this_thread::yield();
+    in_flight.fetch_add(1, std::memory_order_relaxed);
+    node->async_call(bench::score_request(bench::actor_id(i * 7919 % kActors)),
+                     [&](mesh::Result<mesh::Reply> r) {
+                       if (!r) failed.fetch_add(1, std::memory_order_relaxed);
+                       done.fetch_add(1, std::memory_order_relaxed);
+                       in_flight.fetch_sub(1, std::memory_order_release);
+                     });
+  }
+  while (done.load() < calls) std::this_thread::yield();
+  const double s = seconds_since(start);
+  std::printf("async_call, up to %zu in flight, %zu actors: %.0f calls/s (%zu failed)\n", kWindow,
+              kActors, calls / s, failed.load());
+}
+
+std::size_t rss_bytes() {
+  std::ifstream statm("/proc/self/statm");
+  std::size_t pages = 0, resident = 0;
+  statm >> pages >> resident;
+  return resident * static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
+}
+
+void memory() {
+  const std::size_t actors = quick ? 100'000 : 1'000'000;
+  auto node = make_node(0);
+  // Touch the code paths once so that the baseline includes code, pool threads and tables.
+  (void)node->call(mesh::Request{.module = "Idle", .id = "warm", .payload = nullptr, .capability = "game"});
+  const std::size_t before = rss_bytes();
+  mesh::Request request{.module = "Idle", .payload = nullptr, .capability = "game"};
+  for (std::size_t i = 0; i < actors; ++i) {
+    request.id = "a" + std::to_string(i);
+    request.payload = nullptr;
+    check(node->call(request));
+  }
+  const std::size_t after = rss_bytes();
+  std::printf("memory: %zu idle actors add %.1f MiB RSS = %.0f bytes per actor\n", actors,
+              (after - before) / 1048576.0, static_cast<double>(after - before) / actors);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string what = "all";
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--quick") == 0) {
+      quick = true;
+    } else {
+      what = argv[i];
+    }
+  }
+  std::printf("mesh single-node benchmark (%u hardware threads)%s\n",
+              std::thread::hardware_concurrency(), quick ? " [quick]" : "");
+  if (what == "all" || what == "activation") activation();
+  if (what == "all" || what == "latency") latency();
+  if (what == "all" || what == "threads") threads();
+  if (what == "all" || what == "async") async();
+  if (what == "all" || what == "memory") memory();
+  return 0;
+}
