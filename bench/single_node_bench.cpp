@@ -1,7 +1,7 @@
 // The single-node figures of docs/benchmarks.md: activation rate, hot-call latency and
 // throughput, async throughput and memory per idle actor. Prints one line per figure.
 //
-//   single_node_bench [all|activation|latency|threads|async|memory] [--quick]
+//   single_node_bench [all|activation|latency|threads|async|cast|memory] [--quick]
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -130,6 +130,31 @@ void async() {
               kActors, calls / s, failed.load());
 }
 
+// Casts always go through the mailbox and the pool: this is the hand-off path's throughput.
+void casts() {
+  constexpr std::size_t kActors = 10'000;
+  const std::size_t casts = quick ? 200'000 : 2'000'000;
+  static std::atomic<std::size_t> handled{0};
+  struct Tally {
+    explicit Tally(std::string) {}
+    mesh::Value handle_call(const mesh::Value&) { return handled.load(); }
+    void handle_cast(const mesh::Value&) { handled.fetch_add(1, std::memory_order_relaxed); }
+  };
+  auto node = make_node(0);
+  node->register_actor<Tally>("Tally");
+  const auto start = Clock::now();
+  for (std::size_t i = 0; i < casts; ++i) {
+    auto r = node->cast(mesh::Request{.module = "Tally", .id = bench::actor_id(i % kActors),
+                                      .payload = {{"action", "increment_score"}},
+                                      .capability = "game"});
+    if (!r) std::exit(1);
+  }
+  while (handled.load() < casts) std::this_thread::yield();
+  const double s = seconds_since(start);
+  std::printf("cast through the pool, 1 caller, %zu actors: %.0f casts/s handled\n", kActors,
+              casts / s);
+}
+
 std::size_t rss_bytes() {
   std::ifstream statm("/proc/self/statm");
   std::size_t pages = 0, resident = 0;
@@ -171,6 +196,7 @@ int main(int argc, char** argv) {
   if (what == "all" || what == "latency") latency();
   if (what == "all" || what == "threads") threads();
   if (what == "all" || what == "async") async();
+  if (what == "all" || what == "cast") casts();
   if (what == "all" || what == "memory") memory();
   return 0;
 }
