@@ -51,7 +51,7 @@ class Node {
   [[nodiscard]] Result<void> cast(Request request);
   // Like call() but returns at once; `done` runs exactly once with the outcome: on this thread
   // before async_call returns when the actor was idle, otherwise on a node thread. `done` must
-  // not block for long. request.timeout bounds the wait.
+  // not throw and should not block for long. request.timeout bounds the wait.
   void async_call(Request request, std::function<void(Result<Reply>)> done);
 
   std::vector<std::string> nodes_for(std::string_view capability) const;  // sorted

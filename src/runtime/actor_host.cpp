@@ -77,10 +77,15 @@ std::uint32_t ActorHost::now_ms() const {
 Activation* ActorHost::find_or_create(Shard& shard, const Target& target, std::string& id) {
   const std::uint32_t hash = key_hash(target);
   if (Activation* a = shard.table.find(hash, target.capability, target.type, id)) return a;
-  const std::uint64_t serial = (++shard.next_serial << kShardBits) | target.shard;
-  Activation* a = Activation::create(*target.type, target.capability, std::move(id), serial, hash);
+  Activation* a = Activation::create(*target.type, target.capability, std::move(id),
+                                     new_serial(shard, target.shard), hash);
   shard.table.insert(a);
   return a;
+}
+
+// Serials are unique per node: a per-shard counter above the shard's index.
+std::uint64_t ActorHost::new_serial(Shard& shard, std::uint32_t shard_index) {
+  return (++shard.next_serial << kShardBits) | shard_index;
 }
 
 void ActorHost::claim(Shard& shard, Activation& a) {
@@ -96,10 +101,28 @@ bool ActorHost::enqueue(Shard& shard, Activation& a, Message* message) {
   return true;
 }
 
+// Whether a call to an idle actor of this type may run on the calling thread.
+bool ActorHost::may_run_inline(const ActorType& type) {
+  return type.inline_allowed.load(std::memory_order_relaxed) &&
+         HandlerFrame::depth() < kMaxInlineDepth;
+}
+
+// Runs a call on the calling thread: claims the idle actor `a` (its shard locked by `lock`),
+// unlocks, runs the handler and hands the actor back.
+Result<Reply> ActorHost::run_inline(Shard& shard, Activation& a, std::unique_lock<std::mutex>& lock,
+                                    Request& request, const ChainPtr& chain) {
+  claim(shard, a);
+  lock.unlock();
+  Value* init = request.init_arg ? &*request.init_arg : nullptr;
+  const std::uint64_t serial = a.serial;
+  Outcome outcome = run(a, MessageKind::call, std::move(request.payload), init, chain);
+  release(a, outcome.discard);
+  return to_reply(std::move(outcome), serial);
+}
+
 Result<Reply> ActorHost::call(const Target& target, Request&& request, const ChainPtr& chain) {
   Shard& shard = shards_[target.shard];
-  const bool may_inline = target.type->inline_allowed.load(std::memory_order_relaxed) &&
-                          HandlerFrame::depth() < kMaxInlineDepth;
+  const bool may_inline = may_run_inline(*target.type);
   std::unique_lock lock(shard.mutex);
   if (shard.closed) return std::unexpected(shutting_down());
   Activation& a = *find_or_create(shard, target, request.id);
@@ -107,15 +130,7 @@ Result<Reply> ActorHost::call(const Target& target, Request&& request, const Cha
     return std::unexpected(Error{Errc::deadlock, "call cycle: " + a.type->module + " " + a.id +
                                                      " is already waiting in this call chain"});
   }
-  if (may_inline && !a.busy) {
-    claim(shard, a);
-    lock.unlock();
-    Value* init = request.init_arg ? &*request.init_arg : nullptr;
-    const std::uint64_t serial = a.serial;
-    Outcome outcome = run(a, MessageKind::call, std::move(request.payload), init, chain);
-    release(a, outcome.discard);
-    return to_reply(std::move(outcome), serial);
-  }
+  if (may_inline && !a.busy) return run_inline(shard, a, lock, request, chain);
   RefPtr<CallState> state(new CallState(Clock::now() + request.timeout));
   auto* message = new Message{nullptr, MessageKind::call, std::move(request.payload),
                               std::move(request.init_arg), chain, state};
@@ -142,8 +157,7 @@ Result<void> ActorHost::cast(const Target& target, Request&& request) {
 
 void ActorHost::async_call(const Target& target, Request&& request, CallState::Callback done) {
   Shard& shard = shards_[target.shard];
-  const bool may_inline = target.type->inline_allowed.load(std::memory_order_relaxed) &&
-                          HandlerFrame::depth() < kMaxInlineDepth;
+  const bool may_inline = may_run_inline(*target.type);
   std::unique_lock lock(shard.mutex);
   if (shard.closed) {
     lock.unlock();
@@ -152,13 +166,7 @@ void ActorHost::async_call(const Target& target, Request&& request, CallState::C
   }
   Activation& a = *find_or_create(shard, target, request.id);
   if (may_inline && !a.busy) {
-    claim(shard, a);
-    lock.unlock();
-    Value* init = request.init_arg ? &*request.init_arg : nullptr;
-    const std::uint64_t serial = a.serial;
-    Outcome outcome = run(a, MessageKind::call, std::move(request.payload), init, nullptr);
-    release(a, outcome.discard);
-    done(to_reply(std::move(outcome), serial));
+    done(run_inline(shard, a, lock, request, nullptr));
     return;
   }
   const Clock::time_point deadline = Clock::now() + request.timeout;
@@ -241,10 +249,9 @@ void ActorHost::discard(Shard& shard, Activation& a, std::unique_lock<std::mutex
   Message* queued = a.take_all();
   Activation* next = nullptr;
   if (queued && !shard.closed) {
-    const Target target{a.type, a.capability, static_cast<std::uint32_t>(a.serial & kShardMask),
-                        0};
-    const std::uint64_t serial = (++shard.next_serial << kShardBits) | target.shard;
-    next = Activation::create(*a.type, a.capability, a.id, serial, a.key_hash);
+    next = Activation::create(*a.type, a.capability, a.id,
+                              new_serial(shard, static_cast<std::uint32_t>(a.serial & kShardMask)),
+                              a.key_hash);
     while (queued) next->push(std::exchange(queued, queued->next));
     shard.table.insert(next);
     claim(shard, *next);

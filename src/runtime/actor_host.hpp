@@ -69,7 +69,11 @@ class ActorHost {
 
   Shard& shard_of(const Activation& a) { return shards_[a.serial & kShardMask]; }
   Activation* find_or_create(Shard& shard, const Target& target, std::string& id);
+  static std::uint64_t new_serial(Shard& shard, std::uint32_t shard_index);
   static void claim(Shard& shard, Activation& a);
+  static bool may_run_inline(const ActorType& type);
+  Result<Reply> run_inline(Shard& shard, Activation& a, std::unique_lock<std::mutex>& lock,
+                           Request& request, const ChainPtr& chain);
   bool enqueue(Shard& shard, Activation& a, Message* message);
   Outcome run(Activation& a, MessageKind kind, Value&& payload, Value* init_arg,
               const ChainPtr& chain);

@@ -84,7 +84,7 @@ TEST(LifecycleTest, DestroyingTheNodeFailsWaitingCallsWithShuttingDown) {
   node->async_call(req("Sleeper", "long"), [&](Result<Reply> r) {
     async_code = r ? 0 : static_cast<int>(r.error().code);
   });
-  std::this_thread::sleep_for(50ms);  // let the waiter reach the mailbox
+  std::this_thread::sleep_for(100ms);  // let the waiter reach the mailbox (the actor sleeps 300)
   node.reset();
   waiter.join();
   EXPECT_EQ(code.load(), static_cast<int>(Errc::shutting_down));
