@@ -62,6 +62,9 @@ class Node {
   // (shard out of range or empty capability), no_nodes.
   Result<std::string> owner_node(std::uint32_t shard, std::string_view capability) const;
   const std::string& name() const;
+  // The "host:port" this node accepts peers on (with the real port when listen used port 0);
+  // empty for a standalone node.
+  const std::string& listen_address() const;
 
  private:
   void register_actor_type(std::string module, const detail::ActorVTable& vtable,

@@ -3,13 +3,22 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
+#include <string_view>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "mesh/discovery.hpp"
 #include "mesh/placement.hpp"
 
 namespace mesh {
+
+enum class LogLevel : std::uint8_t { debug, info, warning, error };
+
+// Receives the node's log lines (membership changes, refused peers, ...). Called from node
+// threads, possibly concurrently: it must be thread-safe and quick.
+using LogSink = std::function<void(LogLevel level, std::string_view message)>;
 
 // Built with designated initializers, so the field order is part of the API: new fields go at
 // the end. Node's constructor throws std::invalid_argument for values it cannot use.
@@ -31,6 +40,17 @@ struct NodeOptions {
   // A module whose handler ran longer than this stops running on callers' threads for a while:
   // its calls go through the pool, where a caller's timeout can cut the wait short.
   std::chrono::microseconds inline_limit{1000};
+
+  // Cluster (used when `listen` is set).
+  std::chrono::milliseconds heartbeat_interval{200};  // a heartbeat to every peer this often
+  std::chrono::milliseconds failure_timeout{1500};    // silence after which a peer is dead
+  std::uint32_t max_frame_bytes = 16u << 20;           // larger frames close the connection
+  // More seed addresses, looked up periodically (e.g. dns_discovery for a Kubernetes
+  // headless service). Seeds and discovered addresses are treated alike.
+  std::shared_ptr<Discovery> discovery;
+  std::chrono::milliseconds discovery_interval{1000};
+  // Null: warnings and errors go to stderr, prefixed with the node's name.
+  LogSink log;
 };
 
 }  // namespace mesh

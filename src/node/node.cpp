@@ -55,4 +55,6 @@ Result<std::string> Node::owner_node(std::uint32_t shard, std::string_view capab
 
 const std::string& Node::name() const { return core_->name(); }
 
+const std::string& Node::listen_address() const { return core_->listen_address(); }
+
 }  // namespace mesh

@@ -1,6 +1,7 @@
 #include "node/node_core.hpp"
 
 #include <algorithm>
+#include <cstdio>
 #include <stdexcept>
 #include <thread>
 #include <unistd.h>
@@ -9,6 +10,8 @@ namespace mesh::detail {
 namespace {
 
 constexpr std::uint32_t kMaxShards = 1u << 20;
+// How many times a request may be passed on by nodes that are not its owner.
+constexpr std::uint32_t kMaxForwards = 3;
 
 std::string default_name(const NodeOptions& options) {
   if (!options.listen.empty()) return options.listen;
@@ -20,15 +23,38 @@ std::string default_name(const NodeOptions& options) {
   return name;
 }
 
-NodeOptions checked(NodeOptions options) {
+const NodeOptions& validated(const NodeOptions& options) {
   if (options.shard_count == 0 || options.shard_count > kMaxShards) {
     throw std::invalid_argument("mesh: shard_count must be between 1 and 1048576, got " +
                                 std::to_string(options.shard_count));
   }
-  if (!options.listen.empty() || !options.seeds.empty()) {
-    throw std::invalid_argument(
-        "mesh: this build has no cluster transport yet; leave listen and seeds empty");
+  if (options.listen.empty() && !options.seeds.empty()) {
+    throw std::invalid_argument("mesh: seeds need a listen address to join a cluster");
   }
+  if (options.listen.empty() && options.discovery) {
+    throw std::invalid_argument("mesh: discovery needs a listen address to join a cluster");
+  }
+  if (options.heartbeat_interval <= std::chrono::milliseconds::zero() ||
+      options.failure_timeout <= options.heartbeat_interval) {
+    throw std::invalid_argument("mesh: failure_timeout must exceed a positive heartbeat_interval");
+  }
+  if (options.max_frame_bytes < 1024) {
+    throw std::invalid_argument("mesh: max_frame_bytes must be at least 1024");
+  }
+  return options;
+}
+
+std::unique_ptr<Cluster> make_cluster(const NodeOptions& options, ClusterHost& host) {
+  if (options.listen.empty()) return nullptr;
+  return std::make_unique<Cluster>(
+      ClusterOptions{options.name, options.listen, options.seeds, options.cookie,
+                     options.heartbeat_interval, options.failure_timeout, options.max_frame_bytes,
+                     options.discovery, options.discovery_interval},
+      host);
+}
+
+NodeOptions finished(NodeOptions options, const Cluster* cluster) {
+  if (cluster) options.name = cluster->name();
   if (options.name.empty()) options.name = default_name(options);
   if (!options.strategy) options.strategy = rendezvous_strategy();
   if (options.worker_threads == 0) {
@@ -45,16 +71,38 @@ std::unexpected<Error> invalid(std::string message) {
 
 NodeCore::NodeCore(Node& facade, NodeOptions options)
     : facade_(facade),
-      options_(checked(std::move(options))),
+      cluster_(make_cluster(validated(options), *this)),
+      options_(finished(std::move(options), cluster_.get())),
       members_{MemberInfo{options_.name, {}}},
       routes_(std::make_shared<const RoutingTable>(
           0, members_, *options_.strategy, options_.shard_count, options_.name,
           [this](std::string_view c) { return capability_ids_.intern(c); })),
       host_(HostOptions{options_.name, options_.shard_count, options_.worker_threads,
                         options_.max_extra_workers, options_.inline_limit},
-            *this) {}
+            *this) {
+  if (cluster_) cluster_->start({});
+}
 
-NodeCore::~NodeCore() { host_.stop(); }
+NodeCore::~NodeCore() {
+  // Leave first, so that peers stop routing here, then stop the actors.
+  if (cluster_) cluster_->stop();
+  host_.stop();
+}
+
+void NodeCore::log(LogLevel level, const std::string& message) {
+  if (options_.log) {
+    options_.log(level, message);
+  } else if (level >= LogLevel::warning) {
+    std::fprintf(stderr, "[mesh %s] %s\n", options_.name.c_str(), message.c_str());
+  }
+}
+
+void NodeCore::on_peers_changed(std::vector<MemberInfo> peers) {
+  std::lock_guard lock(membership_mutex_);
+  members_.resize(1);
+  for (MemberInfo& peer : peers) members_.push_back(std::move(peer));
+  publish_routes();
+}
 
 void NodeCore::register_actor_type(std::string module, const ActorVTable& vtable,
                                    ActorOptions options) {
@@ -68,8 +116,9 @@ void NodeCore::register_capabilities(std::vector<std::string> capabilities) {
   std::sort(capabilities.begin(), capabilities.end());
   capabilities.erase(std::unique(capabilities.begin(), capabilities.end()), capabilities.end());
   std::lock_guard lock(membership_mutex_);
-  members_.front().capabilities = std::move(capabilities);
+  members_.front().capabilities = capabilities;
   publish_routes();
+  if (cluster_) cluster_->set_capabilities(std::move(capabilities));
 }
 
 void NodeCore::publish_routes() {
@@ -78,7 +127,7 @@ void NodeCore::publish_routes() {
       [this](std::string_view c) { return capability_ids_.intern(c); }));
 }
 
-Result<Target> NodeCore::resolve(const Request& request) const {
+Result<NodeCore::Route> NodeCore::resolve(const Request& request) const {
   if (request.module.empty()) return invalid("request has an empty module");
   if (request.id.empty()) return invalid("request has an empty id");
   if (request.capability.empty()) return invalid("request has an empty capability");
@@ -93,38 +142,74 @@ Result<Target> NodeCore::resolve(const Request& request) const {
   }
   const std::uint64_t hash = stable_hash(request.id);
   const auto shard = static_cast<std::uint32_t>(hash % options_.shard_count);
-  if (!route->owned_here(shard)) {
-    return std::unexpected(Error{Errc::node_unreachable,
-                                 "owner " + route->owner_of(shard) + " is not reachable"});
-  }
+  if (!route->owned_here(shard)) return Route{route->owner_of(shard)};
   const ActorType* type = registry_.find(request.module);
   if (!type) {
     return std::unexpected(Error{Errc::unknown_module, "node " + options_.name +
                                                            " has no actor module '" +
                                                            request.module + "'"});
   }
-  return Target{type, route->id, shard, hash};
+  return Route{Target{type, route->id, shard, hash}};
 }
 
 Result<Reply> NodeCore::route_call(Request&& request, const ChainPtr& chain) {
-  const Result<Target> target = resolve(request);
-  if (!target) return std::unexpected(target.error());
-  return host_.call(*target, std::move(request), chain);
+  Result<Route> route = resolve(request);
+  if (!route) return std::unexpected(std::move(route.error()));
+  if (const Target* local = std::get_if<Target>(&*route)) {
+    return host_.call(*local, std::move(request), chain);
+  }
+  return cluster_->call(std::get<std::string>(*route), std::move(request), chain, 0);
 }
 
 Result<void> NodeCore::route_cast(Request&& request) {
-  const Result<Target> target = resolve(request);
-  if (!target) return std::unexpected(target.error());
-  return host_.cast(*target, std::move(request));
+  Result<Route> route = resolve(request);
+  if (!route) return std::unexpected(std::move(route.error()));
+  if (const Target* local = std::get_if<Target>(&*route)) {
+    return host_.cast(*local, std::move(request));
+  }
+  return cluster_->cast(std::get<std::string>(*route), std::move(request), 0);
 }
 
 void NodeCore::route_async_call(Request&& request, CallState::Callback done) {
-  const Result<Target> target = resolve(request);
-  if (!target) {
-    done(std::unexpected(target.error()));
-    return;
+  Result<Route> route = resolve(request);
+  if (!route) {
+    done(std::unexpected(std::move(route.error())));
+  } else if (const Target* local = std::get_if<Target>(&*route)) {
+    host_.async_call(*local, std::move(request), nullptr, std::move(done));
+  } else {
+    cluster_->async_call(std::get<std::string>(*route), std::move(request), nullptr, 0,
+                         std::move(done));
   }
-  host_.async_call(*target, std::move(request), std::move(done));
+}
+
+// A request from a peer is served by this node's own view: if the shard is not ours any more
+// (the sender's view was stale), it is forwarded to the owner, a bounded number of times.
+void NodeCore::serve_call(Request&& request, ChainPtr chain, std::uint32_t hops,
+                          CallState::Callback done) {
+  Result<Route> route = resolve(request);
+  if (!route) {
+    done(std::unexpected(std::move(route.error())));
+  } else if (const Target* local = std::get_if<Target>(&*route)) {
+    host_.async_call(*local, std::move(request), chain, std::move(done), /*allow_inline=*/false);
+  } else if (hops >= kMaxForwards) {
+    done(std::unexpected(Error{Errc::node_unreachable,
+                               "request forwarded " + std::to_string(hops) +
+                                   " times without reaching its owner"}));
+  } else {
+    cluster_->async_call(std::get<std::string>(*route), std::move(request), chain, hops + 1,
+                         std::move(done));
+  }
+}
+
+void NodeCore::serve_cast(Request&& request, std::uint32_t hops) {
+  Result<Route> route = resolve(request);
+  if (!route) {
+    log(LogLevel::debug, "dropped a cast from a peer: " + to_string(route.error()));
+  } else if (const Target* local = std::get_if<Target>(&*route)) {
+    (void)host_.cast(*local, std::move(request));
+  } else if (hops < kMaxForwards) {
+    (void)cluster_->cast(std::get<std::string>(*route), std::move(request), hops + 1);
+  }
 }
 
 std::vector<std::string> NodeCore::nodes_for(std::string_view capability) const {

@@ -2,10 +2,13 @@
 #pragma once
 
 #include <atomic>
+#include <memory>
 #include <mutex>
 #include <string>
+#include <variant>
 #include <vector>
 
+#include "cluster/cluster.hpp"
 #include "core/snapshot_cell.hpp"
 #include "mesh/node.hpp"
 #include "node/capability_ids.hpp"
@@ -17,8 +20,8 @@
 namespace mesh::detail {
 
 // Validates requests, resolves (capability, shard) to the owner through the current routing
-// table and hands local work to the host. Thread-safe.
-class NodeCore final : public Router {
+// table, hands local work to the host and remote work to the cluster. Thread-safe.
+class NodeCore final : public Router, public ClusterHost {
  public:
   NodeCore(Node& facade, NodeOptions options);
   ~NodeCore() override;
@@ -26,6 +29,7 @@ class NodeCore final : public Router {
   void register_actor_type(std::string module, const ActorVTable& vtable, ActorOptions options);
   void register_capabilities(std::vector<std::string> capabilities);
 
+  // Router
   Result<Reply> route_call(Request&& request, const ChainPtr& chain) override;
   Result<void> route_cast(Request&& request) override;
   void route_async_call(Request&& request, CallState::Callback done) override;
@@ -34,22 +38,36 @@ class NodeCore final : public Router {
     return capability_ids_.name(capability);
   }
 
+  // ClusterHost
+  void on_peers_changed(std::vector<MemberInfo> peers) override;
+  void serve_call(Request&& request, ChainPtr chain, std::uint32_t hops,
+                  CallState::Callback done) override;
+  void serve_cast(Request&& request, std::uint32_t hops) override;
+  void log(LogLevel level, const std::string& message) override;
+
   std::vector<std::string> nodes_for(std::string_view capability) const;
   std::vector<std::string> all_capabilities() const;
   std::uint32_t shard_for(std::string_view actor_id) const;
   Result<std::string> owner_node(std::uint32_t shard, std::string_view capability) const;
   const std::string& name() const { return options_.name; }
+  const std::string& listen_address() const {
+    static const std::string none;
+    return cluster_ ? cluster_->listen_address() : none;
+  }
 
  private:
-  Result<Target> resolve(const Request& request) const;
+  // Where a request goes: this node's host, or the named owner node.
+  using Route = std::variant<Target, std::string>;
+  Result<Route> resolve(const Request& request) const;
   void publish_routes();  // caller holds membership_mutex_
 
   Node& facade_;
+  std::unique_ptr<Cluster> cluster_;  // null for a standalone node
   const NodeOptions options_;
   ActorRegistry registry_;
   CapabilityIds capability_ids_;
   std::mutex membership_mutex_;
-  std::vector<MemberInfo> members_;  // guarded by membership_mutex_
+  std::vector<MemberInfo> members_;  // guarded by membership_mutex_; [0] is this node
   std::uint64_t epoch_ = 0;          // guarded by membership_mutex_
   SnapshotCell<RoutingTable> routes_;
   ActorHost host_;  // last: stopped and destroyed first

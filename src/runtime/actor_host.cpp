@@ -33,6 +33,11 @@ std::uint32_t key_hash(const Target& target) {
 
 Error shutting_down() { return Error{Errc::shutting_down, "the node is shutting down"}; }
 
+Error deadlock_error(const Activation& a) {
+  return Error{Errc::deadlock,
+               "call cycle: " + a.type->module + " " + a.id + " is already waiting in this call chain"};
+}
+
 void fail_all(Message* list, const Error& error) {
   while (list) {
     std::unique_ptr<Message> message(std::exchange(list, list->next));
@@ -127,8 +132,7 @@ Result<Reply> ActorHost::call(const Target& target, Request&& request, const Cha
   if (shard.closed) return std::unexpected(shutting_down());
   Activation& a = *find_or_create(shard, target, request.id);
   if (chain && chain->contains(options_.node_name, a.serial)) {
-    return std::unexpected(Error{Errc::deadlock, "call cycle: " + a.type->module + " " + a.id +
-                                                     " is already waiting in this call chain"});
+    return std::unexpected(deadlock_error(a));
   }
   if (may_inline && !a.busy) return run_inline(shard, a, lock, request, chain);
   RefPtr<CallState> state(new CallState(Clock::now() + request.timeout));
@@ -155,9 +159,10 @@ Result<void> ActorHost::cast(const Target& target, Request&& request) {
   return {};
 }
 
-void ActorHost::async_call(const Target& target, Request&& request, CallState::Callback done) {
+void ActorHost::async_call(const Target& target, Request&& request, const ChainPtr& chain,
+                           CallState::Callback done, bool allow_inline) {
   Shard& shard = shards_[target.shard];
-  const bool may_inline = may_run_inline(*target.type);
+  const bool may_inline = allow_inline && may_run_inline(*target.type);
   std::unique_lock lock(shard.mutex);
   if (shard.closed) {
     lock.unlock();
@@ -165,14 +170,19 @@ void ActorHost::async_call(const Target& target, Request&& request, CallState::C
     return;
   }
   Activation& a = *find_or_create(shard, target, request.id);
+  if (chain && chain->contains(options_.node_name, a.serial)) {
+    lock.unlock();
+    done(std::unexpected(deadlock_error(a)));
+    return;
+  }
   if (may_inline && !a.busy) {
-    done(run_inline(shard, a, lock, request, nullptr));
+    done(run_inline(shard, a, lock, request, chain));
     return;
   }
   const Clock::time_point deadline = Clock::now() + request.timeout;
   RefPtr<CallState> state(new CallState(deadline, std::move(done)));
   auto* message = new Message{nullptr, MessageKind::call, std::move(request.payload),
-                              std::move(request.init_arg), nullptr, state};
+                              std::move(request.init_arg), chain, state};
   const bool submit = enqueue(shard, a, message);
   lock.unlock();
   if (submit) scheduler_.submit(&a);

@@ -46,7 +46,9 @@ class ActorHost {
 
   [[nodiscard]] Result<Reply> call(const Target& target, Request&& request, const ChainPtr& chain);
   [[nodiscard]] Result<void> cast(const Target& target, Request&& request);
-  void async_call(const Target& target, Request&& request, CallState::Callback done);
+  // allow_inline = false keeps the handler off this thread (the IO thread serving a peer).
+  void async_call(const Target& target, Request&& request, const ChainPtr& chain,
+                  CallState::Callback done, bool allow_inline = true);
 
   // Starts passivating idle activations of a type with an idle timeout.
   void watch_idle(const ActorType& type);

@@ -1,0 +1,378 @@
+#include "cluster/cluster.hpp"
+
+#include <algorithm>
+#include <future>
+#include <stdexcept>
+
+#include "cluster/address.hpp"
+
+namespace mesh::detail {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr auto kTick = std::chrono::milliseconds(25);
+constexpr auto kHandshakeTimeout = std::chrono::seconds(5);
+constexpr auto kForgetAfter = std::chrono::seconds(60);
+
+std::uint64_t new_incarnation() {
+  return static_cast<std::uint64_t>(std::chrono::system_clock::now().time_since_epoch().count());
+}
+
+asio::ip::tcp::endpoint listen_endpoint(asio::io_context& io, const std::string& listen) {
+  const auto parts = split_address(listen);
+  if (!parts) throw std::invalid_argument("mesh: listen address '" + listen + "' is not host:port");
+  asio::ip::tcp::resolver resolver(io);
+  asio::error_code ec;
+  auto results = resolver.resolve(parts->host, parts->port, asio::ip::tcp::resolver::passive, ec);
+  if (ec || results.empty()) {
+    throw std::invalid_argument("mesh: cannot resolve listen address '" + listen + "': " +
+                                ec.message());
+  }
+  return results.begin()->endpoint();
+}
+
+}  // namespace
+
+Cluster::Cluster(ClusterOptions options, ClusterHost& host)
+    : options_(std::move(options)),
+      host_(host),
+      acceptor_(io_),
+      ticker_(io_),
+      peers_(std::make_shared<const PeerMap>()) {
+  const auto endpoint = listen_endpoint(io_, options_.listen);
+  acceptor_.open(endpoint.protocol());
+  acceptor_.set_option(asio::ip::tcp::acceptor::reuse_address(true));
+  acceptor_.bind(endpoint);  // throws std::system_error, e.g. when the port is taken
+  acceptor_.listen();
+  const auto bound = acceptor_.local_endpoint();
+  const std::string host_part = split_address(options_.listen)->host;
+  self_ = LocalIdentity{options_.name, new_incarnation(), join_address(host_part, bound.port()),
+                        options_.cookie, options_.max_frame_bytes};
+  if (self_.name.empty()) self_.name = self_.listen;
+}
+
+Cluster::~Cluster() { stop(); }
+
+void Cluster::start(std::vector<std::string> capabilities) {
+  capabilities_ = std::move(capabilities);
+  accept_next();
+  ticker_.expires_after(kTick);
+  ticker_.async_wait([this](const asio::error_code& ec) {
+    if (!ec) tick();
+  });
+  asio::post(io_, [this] { dial_missing(); });
+  io_thread_ = std::thread([this] { io_.run(); });
+  if (options_.discovery) discovery_thread_ = std::thread([this] { discovery_loop(); });
+}
+
+void Cluster::stop() {
+  std::call_once(stopped_, [this] {
+    {
+      std::lock_guard lock(discovery_mutex_);
+      discovery_stop_ = true;
+    }
+    discovery_cv_.notify_all();
+    if (discovery_thread_.joinable()) discovery_thread_.join();
+    if (!io_thread_.joinable()) return;
+    std::promise<void> left;
+    asio::post(io_, [this, &left] {
+      stopping_ = true;
+      asio::error_code ignored;
+      acceptor_.close(ignored);
+      ticker_.cancel();
+      const std::string leave = wire::encode_frame(wire::Type::leave, Value::object());
+      for (auto& [name, connection] : ready_) connection->send(leave, true);
+      for (const ConnectionPtr& connection : std::set(connections_)) {
+        connection->close("this node is leaving");
+      }
+      left.set_value();
+    });
+    left.get_future().wait();
+    // Let the closes posted above run, then stop.
+    asio::post(io_, [this] { io_.stop(); });
+    io_thread_.join();
+  });
+}
+
+void Cluster::accept_next() {
+  acceptor_.async_accept([this](const asio::error_code& ec, asio::ip::tcp::socket socket) {
+    if (ec) {
+      if (ec != asio::error::operation_aborted) {
+        host_.log(LogLevel::warning, "accept failed: " + ec.message());
+        accept_next();
+      }
+      return;
+    }
+    if (stopping_) return;
+    auto connection = std::make_shared<Connection>(io_, std::move(socket), self_, *this, "");
+    connections_.insert(connection);
+    connection->start();
+    accept_next();
+  });
+}
+
+void Cluster::dial(const std::string& address) {
+  if (stopping_ || address == self_.listen || dialing_.contains(address)) return;
+  for (const auto& [name, connection] : ready_) {
+    if (connection->peer_listen() == address) return;
+  }
+  const auto parts = split_address(address);
+  if (!parts) {
+    host_.log(LogLevel::warning, "ignoring seed '" + address + "': not host:port");
+    return;
+  }
+  dialing_.insert(address);
+  auto resolver = std::make_shared<asio::ip::tcp::resolver>(io_);
+  resolver->async_resolve(
+      parts->host, parts->port,
+      [this, address, resolver](const asio::error_code& ec,
+                                asio::ip::tcp::resolver::results_type results) {
+        if (ec || stopping_) {
+          dialing_.erase(address);
+          return;
+        }
+        auto socket = std::make_shared<asio::ip::tcp::socket>(io_);
+        asio::async_connect(*socket, results,
+                            [this, address, socket](const asio::error_code& ec2, const auto&) {
+                              if (ec2 || stopping_) {
+                                dialing_.erase(address);
+                                return;
+                              }
+                              auto connection = std::make_shared<Connection>(
+                                  io_, std::move(*socket), self_, *this, address);
+                              connections_.insert(connection);
+                              connection->start();
+                            });
+      });
+}
+
+// Dials seeds and discovered addresses we have no link to, and known members we should dial.
+void Cluster::dial_missing() {
+  for (const std::string& seed : options_.seeds) dial(seed);
+  for (const std::string& address : discovered_) dial(address);
+  const auto now = Clock::now();
+  for (auto it = known_.begin(); it != known_.end();) {
+    const auto& [name, known] = *it;
+    if (ready_.contains(name)) {
+      ++it;
+      continue;
+    }
+    if (now - known.last_seen > kForgetAfter) {
+      it = known_.erase(it);
+      continue;
+    }
+    if (self_.name < name && !left_.contains(name)) dial(known.listen);
+    ++it;
+  }
+}
+
+void Cluster::tick() {
+  const auto now = Clock::now();
+  for (const ConnectionPtr& connection : connections_) {
+    connection->expire_calls(now);
+    if (!connection->ready() && now - connection->opened_at() > kHandshakeTimeout) {
+      connection->close("handshake timed out");
+    }
+  }
+  if (now - last_heartbeat_ >= options_.heartbeat_interval) {
+    last_heartbeat_ = now;
+    const std::string heartbeat = wire::encode_frame(wire::Type::heartbeat, Value::object());
+    for (auto& [name, connection] : ready_) {
+      if (now - connection->last_received() > options_.failure_timeout) {
+        connection->close("no heartbeat for " +
+                          std::to_string(options_.failure_timeout.count()) + " ms");
+      } else {
+        connection->send(heartbeat, false);
+        known_[name].last_seen = now;
+      }
+    }
+  }
+  if (now - last_dial_ >= options_.discovery_interval) {
+    last_dial_ = now;
+    dial_missing();
+  }
+  ticker_.expires_after(kTick);
+  ticker_.async_wait([this](const asio::error_code& ec) {
+    if (!ec) tick();
+  });
+}
+
+std::string Cluster::admit(const ConnectionPtr& connection) {
+  const std::string& name = connection->peer_name();
+  if (stopping_) return "node " + self_.name + " is leaving";
+  if (name == self_.name) return "duplicate node name " + name + " (the name of this node)";
+  const auto it = ready_.find(name);
+  if (it == ready_.end()) return "";
+  const ConnectionPtr& existing = it->second;
+  if (existing->peer_incarnation() == connection->peer_incarnation()) {
+    return "already connected to " + name;
+  }
+  if (Clock::now() - existing->last_received() < options_.failure_timeout / 2) {
+    return "duplicate node name " + name + ": a live node already uses it";
+  }
+  existing->close("replaced by a new incarnation of " + name);
+  return "";
+}
+
+void Cluster::on_ready(const ConnectionPtr& connection) {
+  const std::string& name = connection->peer_name();
+  ready_[name] = connection;
+  if (!connection->dialed_address().empty()) dialing_.erase(connection->dialed_address());
+  known_[name] = Known{connection->peer_listen(), connection->peer_incarnation(), Clock::now()};
+  left_.erase(name);
+  host_.log(LogLevel::info, "connected to " + name + " (" + connection->peer_listen() + ")");
+  publish_peers();
+  // Everyone learns of the newcomer (and the newcomer of everyone) at once.
+  for (auto& [peer_name, peer] : ready_) send_members(peer);
+}
+
+void Cluster::on_closed(const ConnectionPtr& connection, const std::string& reason) {
+  connections_.erase(connection);
+  if (!connection->dialed_address().empty()) dialing_.erase(connection->dialed_address());
+  const std::string& name = connection->peer_name();
+  const auto it = ready_.find(name);
+  if (it != ready_.end() && it->second == connection) {
+    ready_.erase(it);
+    host_.log(LogLevel::info, "lost " + name + ": " + reason);
+    publish_peers();
+  } else if (!connection->ready() && !stopping_) {
+    // A second link to a peer we already have is routine (both sides dialed); anything else
+    // (wrong cookie, garbage, another version) is worth a warning.
+    const bool routine = reason.find("already connected") != std::string::npos;
+    host_.log(routine ? LogLevel::debug : LogLevel::warning,
+              "connection " +
+                  (connection->dialed_address().empty() ? "from " + connection->remote_endpoint()
+                                                        : "to " + connection->dialed_address()) +
+                  " closed during the handshake: " + reason);
+  }
+}
+
+void Cluster::publish_peers() {
+  auto peers = std::make_shared<PeerMap>();
+  std::vector<MemberInfo> members;
+  for (auto& [name, connection] : ready_) {
+    peers->emplace(name, connection);
+    members.push_back(MemberInfo{name, connection->capabilities});
+  }
+  peers_.publish(std::move(peers));
+  host_.on_peers_changed(std::move(members));
+}
+
+void Cluster::send_members(const ConnectionPtr& to) {
+  Value members = Value::array();
+  members.push_back(Value{{"name", self_.name}, {"listen", self_.listen},
+                          {"incarnation", self_.incarnation}});
+  for (auto& [name, connection] : ready_) {
+    members.push_back(Value{{"name", name}, {"listen", connection->peer_listen()},
+                            {"incarnation", connection->peer_incarnation()}});
+  }
+  to->send(wire::encode_frame(wire::Type::members,
+                              Value{{"capabilities", capabilities_}, {"members", members}}),
+           false);
+}
+
+void Cluster::set_capabilities(std::vector<std::string> capabilities) {
+  asio::post(io_, [this, capabilities = std::move(capabilities)]() mutable {
+    capabilities_ = std::move(capabilities);
+    const std::string frame =
+        wire::encode_frame(wire::Type::capabilities, Value{{"capabilities", capabilities_}});
+    for (auto& [name, connection] : ready_) connection->send(frame, false);
+  });
+}
+
+namespace {
+std::vector<std::string> string_list(const Value& body, std::string_view field) {
+  const Value& list = wire::get_field(body, field);
+  if (!list.is_array()) throw std::invalid_argument("field '" + std::string(field) + "' is not a list");
+  std::vector<std::string> out;
+  for (const Value& item : list) {
+    if (!item.is_string() || item.get_ref<const std::string&>().empty()) {
+      throw std::invalid_argument("field '" + std::string(field) + "' holds a non-name");
+    }
+    out.push_back(item.get<std::string>());
+  }
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
+}
+}  // namespace
+
+void Cluster::on_frame(const ConnectionPtr& from, wire::Frame&& frame) {
+  try {
+    switch (frame.type) {
+      case wire::Type::members:
+        from->capabilities = string_list(frame.body, "capabilities");
+        handle_members(from, frame.body);
+        publish_peers();
+        return;
+      case wire::Type::capabilities:
+        from->capabilities = string_list(frame.body, "capabilities");
+        host_.log(LogLevel::info, from->peer_name() + " now serves " +
+                                      Value(from->capabilities).dump());
+        publish_peers();
+        return;
+      case wire::Type::heartbeat:
+        return;
+      case wire::Type::leave:
+        left_.insert(from->peer_name());
+        known_.erase(from->peer_name());
+        host_.log(LogLevel::info, from->peer_name() + " is leaving the cluster");
+        from->close("left the cluster");
+        return;
+      case wire::Type::call:
+        handle_call(from, frame.body);
+        return;
+      case wire::Type::cast:
+        handle_cast(frame.body);
+        return;
+      case wire::Type::reply:
+        handle_reply(from, frame.body);
+        return;
+      default:
+        break;
+    }
+    from->close("unexpected " + std::string(wire::type_name(frame.type)) + " frame");
+  } catch (const std::exception& e) {
+    host_.log(LogLevel::warning, "malformed " + std::string(wire::type_name(frame.type)) +
+                                     " from " + from->peer_name() + ": " + e.what());
+    from->close(std::string("malformed frame: ") + e.what());
+  }
+}
+
+void Cluster::handle_members(const ConnectionPtr& from, const Value& body) {
+  const Value& members = wire::get_field(body, "members");
+  if (!members.is_array()) throw std::invalid_argument("field 'members' is not a list");
+  const auto now = Clock::now();
+  for (const Value& member : members) {
+    const std::string& name = wire::get_string(member, "name");
+    const std::string& listen = wire::get_string(member, "listen");
+    const std::uint64_t incarnation = wire::get_u64(member, "incarnation");
+    if (name == self_.name || name.empty() || ready_.contains(name)) continue;
+    if (left_.contains(name) && name != from->peer_name()) continue;
+    Known& known = known_[name];
+    if (incarnation >= known.incarnation) known = Known{listen, incarnation, now};
+    if (self_.name < name) dial(listen);
+  }
+}
+
+ConnectionPtr Cluster::peer(const std::string& name) const {
+  const PeerMap& peers = peers_.read();
+  const auto it = peers.find(name);
+  return it == peers.end() ? nullptr : it->second;
+}
+
+void Cluster::discovery_loop() {
+  std::unique_lock lock(discovery_mutex_);
+  while (!discovery_stop_) {
+    lock.unlock();
+    std::vector<std::string> found = options_.discovery->addresses();
+    asio::post(io_, [this, found = std::move(found)]() mutable {
+      discovered_ = std::move(found);
+      dial_missing();
+    });
+    lock.lock();
+    discovery_cv_.wait_for(lock, options_.discovery_interval, [this] { return discovery_stop_; });
+  }
+}
+
+}  // namespace mesh::detail

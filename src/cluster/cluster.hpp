@@ -1,0 +1,131 @@
+// Cluster: this node's links to its peers, its view of the membership, and remote calls.
+#pragma once
+
+#include <asio.hpp>
+
+#include <chrono>
+#include <condition_variable>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "cluster/connection.hpp"
+#include "core/snapshot_cell.hpp"
+#include "core/string_map.hpp"
+#include "mesh/node_options.hpp"
+#include "mesh/request.hpp"
+#include "placement/routing_table.hpp"
+#include "runtime/call_chain.hpp"
+
+namespace mesh::detail {
+
+// What the cluster needs from its node. Called on the IO thread.
+class ClusterHost {
+ public:
+  virtual ~ClusterHost() = default;
+  // The peers this node is connected to now, with their capabilities (self excluded).
+  virtual void on_peers_changed(std::vector<MemberInfo> peers) = 0;
+  // A request that arrived from a peer. `done` may run on any thread.
+  virtual void serve_call(Request&& request, ChainPtr chain, std::uint32_t hops,
+                          CallState::Callback done) = 0;
+  virtual void serve_cast(Request&& request, std::uint32_t hops) = 0;
+  virtual void log(LogLevel level, const std::string& message) = 0;
+};
+
+struct ClusterOptions {
+  std::string name;  // empty: the bound listen address
+  std::string listen;
+  std::vector<std::string> seeds;
+  std::string cookie;
+  std::chrono::milliseconds heartbeat_interval;
+  std::chrono::milliseconds failure_timeout;
+  std::uint32_t max_frame_bytes;
+  std::shared_ptr<Discovery> discovery;
+  std::chrono::milliseconds discovery_interval;
+};
+
+// Full mesh: every node keeps one connection to every other node; of two nodes that learn of
+// each other, the one with the smaller name dials (seeds are dialed by whoever lists them).
+// Membership state lives on the IO thread; the call path reads an immutable peer map.
+// Thread-safe.
+class Cluster final : public ConnectionOwner {
+ public:
+  // Binds the listen address (throws std::invalid_argument / std::system_error when it cannot).
+  Cluster(ClusterOptions options, ClusterHost& host);
+  ~Cluster() override;
+
+  const std::string& name() const { return self_.name; }
+  const std::string& listen_address() const { return self_.listen; }
+
+  // Starts accepting, dialing seeds and heartbeating. The host must be ready for callbacks.
+  void start(std::vector<std::string> capabilities);
+  void set_capabilities(std::vector<std::string> capabilities);
+  // Announces LEAVE to every peer, closes every connection and joins the IO thread. Idempotent.
+  void stop();
+
+  [[nodiscard]] Result<Reply> call(const std::string& owner, Request&& request,
+                                   const ChainPtr& chain, std::uint32_t hops);
+  [[nodiscard]] Result<void> cast(const std::string& owner, Request&& request, std::uint32_t hops);
+  void async_call(const std::string& owner, Request&& request, const ChainPtr& chain,
+                  std::uint32_t hops, CallState::Callback done);
+
+  // ConnectionOwner (IO thread).
+  std::string admit(const ConnectionPtr& connection) override;
+  void on_ready(const ConnectionPtr& connection) override;
+  void on_frame(const ConnectionPtr& connection, wire::Frame&& frame) override;
+  void on_closed(const ConnectionPtr& connection, const std::string& reason) override;
+
+ private:
+  struct Known {
+    std::string listen;
+    std::uint64_t incarnation = 0;
+    std::chrono::steady_clock::time_point last_seen;
+  };
+  using PeerMap = StringMap<ConnectionPtr>;
+
+  void accept_next();
+  void dial(const std::string& address);
+  void tick();
+  void dial_missing();
+  void publish_peers();
+  void send_members(const ConnectionPtr& to);
+  void handle_members(const ConnectionPtr& from, const Value& body);
+  void handle_call(const ConnectionPtr& from, Value& body);
+  void handle_cast(Value& body);
+  void handle_reply(const ConnectionPtr& from, Value& body);
+  ConnectionPtr peer(const std::string& name) const;
+  void discovery_loop();
+
+  const ClusterOptions options_;
+  ClusterHost& host_;
+  LocalIdentity self_;
+  asio::io_context io_;
+  asio::ip::tcp::acceptor acceptor_;
+  asio::steady_timer ticker_;
+  std::thread io_thread_;
+  std::once_flag stopped_;
+
+  // IO thread only.
+  std::vector<std::string> capabilities_;
+  std::set<ConnectionPtr> connections_;
+  std::map<std::string, ConnectionPtr> ready_;
+  std::set<std::string> dialing_;
+  std::map<std::string, Known> known_;
+  std::set<std::string> left_;  // names that left gracefully and are not redialed
+  std::vector<std::string> discovered_;
+  std::chrono::steady_clock::time_point last_heartbeat_{}, last_dial_{};
+  bool stopping_ = false;
+
+  SnapshotCell<PeerMap> peers_;
+
+  std::mutex discovery_mutex_;
+  std::condition_variable discovery_cv_;
+  bool discovery_stop_ = false;  // guarded by discovery_mutex_
+  std::thread discovery_thread_;
+};
+
+}  // namespace mesh::detail

@@ -1,0 +1,271 @@
+#include "cluster/connection.hpp"
+
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace mesh::detail {
+namespace {
+
+constexpr std::size_t kReadChunk = 64 * 1024;
+
+}  // namespace
+
+Connection::Connection(asio::io_context& io, asio::ip::tcp::socket socket,
+                       const LocalIdentity& self, ConnectionOwner& owner,
+                       std::string dialed_address)
+    : io_(io),
+      socket_(std::move(socket)),
+      fd_(socket_.native_handle()),
+      self_(self),
+      owner_(owner),
+      dialed_(std::move(dialed_address)),
+      last_received_(Clock::now().time_since_epoch().count()),
+      my_nonce_(auth::random_nonce()),
+      parser_(self.max_frame_bytes),
+      read_buffer_(kReadChunk) {
+  asio::error_code ignored;
+  const auto endpoint = socket_.remote_endpoint(ignored);
+  remote_ = endpoint.address().to_string() + ":" + std::to_string(endpoint.port());
+  socket_.set_option(asio::ip::tcp::no_delay(true), ignored);
+  socket_.non_blocking(true, ignored);
+}
+
+Connection::~Connection() = default;
+
+
+void Connection::start() {
+  send(wire::encode_frame(wire::Type::hello,
+                          Value{{"name", self_.name},
+                                {"incarnation", self_.incarnation},
+                                {"listen", self_.listen},
+                                {"nonce", Value::binary(my_nonce_)}}),
+       true);
+  read_more();
+}
+
+void Connection::read_more() {
+  socket_.async_read_some(asio::buffer(read_buffer_),
+                          [self = shared_from_this()](const asio::error_code& ec, std::size_t n) {
+                            if (ec) {
+                              self->do_close(ec == asio::error::eof ? "peer closed the connection"
+                                                                    : "read failed: " + ec.message());
+                              return;
+                            }
+                            self->on_bytes(n);
+                          });
+}
+
+void Connection::on_bytes(std::size_t size) {
+  if (closed()) return;
+  last_received_.store(Clock::now().time_since_epoch().count(), std::memory_order_relaxed);
+  parser_.feed(read_buffer_.data(), size);
+  for (;;) {
+    auto next = parser_.next();
+    if (!next) {
+      refuse("malformed", "malformed frame: " + next.error().message);
+      return;
+    }
+    if (!next->has_value()) break;
+    if (!handle(std::move(**next)) || closed()) return;
+  }
+  read_more();
+}
+
+bool Connection::handle(wire::Frame&& frame) {
+  if (frame.version != wire::kVersion) {
+    refuse("version", "peer speaks protocol version " + std::to_string(frame.version) +
+                          ", this node speaks " + std::to_string(wire::kVersion));
+    return false;
+  }
+  try {
+    if (frame.type == wire::Type::refuse) {
+      do_close("refused by peer: " + wire::get_string(frame.body, "reason"));
+      return false;
+    }
+    switch (state_.load()) {
+      case State::hello:
+        if (frame.type != wire::Type::hello) break;
+        return on_hello(frame);
+      case State::auth:
+        if (frame.type != wire::Type::auth) break;
+        return on_auth(frame);
+      case State::ready:
+        if (frame.type == wire::Type::hello || frame.type == wire::Type::auth) break;
+        owner_.on_frame(shared_from_this(), std::move(frame));
+        return true;
+      case State::closed:
+        return false;
+    }
+    refuse("protocol", "unexpected " + std::string(wire::type_name(frame.type)) +
+                           " frame during the handshake");
+  } catch (const std::exception& e) {
+    refuse("malformed", std::string("malformed ") + std::string(wire::type_name(frame.type)) +
+                            " frame: " + e.what());
+  }
+  return false;
+}
+
+bool Connection::on_hello(const wire::Frame& frame) {
+  peer_name_ = wire::get_string(frame.body, "name");
+  peer_incarnation_ = wire::get_u64(frame.body, "incarnation");
+  peer_listen_ = wire::get_string(frame.body, "listen");
+  peer_nonce_ = wire::get_binary(frame.body, "nonce");
+  if (peer_name_.empty() || peer_nonce_.size() < 16) {
+    refuse("malformed", "HELLO without a name or a nonce");
+    return false;
+  }
+  if (peer_name_ == self_.name && peer_incarnation_ == self_.incarnation) {
+    do_close("connected to itself");
+    return false;
+  }
+  state_.store(State::auth);
+  const auth::Bytes mac = auth::proof(self_.cookie, peer_nonce_, my_nonce_, self_.name, peer_name_);
+  send(wire::encode_frame(wire::Type::auth, Value{{"mac", Value::binary(mac)}}), true);
+  return true;
+}
+
+bool Connection::on_auth(const wire::Frame& frame) {
+  const auth::Bytes expected =
+      auth::proof(self_.cookie, my_nonce_, peer_nonce_, peer_name_, self_.name);
+  if (!auth::equal(wire::get_binary(frame.body, "mac"), expected)) {
+    refuse("auth", "authentication failed: the peer's cookie differs");
+    return false;
+  }
+  const std::string why_not = owner_.admit(shared_from_this());
+  if (!why_not.empty()) {
+    refuse("admit", why_not);
+    return false;
+  }
+  state_.store(State::ready);
+  owner_.on_ready(shared_from_this());
+  return true;
+}
+
+void Connection::refuse(std::string_view code, const std::string& reason) {
+  send(wire::encode_frame(wire::Type::refuse, Value{{"code", code}, {"reason", reason}}), true);
+  do_close(reason);
+}
+
+bool Connection::send(std::string_view frame, bool urgent) {
+  std::lock_guard lock(write_mutex_);
+  if (write_closed_) return false;
+  const bool idle = out_.empty() && !flush_posted_ && !waiting_writable_;
+  out_.append(frame);
+  if (!idle) return true;
+  if (urgent) {
+    write_locked();
+  } else {
+    flush_posted_ = true;
+    asio::post(io_, [self = shared_from_this()] {
+      std::lock_guard lock(self->write_mutex_);
+      self->flush_posted_ = false;
+      if (!self->waiting_writable_) self->write_locked();
+    });
+  }
+  return true;
+}
+
+// Writes what it can without blocking; the rest waits for the socket to become writable.
+void Connection::write_locked() {
+  std::size_t written = 0;
+  while (written < out_.size()) {
+    const ssize_t n = ::send(fd_, out_.data() + written, out_.size() - written,
+                             MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (n > 0) {
+      written += static_cast<std::size_t>(n);
+    } else if (n < 0 && errno == EINTR) {
+      continue;
+    } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      waiting_writable_ = true;
+      asio::post(io_, [self = shared_from_this()] { self->arm_write_wait(); });
+      break;
+    } else {
+      write_closed_ = true;
+      out_.clear();
+      asio::post(io_, [self = shared_from_this(), why = std::string(std::strerror(errno))] {
+        self->do_close("write failed: " + why);
+      });
+      return;
+    }
+  }
+  out_.erase(0, written);
+}
+
+void Connection::arm_write_wait() {
+  socket_.async_wait(asio::ip::tcp::socket::wait_write,
+                     [self = shared_from_this()](const asio::error_code& ec) {
+                       std::lock_guard lock(self->write_mutex_);
+                       self->waiting_writable_ = false;
+                       if (!ec && !self->write_closed_) self->write_locked();
+                     });
+}
+
+void Connection::close(std::string reason) {
+  asio::post(io_, [self = shared_from_this(), reason = std::move(reason)] {
+    self->do_close(reason);
+  });
+}
+
+void Connection::do_close(const std::string& reason) {
+  if (state_.exchange(State::closed) == State::closed) return;
+  {
+    std::lock_guard lock(write_mutex_);
+    write_closed_ = true;
+  }
+  asio::error_code ignored;
+  socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+  socket_.close(ignored);
+  fail_calls("connection to " + (peer_name_.empty() ? dialed_ : peer_name_) + " lost: " + reason);
+  owner_.on_closed(shared_from_this(), reason);
+}
+
+std::uint64_t Connection::add_call(RefPtr<CallState> state) {
+  std::lock_guard lock(calls_mutex_);
+  if (calls_closed_) return 0;
+  const std::uint64_t id = next_call_++;
+  calls_.emplace(id, std::move(state));
+  return id;
+}
+
+RefPtr<CallState> Connection::take_call(std::uint64_t id) {
+  std::lock_guard lock(calls_mutex_);
+  const auto it = calls_.find(id);
+  if (it == calls_.end()) return {};
+  RefPtr<CallState> state = std::move(it->second);
+  calls_.erase(it);
+  return state;
+}
+
+void Connection::expire_calls(Clock::time_point now) {
+  std::vector<RefPtr<CallState>> expired;
+  {
+    std::lock_guard lock(calls_mutex_);
+    for (auto it = calls_.begin(); it != calls_.end();) {
+      if (it->second->completed() || it->second->deadline() <= now) {
+        expired.push_back(std::move(it->second));
+        it = calls_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  for (auto& state : expired) {
+    state->complete(std::unexpected(Error{Errc::timeout, "no reply within the request's timeout"}));
+  }
+}
+
+void Connection::fail_calls(const std::string& reason) {
+  std::unordered_map<std::uint64_t, RefPtr<CallState>> calls;
+  {
+    std::lock_guard lock(calls_mutex_);
+    calls_closed_ = true;
+    calls.swap(calls_);
+  }
+  for (auto& [id, state] : calls) {
+    state->complete(std::unexpected(Error{Errc::node_unreachable, reason}));
+  }
+}
+
+}  // namespace mesh::detail

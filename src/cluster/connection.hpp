@@ -1,0 +1,126 @@
+// Connection: one authenticated TCP link to a peer node.
+#pragma once
+
+#include <asio.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "cluster/auth.hpp"
+#include "cluster/wire.hpp"
+#include "runtime/call_state.hpp"
+
+namespace mesh::detail {
+
+// Who this node is, as its connections present it.
+struct LocalIdentity {
+  std::string name;
+  std::uint64_t incarnation;
+  std::string listen;  // the address peers can reach this node at
+  std::string cookie;
+  std::size_t max_frame_bytes;
+};
+
+class Connection;
+using ConnectionPtr = std::shared_ptr<Connection>;
+
+// What a connection reports to its owner. Called on the IO thread only.
+class ConnectionOwner {
+ public:
+  virtual ~ConnectionOwner() = default;
+  // The peer proved it knows the cookie. Returns an empty string to accept, or why not.
+  virtual std::string admit(const ConnectionPtr& connection) = 0;
+  virtual void on_ready(const ConnectionPtr& connection) = 0;
+  virtual void on_frame(const ConnectionPtr& connection, wire::Frame&& frame) = 0;
+  // Called once, for every connection that started, ready or not.
+  virtual void on_closed(const ConnectionPtr& connection, const std::string& reason) = 0;
+};
+
+// Runs the handshake (HELLO, AUTH, see docs/wire-protocol.md), then frames both ways. Reads and
+// state changes happen on the IO thread; send() and close() may be called from any thread.
+// Writes go straight to the socket from the sending thread when nothing is queued (no hand-off
+// on an idle link); otherwise they are appended to the queue, so one write carries many frames.
+class Connection : public std::enable_shared_from_this<Connection> {
+ public:
+  using Clock = std::chrono::steady_clock;
+
+  Connection(asio::io_context& io, asio::ip::tcp::socket socket, const LocalIdentity& self,
+             ConnectionOwner& owner, std::string dialed_address);
+  ~Connection();
+
+  void start();  // IO thread
+  // Queues one encoded frame. `urgent`: try to write it now on this thread. Returns false once
+  // the connection is closed.
+  bool send(std::string_view frame, bool urgent);
+  void close(std::string reason);  // any thread; the owner hears of it on the IO thread
+
+  bool ready() const { return state_.load() == State::ready; }
+  bool closed() const { return state_.load() == State::closed; }
+  const std::string& peer_name() const { return peer_name_; }
+  std::uint64_t peer_incarnation() const { return peer_incarnation_; }
+  const std::string& peer_listen() const { return peer_listen_; }
+  const std::string& dialed_address() const { return dialed_; }  // empty when accepted
+  const std::string& remote_endpoint() const { return remote_; }
+  Clock::time_point last_received() const { return Clock::time_point(Clock::duration(last_received_.load())); }
+  Clock::time_point opened_at() const { return opened_at_; }
+
+  // Peer capabilities as it last announced them; IO thread only.
+  std::vector<std::string> capabilities;
+
+  // Outstanding calls sent on this connection, by request id. Thread-safe.
+  std::uint64_t add_call(RefPtr<CallState> state);  // 0 when already closed
+  RefPtr<CallState> take_call(std::uint64_t id);
+  void expire_calls(Clock::time_point now);          // times out calls past their deadline
+
+ private:
+  enum class State : std::uint8_t { hello, auth, ready, closed };
+
+  void read_more();
+  void on_bytes(std::size_t size);
+  bool handle(wire::Frame&& frame);
+  bool on_hello(const wire::Frame& frame);
+  bool on_auth(const wire::Frame& frame);
+  void refuse(std::string_view code, const std::string& reason);
+  void write_locked();  // caller holds write_mutex_
+  void arm_write_wait();
+  void do_close(const std::string& reason);
+  void fail_calls(const std::string& reason);
+
+  asio::io_context& io_;
+  asio::ip::tcp::socket socket_;
+  const int fd_;
+  const LocalIdentity& self_;
+  ConnectionOwner& owner_;
+  const std::string dialed_;
+  std::string remote_;  // "ip:port" of the other end, for log lines
+  const Clock::time_point opened_at_ = Clock::now();
+
+  std::atomic<State> state_{State::hello};
+  std::atomic<Clock::rep> last_received_;
+  auth::Bytes my_nonce_;
+  auth::Bytes peer_nonce_;
+  std::string peer_name_;
+  std::uint64_t peer_incarnation_ = 0;
+  std::string peer_listen_;
+  wire::FrameParser parser_;
+  std::vector<char> read_buffer_;
+
+  std::mutex write_mutex_;
+  std::string out_;           // guarded by write_mutex_: bytes not yet written
+  bool flush_posted_ = false; // guarded by write_mutex_
+  bool waiting_writable_ = false;  // guarded by write_mutex_
+  bool write_closed_ = false; // guarded by write_mutex_
+
+  std::mutex calls_mutex_;
+  std::unordered_map<std::uint64_t, RefPtr<CallState>> calls_;  // guarded by calls_mutex_
+  std::uint64_t next_call_ = 1;                                 // guarded by calls_mutex_
+  bool calls_closed_ = false;                                   // guarded by calls_mutex_
+};
+
+}  // namespace mesh::detail

@@ -1,0 +1,187 @@
+// Several nodes in one process, joined over loopback TCP: routing, remote errors, membership.
+#include <gtest/gtest.h>
+
+#include "support/test_actors.hpp"
+
+namespace mesh::test {
+namespace {
+
+NodeOptions member(std::string name, std::vector<std::string> seeds = {},
+                   std::string cookie = "secret") {
+  return NodeOptions{.name = std::move(name), .listen = "127.0.0.1:0", .seeds = std::move(seeds),
+                     .cookie = std::move(cookie), .worker_threads = 2,
+                     .heartbeat_interval = 50ms, .failure_timeout = 400ms,
+                     .log = [](LogLevel, std::string_view) {}};
+}
+
+bool sees(const std::vector<Node*>& nodes, const std::string& capability, std::size_t count) {
+  for (Node* n : nodes) {
+    if (n->nodes_for(capability).size() != count) return false;
+  }
+  return true;
+}
+
+TEST(InProcessClusterTest, EveryNodeReachesTheSameActivation) {
+  Node a(member("a"));
+  Node b(member("b", {a.listen_address()}));
+  Node c(member("c", {b.listen_address()}));
+  for (Node* n : {&a, &b, &c}) register_all(*n);
+  ASSERT_TRUE(eventually([&] { return sees({&a, &b, &c}, "test", 3); }, 3000ms));
+  for (int i = 0; i < 30; ++i) {
+    const std::string id = "actor-" + std::to_string(i);
+    auto ra = a.call(req("Counter", id));
+    auto rb = b.call(req("Counter", id));
+    auto rc = c.call(req("Counter", id));
+    ASSERT_TRUE(ra && rb && rc) << id;
+    EXPECT_EQ(ra->pid, rb->pid);
+    EXPECT_EQ(rb->pid, rc->pid);
+    EXPECT_EQ(rc->value, 3) << "state continues across callers on different nodes";
+    const std::uint32_t shard = a.shard_for(id);
+    EXPECT_EQ(ra->pid.node, a.owner_node(shard, "test").value());
+  }
+}
+
+TEST(InProcessClusterTest, RemoteErrorsKeepTheirCodeAndMessage) {
+  Node a(member("a"));
+  Node b(member("b", {a.listen_address()}));
+  register_all(a);
+  b.register_actor<Counter>("Counter");  // b knows no Crasher: unknown_module from b
+  ASSERT_TRUE(eventually([&] { return sees({&a, &b}, "test", 1); }, 3000ms));
+  b.register_capabilities({"remote"});
+  a.register_capabilities({});
+  ASSERT_TRUE(eventually([&] { return sees({&a, &b}, "remote", 1) && sees({&a, &b}, "test", 0); }, 3000ms));
+  auto unknown = a.call(req("Crasher", "x", Value::object(), "remote"));
+  ASSERT_FALSE(unknown);
+  EXPECT_EQ(unknown.error().code, Errc::unknown_module);
+  EXPECT_NE(unknown.error().message.find("Crasher"), std::string::npos);
+
+  b.register_actor<Crasher>("Crasher");
+  b.register_actor<FailingInit>("FailingInit");
+  auto crash = a.call(req("Crasher", "x", {{"op", "crash"}, {"why", "remote kaboom"}}, "remote"));
+  ASSERT_FALSE(crash);
+  EXPECT_EQ(crash.error().code, Errc::actor_crashed);
+  EXPECT_EQ(crash.error().message, "remote kaboom");
+  auto failed = a.call(req("FailingInit", "bad-remote", Value::object(), "remote"));
+  ASSERT_FALSE(failed);
+  EXPECT_EQ(failed.error().code, Errc::activation_failed);
+  auto ok = a.call(req("Crasher", "x", Value::object(), "remote"));
+  ASSERT_TRUE(ok) << ok.error();
+  EXPECT_EQ(ok->pid.node, "b");
+}
+
+TEST(InProcessClusterTest, CapabilitiesRouteToTheNodesThatHaveThem) {
+  Node game(member("game-node"));
+  Node chat(member("chat-node", {game.listen_address()}));
+  Node universal(member("universal", {game.listen_address()}));
+  for (Node* n : {&game, &chat, &universal}) {
+    n->register_actor<Counter>("Counter");
+  }
+  game.register_capabilities({"game"});
+  chat.register_capabilities({"chat"});
+  universal.register_capabilities({"game", "chat", "payment"});
+  ASSERT_TRUE(eventually([&] {
+    return sees({&game, &chat, &universal}, "game", 2) && sees({&game, &chat, &universal}, "chat", 2) &&
+           sees({&game, &chat, &universal}, "payment", 1);
+  }, 3000ms));
+  EXPECT_EQ(chat.all_capabilities(), (std::vector<std::string>{"chat", "game", "payment"}));
+  for (int i = 0; i < 40; ++i) {
+    const std::string id = "p" + std::to_string(i);
+    auto g = chat.call(req("Counter", id, {}, "game"));
+    auto c = game.call(req("Counter", id, {}, "chat"));
+    auto p = game.call(req("Counter", id, {}, "payment"));
+    ASSERT_TRUE(g && c && p);
+    EXPECT_NE(g->pid.node, "chat-node");
+    EXPECT_NE(c->pid.node, "game-node");
+    EXPECT_EQ(p->pid.node, "universal");
+  }
+}
+
+TEST(InProcessClusterTest, WrongCookieIsRefused) {
+  std::vector<std::string> logs;
+  std::mutex mutex;
+  NodeOptions a_options = member("a");
+  a_options.log = [&](LogLevel level, std::string_view line) {
+    std::lock_guard lock(mutex);
+    if (level >= LogLevel::warning) logs.emplace_back(line);
+  };
+  Node a(a_options);
+  a.register_capabilities({"test"});
+  Node intruder(member("intruder", {a.listen_address()}, "wrong"));
+  intruder.register_capabilities({"evil"});
+  ASSERT_TRUE(eventually([&] {
+    std::lock_guard lock(mutex);
+    for (const std::string& line : logs) {
+      if (line.find("authentication failed") != std::string::npos) return true;
+    }
+    return false;
+  }));
+  EXPECT_TRUE(a.nodes_for("evil").empty());
+  EXPECT_TRUE(intruder.nodes_for("test").empty());
+}
+
+TEST(InProcessClusterTest, GracefulLeaveIsSeenAtOnce) {
+  Node a(member("a"));
+  register_all(a);
+  auto b = std::make_unique<Node>(member("b", {a.listen_address()}));
+  register_all(*b);
+  ASSERT_TRUE(eventually([&] { return sees({&a, b.get()}, "test", 2); }, 3000ms));
+  const auto start = std::chrono::steady_clock::now();
+  b.reset();
+  ASSERT_TRUE(eventually([&] { return a.nodes_for("test").size() == 1; }, 1000ms));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 300ms) << "leave waited for the failure timeout";
+  for (int i = 0; i < 20; ++i) {
+    auto r = a.call(req("Counter", "after-" + std::to_string(i)));
+    ASSERT_TRUE(r) << r.error();
+    EXPECT_EQ(r->pid.node, "a");
+  }
+}
+
+TEST(InProcessClusterTest, DuplicateNameIsRefused) {
+  Node a(member("a"));
+  a.register_capabilities({"test"});
+  Node twin(member("a", {a.listen_address()}));
+  twin.register_capabilities({"twin"});
+  std::this_thread::sleep_for(300ms);
+  EXPECT_TRUE(a.nodes_for("twin").empty());
+}
+
+TEST(InProcessClusterTest, NestedRemoteCallCycleIsDeadlock) {
+  Node a(member("a"));
+  Node b(member("b", {a.listen_address()}));
+  for (Node* n : {&a, &b}) register_all(*n);
+  ASSERT_TRUE(eventually([&] { return sees({&a, &b}, "test", 2); }, 3000ms));
+  // Find two ids owned by different nodes, then make a cycle between them.
+  std::string on_a, on_b;
+  for (int i = 0; on_a.empty() || on_b.empty(); ++i) {
+    const std::string id = "r" + std::to_string(i);
+    (a.owner_node(a.shard_for(id), "test").value() == "a" ? on_a : on_b) = id;
+  }
+  Value cycle{{"to", on_b}, {"then", {{"to", on_a}, {"then", Value::object()}}}};
+  auto r = b.call(req("Relay", on_a, cycle));
+  ASSERT_TRUE(r) << r.error();
+  EXPECT_EQ(r->value["reply"]["error"], "deadlock") << r->value;
+  Value chain{{"to", on_b}, {"then", Value::object()}};
+  auto ok = b.call(req("Relay", on_a, chain));
+  ASSERT_TRUE(ok) << ok.error();
+  EXPECT_EQ(ok->value["reply"]["at"], on_b);
+}
+
+TEST(InProcessClusterTest, AsyncAndCastAcrossNodes) {
+  Node a(member("a"));
+  Node b(member("b", {a.listen_address()}));
+  register_all(b);
+  a.register_capabilities({});
+  ASSERT_TRUE(eventually([&] { return sees({&a, &b}, "test", 1); }, 3000ms));
+  ASSERT_TRUE(a.cast(req("Recorder", "r", "one")));
+  std::atomic<int> done{0};
+  Value seen;
+  a.async_call(req("Recorder", "r", {{"op", "log"}}), [&](Result<Reply> reply) {
+    if (reply) seen = reply->value;
+    ++done;
+  });
+  ASSERT_TRUE(eventually([&] { return done.load() == 1; }));
+  EXPECT_EQ(seen, Value::array({"one"})) << "the cast from the same thread arrived first";
+}
+
+}  // namespace
+}  // namespace mesh::test
