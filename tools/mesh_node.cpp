@@ -1,0 +1,148 @@
+// mesh_node: a node process hosting the example actors (GameActor, ChatActor, PaymentActor,
+// Echo, Relay), for demos and cluster tests.
+//
+//   mesh_node --listen 127.0.0.1:4000 --capabilities game,chat [--seed HOST:PORT]... \
+//             [--cookie SECRET | MESH_COOKIE=...] [--dns NAME --dns-port P [--dns-server IP:PORT]]
+//             [--strategy rendezvous|modulo|first] [--commands]
+//
+// Prints "ready NAME LISTEN" on stdout once listening. Logs membership changes on stderr. Exits
+// cleanly (announcing its leave) on SIGTERM or SIGINT. With --commands it reads one command per
+// line on stdin and answers one line on stdout (see docs/node-program.md).
+#include <CLI/CLI.hpp>
+#include <signal.h>
+
+#include <cstdio>
+#include <iostream>
+#include <mutex>
+#include <sstream>
+#include <thread>
+
+#include <mesh/mesh.hpp>
+
+#include "actors/chat_actor.hpp"
+#include "actors/counter.hpp"
+#include "actors/crasher.hpp"
+#include "actors/echo_actor.hpp"
+#include "actors/game_actor.hpp"
+#include "actors/payment_actor.hpp"
+#include "node_commands.hpp"
+
+namespace {
+
+std::vector<std::string> split_list(const std::string& text) {
+  std::vector<std::string> out;
+  std::stringstream in(text);
+  for (std::string item; std::getline(in, item, ',');) {
+    if (!item.empty()) out.push_back(item);
+  }
+  return out;
+}
+
+// Every node goes to nodes[0]: a deliberately lopsided strategy that tests can recognise.
+class FirstNodeStrategy final : public mesh::PlacementStrategy {
+ public:
+  std::size_t owner(std::uint32_t, std::string_view, std::span<const std::string>) const override {
+    return 0;
+  }
+};
+
+std::mutex output_mutex;
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"mesh node hosting the example actors"};
+  mesh::NodeOptions options;
+  std::string capabilities, strategy = "rendezvous", dns_name, dns_server;
+  std::vector<std::string> seeds;
+  unsigned short dns_port = 0;
+  unsigned heartbeat_ms = 200, failure_ms = 1500;
+  bool commands = false, quiet = false;
+  app.add_option("--name", options.name, "node name (default: the listen address)");
+  app.add_option("--listen", options.listen, "host:port to accept peers on (port 0: any)")->required();
+  app.add_option("--seed", seeds, "host:port of a node to join through (repeatable, or comma list)");
+  app.add_option("--cookie", options.cookie, "cluster secret (default: $MESH_COOKIE)");
+  app.add_option("--capabilities", capabilities, "comma-separated capabilities, e.g. game,chat");
+  app.add_option("--strategy", strategy, "placement: rendezvous, modulo or first")
+      ->check(CLI::IsMember({"rendezvous", "modulo", "first"}));
+  app.add_option("--dns", dns_name, "discover peers by resolving this name (A records)");
+  app.add_option("--dns-port", dns_port, "the port peers found through --dns listen on");
+  app.add_option("--dns-server", dns_server, "ask this DNS server (ip:port) instead of the system's");
+  app.add_option("--workers", options.worker_threads, "actor worker threads (0: one per core)");
+  app.add_option("--heartbeat-ms", heartbeat_ms, "heartbeat interval");
+  app.add_option("--failure-timeout-ms", failure_ms, "silence after which a peer is dead");
+  app.add_flag("--commands", commands, "read commands on stdin, answer on stdout");
+  app.add_flag("--quiet", quiet, "log only warnings and errors");
+  CLI11_PARSE(app, argc, argv);
+
+  if (options.cookie.empty()) {
+    if (const char* env = std::getenv("MESH_COOKIE")) options.cookie = env;
+  }
+  for (const std::string& seed : seeds) {
+    for (std::string& s : split_list(seed)) options.seeds.push_back(std::move(s));
+  }
+  if (strategy == "modulo") options.strategy = mesh::modulo_strategy();
+  if (strategy == "first") options.strategy = std::make_shared<FirstNodeStrategy>();
+  if (!dns_name.empty()) {
+    if (dns_port == 0) {
+      std::cerr << "--dns needs --dns-port\n";
+      return 2;
+    }
+    options.discovery = mesh::dns_discovery(dns_name, dns_port, dns_server);
+  }
+  options.heartbeat_interval = std::chrono::milliseconds(heartbeat_ms);
+  options.failure_timeout = std::chrono::milliseconds(failure_ms);
+  std::string label;
+  options.log = [&label, quiet](mesh::LogLevel level, std::string_view line) {
+    if (quiet && level < mesh::LogLevel::warning) return;
+    if (level == mesh::LogLevel::debug) return;
+    std::lock_guard lock(output_mutex);
+    std::cerr << "[" << label << "] " << line << std::endl;
+  };
+
+  // Signals are taken by sigwait on the main thread; every other thread inherits the mask.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  std::unique_ptr<mesh::Node> node;
+  try {
+    label = options.name.empty() ? options.listen : options.name;
+    node = std::make_unique<mesh::Node>(options);
+  } catch (const std::exception& e) {
+    std::cerr << "mesh_node: " << e.what() << "\n";
+    return 1;
+  }
+  label = node->name();
+  node->register_actor<examples::GameActor>("GameActor");
+  node->register_actor<examples::ChatActor>("ChatActor");
+  node->register_actor<examples::PaymentActor>("PaymentActor");
+  node->register_actor<examples::EchoActor>("Echo");
+  node->register_actor<examples::RelayActor>("Relay");
+  node->register_actor<examples::Counter>("Counter");
+  node->register_actor<examples::Crasher>("Crasher");
+  node->register_capabilities(split_list(capabilities));
+  {
+    std::lock_guard lock(output_mutex);
+    std::cout << "ready " << node->name() << " " << node->listen_address() << std::endl;
+  }
+
+  if (commands) {
+    std::thread([&node] {
+      for (std::string line; std::getline(std::cin, line);) {
+        const std::string answer = tools::run_command(*node, line);
+        std::lock_guard lock(output_mutex);
+        std::cout << answer << std::endl;
+      }
+    }).detach();
+  }
+
+  int signal = 0;
+  sigwait(&stop_signals, &signal);
+  options.log(mesh::LogLevel::info, std::string("stopping on ") + (signal == SIGTERM ? "SIGTERM" : "SIGINT"));
+  node.reset();  // announces the leave, stops the actors
+  std::cout.flush();
+  std::_Exit(0);  // the stdin reader may still be blocked in read(); nothing else is left to do
+}

@@ -1,0 +1,19 @@
+// The line commands of `mesh_node --commands` (docs/node-program.md).
+#pragma once
+
+#include <string>
+
+#include <mesh/mesh.hpp>
+
+namespace tools {
+
+// Runs one command line against `node` and returns the one-line answer.
+//   call MODULE ID CAPABILITY JSON   -> "ok <pid> <json>" | "error <code> <message>"
+//   cast MODULE ID CAPABILITY JSON   -> "ok" | "error <code> <message>"
+//   nodes CAPABILITY                 -> "nodes a,b,c"
+//   capabilities                     -> "capabilities x,y"
+//   owner SHARD CAPABILITY / shard ID
+//   wait-nodes CAPABILITY N MS       -> "ok" once nodes_for(CAPABILITY) has N nodes, else "error timeout"
+std::string run_command(mesh::Node& node, const std::string& line);
+
+}  // namespace tools
