@@ -81,7 +81,7 @@ void Cluster::stop() {
       acceptor_.close(ignored);
       ticker_.cancel();
       const std::string leave = wire::encode_frame(wire::Type::leave, Value::object());
-      for (auto& [name, connection] : ready_) connection->send(leave, true);
+      for (auto& [name, connection] : ready_) connection->send(leave, Connection::Urgency::now);
       for (const ConnectionPtr& connection : std::set(connections_)) {
         connection->close("this node is leaving");
       }
@@ -182,7 +182,7 @@ void Cluster::tick() {
         connection->close("no heartbeat for " +
                           std::to_string(options_.failure_timeout.count()) + " ms");
       } else {
-        connection->send(heartbeat, false);
+        connection->send(heartbeat, Connection::Urgency::background);
         known_[name].last_seen = now;
       }
     }
@@ -268,7 +268,7 @@ void Cluster::send_members(const ConnectionPtr& to) {
   }
   to->send(wire::encode_frame(wire::Type::members,
                               Value{{"capabilities", capabilities_}, {"members", members}}),
-           false);
+           Connection::Urgency::background);
 }
 
 void Cluster::set_capabilities(std::vector<std::string> capabilities) {
@@ -276,7 +276,7 @@ void Cluster::set_capabilities(std::vector<std::string> capabilities) {
     capabilities_ = std::move(capabilities);
     const std::string frame =
         wire::encode_frame(wire::Type::capabilities, Value{{"capabilities", capabilities_}});
-    for (auto& [name, connection] : ready_) connection->send(frame, false);
+    for (auto& [name, connection] : ready_) connection->send(frame, Connection::Urgency::background);
   });
 }
 
@@ -320,13 +320,13 @@ void Cluster::on_frame(const ConnectionPtr& from, wire::Frame&& frame) {
         from->close("left the cluster");
         return;
       case wire::Type::call:
-        handle_call(from, frame.body);
+        handle_call(from, frame.raw);
         return;
       case wire::Type::cast:
-        handle_cast(frame.body);
+        handle_cast(frame.raw);
         return;
       case wire::Type::reply:
-        handle_reply(from, frame.body);
+        handle_reply(from, frame.raw);
         return;
       default:
         break;

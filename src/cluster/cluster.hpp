@@ -94,9 +94,9 @@ class Cluster final : public ConnectionOwner {
   void publish_peers();
   void send_members(const ConnectionPtr& to);
   void handle_members(const ConnectionPtr& from, const Value& body);
-  void handle_call(const ConnectionPtr& from, Value& body);
-  void handle_cast(Value& body);
-  void handle_reply(const ConnectionPtr& from, Value& body);
+  void handle_call(const ConnectionPtr& from, std::string_view body);
+  void handle_cast(std::string_view body);
+  void handle_reply(const ConnectionPtr& from, std::string_view body);
   ConnectionPtr peer(const std::string& name) const;
   void discovery_loop();
 

@@ -1,7 +1,10 @@
 // Remote calls: encoding requests and replies, and matching replies to waiting callers.
 #include <memory>
 
+#include <algorithm>
+
 #include "cluster/cluster.hpp"
+#include "cluster/msgpack_codec.hpp"
 #include "runtime/scheduler.hpp"
 
 namespace mesh::detail {
@@ -13,83 +16,161 @@ Error unreachable(const std::string& owner) {
   return Error{Errc::node_unreachable, "no connection to node " + owner};
 }
 
-Value encode_chain(const ChainPtr& chain) {
-  Value links = Value::array();
-  for (const CallChain* link = chain.get(); link; link = link->parent.get()) {
-    links.push_back(Value::array({link->node, link->serial}));
+// CALL and CAST bodies: a map of module, id, capability, payload, hops, and optionally init;
+// CALL adds rid, timeout_ms and, for calls made inside a handler, chain ([[node, serial], ...],
+// newest first). See docs/wire-protocol.md.
+std::string encode_request(wire::Type type, std::uint64_t id, const Request& request,
+                           const ChainPtr& chain, std::uint32_t hops) {
+  std::string out;
+  const std::size_t start = wire::start_frame(out);
+  msgpack::Writer w(out);
+  const bool call = type == wire::Type::call;
+  w.map(5 + (request.init_arg ? 1 : 0) + (call ? 2 : 0) + (call && chain ? 1 : 0));
+  w.str("module"); w.str(request.module);
+  w.str("id"); w.str(request.id);
+  w.str("capability"); w.str(request.capability);
+  w.str("hops"); w.uint(hops);
+  w.str("payload"); w.value(request.payload);
+  if (request.init_arg) {
+    w.str("init");
+    w.value(*request.init_arg);
   }
-  return links;
+  if (call) {
+    w.str("rid"); w.uint(id);
+    w.str("timeout_ms"); w.uint(static_cast<std::uint64_t>(request.timeout.count()));
+    if (chain) {
+      w.str("chain");
+      w.array(chain->depth);
+      for (const CallChain* link = chain.get(); link; link = link->parent.get()) {
+        w.array(2);
+        w.str(link->node);
+        w.uint(link->serial);
+      }
+    }
+  }
+  wire::finish_frame(out, start, type);
+  return out;
 }
 
-ChainPtr decode_chain(const Value& links) {
-  if (!links.is_array()) throw std::invalid_argument("field 'chain' is not a list");
+struct IncomingRequest {
+  Request request;
+  std::uint64_t id = 0;
+  std::uint32_t hops = 0;
   ChainPtr chain;
-  for (auto it = links.rbegin(); it != links.rend(); ++it) {
-    if (!it->is_array() || it->size() != 2 || !(*it)[0].is_string() ||
-        !(*it)[1].is_number_unsigned()) {
-      throw std::invalid_argument("field 'chain' holds a malformed link");
-    }
-    chain = std::make_shared<const CallChain>(CallChain{(*it)[0].get<std::string>(),
-                                                        (*it)[1].get<std::uint64_t>(), chain,
-                                                        chain_depth(chain) + 1});
+};
+
+ChainPtr read_chain(msgpack::Reader& r) {
+  const std::uint32_t links = r.array();
+  if (links > 4096) throw std::invalid_argument("field 'chain' is too long");
+  std::vector<std::pair<std::string, std::uint64_t>> newest_first;
+  for (std::uint32_t i = 0; i < links; ++i) {
+    if (r.array() != 2) throw std::invalid_argument("field 'chain' holds a malformed link");
+    std::string node(r.str());
+    newest_first.emplace_back(std::move(node), r.uint());
+  }
+  ChainPtr chain;
+  for (auto it = newest_first.rbegin(); it != newest_first.rend(); ++it) {
+    chain = std::make_shared<const CallChain>(
+        CallChain{std::move(it->first), it->second, chain, chain_depth(chain) + 1});
   }
   return chain;
 }
 
-std::string encode_request(wire::Type type, std::uint64_t id, Request& request,
-                           const ChainPtr& chain, std::uint32_t hops) {
-  Value body{{"module", std::move(request.module)},
-             {"id", std::move(request.id)},
-             {"capability", std::move(request.capability)},
-             {"payload", std::move(request.payload)},
-             {"hops", hops}};
-  if (request.init_arg) body["init"] = std::move(*request.init_arg);
-  if (type == wire::Type::call) {
-    body["rid"] = id;
-    body["timeout_ms"] = static_cast<std::uint64_t>(request.timeout.count());
-    if (chain) body["chain"] = encode_chain(chain);
+IncomingRequest decode_request(std::string_view body) {
+  msgpack::Reader r(body);
+  IncomingRequest in;
+  bool has_module = false, has_id = false, has_capability = false, has_payload = false;
+  for (std::uint32_t fields = r.map(); fields > 0; --fields) {
+    const std::string_view key = r.str();
+    if (key == "module") {
+      in.request.module = r.str();
+      has_module = true;
+    } else if (key == "id") {
+      in.request.id = r.str();
+      has_id = true;
+    } else if (key == "capability") {
+      in.request.capability = r.str();
+      has_capability = true;
+    } else if (key == "payload") {
+      in.request.payload = r.value();
+      has_payload = true;
+    } else if (key == "init") {
+      in.request.init_arg = r.value();
+    } else if (key == "hops") {
+      in.hops = static_cast<std::uint32_t>(std::min<std::uint64_t>(r.uint(), 1000));
+    } else if (key == "rid") {
+      in.id = r.uint();
+    } else if (key == "timeout_ms") {
+      in.request.timeout = std::chrono::milliseconds(std::clamp<std::uint64_t>(r.uint(), 1, 86'400'000));
+    } else if (key == "chain") {
+      in.chain = read_chain(r);
+    } else {
+      r.skip();  // a field from a newer minor version
+    }
   }
-  return wire::encode_frame(type, body);
+  if (!has_module || !has_id || !has_capability || !has_payload) {
+    throw std::invalid_argument("request lacks module, id, capability or payload");
+  }
+  return in;
 }
 
-Request decode_request(Value& body) {
-  Request request{.module = wire::get_string(body, "module"),
-                  .id = wire::get_string(body, "id"),
-                  .payload = std::move(body["payload"]),
-                  .capability = wire::get_string(body, "capability")};
-  if (const auto it = body.find("init"); it != body.end()) request.init_arg = std::move(*it);
-  if (const auto it = body.find("timeout_ms"); it != body.end()) {
-    if (!it->is_number_unsigned()) throw std::invalid_argument("field 'timeout_ms' is not a number");
-    request.timeout = std::chrono::milliseconds(std::max<std::uint64_t>(1, it->get<std::uint64_t>()));
-  }
-  return request;
-}
-
-std::string encode_reply(std::uint64_t id, Result<Reply>&& result) {
-  Value body{{"rid", id}, {"ok", result.has_value()}};
+// REPLY: {rid, ok: true, node, serial, value} or {rid, ok: false, code, message}.
+std::string encode_reply(std::uint64_t id, const Result<Reply>& result) {
+  std::string out;
+  const std::size_t start = wire::start_frame(out);
+  msgpack::Writer w(out);
+  w.map(result ? 5 : 4);
+  w.str("rid"); w.uint(id);
+  w.str("ok"); w.boolean(result.has_value());
   if (result) {
-    body["node"] = std::move(result->pid.node);
-    body["serial"] = result->pid.serial;
-    body["value"] = std::move(result->value);
+    w.str("node"); w.str(result->pid.node);
+    w.str("serial"); w.uint(result->pid.serial);
+    w.str("value"); w.value(result->value);
   } else {
-    body["code"] = static_cast<std::uint64_t>(result.error().code);
-    body["message"] = std::move(result.error().message);
+    w.str("code"); w.uint(static_cast<std::uint64_t>(result.error().code));
+    w.str("message"); w.str(result.error().message);
   }
-  return wire::encode_frame(wire::Type::reply, body);
+  wire::finish_frame(out, start, wire::Type::reply);
+  return out;
 }
 
-Result<Reply> decode_reply(Value& body) {
-  const Value& ok = wire::get_field(body, "ok");
-  if (!ok.is_boolean()) throw std::invalid_argument("field 'ok' is not a boolean");
-  if (ok.get<bool>()) {
-    return Reply{Pid{wire::get_string(body, "node"), wire::get_u64(body, "serial")},
-                 std::move(body["value"])};
+std::pair<std::uint64_t, Result<Reply>> decode_reply(std::string_view body) {
+  msgpack::Reader r(body);
+  std::uint64_t id = 0, serial = 0, code = 0;
+  bool ok = false, has_id = false, has_ok = false;
+  std::string node, message;
+  Value value;
+  for (std::uint32_t fields = r.map(); fields > 0; --fields) {
+    const std::string_view key = r.str();
+    if (key == "rid") {
+      id = r.uint();
+      has_id = true;
+    } else if (key == "ok") {
+      ok = r.boolean();
+      has_ok = true;
+    } else if (key == "node") {
+      node = r.str();
+    } else if (key == "serial") {
+      serial = r.uint();
+    } else if (key == "value") {
+      value = r.value();
+    } else if (key == "code") {
+      code = r.uint();
+    } else if (key == "message") {
+      message = r.str();
+    } else {
+      r.skip();
+    }
   }
-  const std::uint64_t code = wire::get_u64(body, "code");
+  if (!has_id || !has_ok) throw std::invalid_argument("reply lacks rid or ok");
+  if (ok) {
+    if (node.empty()) throw std::invalid_argument("reply lacks the node of its pid");
+    return {id, Reply{Pid{std::move(node), serial}, std::move(value)}};
+  }
   if (code < 1 || code > static_cast<std::uint64_t>(Errc::shutting_down)) {
-    throw std::invalid_argument("field 'code' is not an error code");
+    throw std::invalid_argument("reply carries an unknown error code");
   }
-  return std::unexpected(Error{static_cast<Errc>(code), wire::get_string(body, "message")});
+  return {id, std::unexpected(Error{static_cast<Errc>(code), std::move(message)})};
 }
 
 }  // namespace
@@ -101,7 +182,8 @@ Result<Reply> Cluster::call(const std::string& owner, Request&& request, const C
   RefPtr<CallState> state(new CallState(Clock::now() + request.timeout));
   const std::uint64_t id = connection->add_call(state);
   if (id == 0) return std::unexpected(unreachable(owner));
-  connection->send(encode_request(wire::Type::call, id, request, chain, hops), true);
+  connection->send(encode_request(wire::Type::call, id, request, chain, hops),
+                   Connection::Urgency::now);
   Scheduler::BlockingScope blocked;
   Result<Reply> result = state->wait();
   if (!result && result.error().code == Errc::timeout) connection->take_call(id);
@@ -122,41 +204,39 @@ void Cluster::async_call(const std::string& owner, Request&& request, const Chai
     return;
   }
   // Not urgent: pipelined calls pile up and leave in one write from the IO thread.
-  connection->send(encode_request(wire::Type::call, id, request, chain, hops), false);
+  connection->send(encode_request(wire::Type::call, id, request, chain, hops),
+                   Connection::Urgency::background);
 }
 
 Result<void> Cluster::cast(const std::string& owner, Request&& request, std::uint32_t hops) {
   const ConnectionPtr connection = peer(owner);
   if (!connection ||
-      !connection->send(encode_request(wire::Type::cast, 0, request, nullptr, hops), false)) {
+      !connection->send(encode_request(wire::Type::cast, 0, request, nullptr, hops),
+                        Connection::Urgency::background)) {
     return std::unexpected(unreachable(owner));
   }
   return {};
 }
 
-void Cluster::handle_call(const ConnectionPtr& from, Value& body) {
-  const std::uint64_t id = wire::get_u64(body, "rid");
-  const std::uint64_t hops = wire::get_u64(body, "hops");
-  ChainPtr chain;
-  if (const auto it = body.find("chain"); it != body.end()) chain = decode_chain(*it);
-  Request request = decode_request(body);
+void Cluster::handle_call(const ConnectionPtr& from, std::string_view body) {
+  IncomingRequest in = decode_request(body);
   std::weak_ptr<Connection> back = from;
-  host_.serve_call(std::move(request), std::move(chain), static_cast<std::uint32_t>(hops),
+  const std::uint64_t id = in.id;
+  host_.serve_call(std::move(in.request), std::move(in.chain), in.hops,
                    [back, id](Result<Reply> result) {
                      if (const ConnectionPtr connection = back.lock()) {
-                       connection->send(encode_reply(id, std::move(result)), true);
+                       connection->send(encode_reply(id, result), Connection::Urgency::batch);
                      }
                    });
 }
 
-void Cluster::handle_cast(Value& body) {
-  const std::uint64_t hops = wire::get_u64(body, "hops");
-  host_.serve_cast(decode_request(body), static_cast<std::uint32_t>(hops));
+void Cluster::handle_cast(std::string_view body) {
+  IncomingRequest in = decode_request(body);
+  host_.serve_cast(std::move(in.request), in.hops);
 }
 
-void Cluster::handle_reply(const ConnectionPtr& from, Value& body) {
-  const std::uint64_t id = wire::get_u64(body, "rid");
-  Result<Reply> result = decode_reply(body);
+void Cluster::handle_reply(const ConnectionPtr& from, std::string_view body) {
+  auto [id, result] = decode_reply(body);
   // A reply nobody waits for any more (timed out) is dropped here.
   if (RefPtr<CallState> state = from->take_call(id)) state->complete(std::move(result));
 }

@@ -1,5 +1,7 @@
 #include "cluster/connection.hpp"
 
+#include "runtime/batch_flush.hpp"
+
 #include <sys/socket.h>
 
 #include <cerrno>
@@ -41,7 +43,7 @@ void Connection::start() {
                                 {"incarnation", self_.incarnation},
                                 {"listen", self_.listen},
                                 {"nonce", Value::binary(my_nonce_)}}),
-       true);
+       Urgency::now);
   read_more();
 }
 
@@ -122,7 +124,7 @@ bool Connection::on_hello(const wire::Frame& frame) {
   }
   state_.store(State::auth);
   const auth::Bytes mac = auth::proof(self_.cookie, peer_nonce_, my_nonce_, self_.name, peer_name_);
-  send(wire::encode_frame(wire::Type::auth, Value{{"mac", Value::binary(mac)}}), true);
+  send(wire::encode_frame(wire::Type::auth, Value{{"mac", Value::binary(mac)}}), Urgency::now);
   return true;
 }
 
@@ -144,24 +146,32 @@ bool Connection::on_auth(const wire::Frame& frame) {
 }
 
 void Connection::refuse(std::string_view code, const std::string& reason) {
-  send(wire::encode_frame(wire::Type::refuse, Value{{"code", code}, {"reason", reason}}), true);
+  send(wire::encode_frame(wire::Type::refuse, Value{{"code", code}, {"reason", reason}}), Urgency::now);
   do_close(reason);
 }
 
-bool Connection::send(std::string_view frame, bool urgent) {
+bool Connection::send(std::string_view frame, Urgency urgency) {
   std::lock_guard lock(write_mutex_);
   if (write_closed_) return false;
   const bool idle = out_.empty() && !flush_posted_ && !waiting_writable_;
   out_.append(frame);
   if (!idle) return true;
-  if (urgent) {
+  if (urgency == Urgency::batch && BatchFlush::active()) {
+    // A pool worker: write when its batch ends, together with the replies that follow.
+    flush_posted_ = true;
+    BatchFlush::defer(this, [self = shared_from_this()] {
+      std::lock_guard lock(self->write_mutex_);
+      self->flush_posted_ = false;
+      if (!self->waiting_writable_ && !self->write_closed_) self->write_locked();
+    });
+  } else if (urgency != Urgency::background) {
     write_locked();
   } else {
     flush_posted_ = true;
     asio::post(io_, [self = shared_from_this()] {
       std::lock_guard lock(self->write_mutex_);
       self->flush_posted_ = false;
-      if (!self->waiting_writable_) self->write_locked();
+      if (!self->waiting_writable_ && !self->write_closed_) self->write_locked();
     });
   }
   return true;

@@ -55,9 +55,13 @@ class Connection : public std::enable_shared_from_this<Connection> {
   ~Connection();
 
   void start();  // IO thread
-  // Queues one encoded frame. `urgent`: try to write it now on this thread. Returns false once
-  // the connection is closed.
-  bool send(std::string_view frame, bool urgent);
+  enum class Urgency : std::uint8_t {
+    now,         // write on this thread if nothing is queued (a caller about to wait)
+    batch,       // like now, but a pool worker holds it until its batch ends (replies)
+    background,  // leave it to the IO thread, which writes everything queued at once
+  };
+  // Queues one encoded frame. Returns false once the connection is closed.
+  bool send(std::string_view frame, Urgency urgency);
   void close(std::string reason);  // any thread; the owner hears of it on the IO thread
 
   bool ready() const { return state_.load() == State::ready; }

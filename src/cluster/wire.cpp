@@ -40,16 +40,24 @@ std::string_view type_name(Type type) noexcept {
   return "UNKNOWN";
 }
 
-void append_frame(std::string& out, Type type, const Value& body) {
+std::size_t start_frame(std::string& out) {
   const std::size_t start = out.size();
   out.append(kHeaderBytes, '\0');
-  Value::to_msgpack(body, nlohmann::detail::output_adapter<char>(out));
-  const auto length = static_cast<std::uint32_t>(out.size() - start - 4);
+  return start;
+}
+
+void finish_frame(std::string& out, std::size_t start, Type type) {
   std::string header;
-  put_u32(header, length);
+  put_u32(header, static_cast<std::uint32_t>(out.size() - start - 4));
   header.push_back(static_cast<char>(kVersion));
   header.push_back(static_cast<char>(type));
   out.replace(start, kHeaderBytes, header);
+}
+
+void append_frame(std::string& out, Type type, const Value& body) {
+  const std::size_t start = start_frame(out);
+  Value::to_msgpack(body, nlohmann::detail::output_adapter<char>(out));
+  finish_frame(out, start, type);
 }
 
 std::string encode_frame(Type type, const Value& body) {
@@ -62,6 +70,11 @@ Result<std::optional<Frame>> FrameParser::next() {
   auto fail = [](std::string message) -> Result<std::optional<Frame>> {
     return std::unexpected(Error{Errc::invalid_request, std::move(message)});
   };
+  // Compact only here, so that the raw body of the frame returned last time stays valid until now.
+  if (offset_ > 65536 && offset_ * 2 > buffer_.size()) {
+    buffer_.erase(0, offset_);
+    offset_ = 0;
+  }
   if (buffered() < kHeaderBytes) return std::optional<Frame>{};
   const char* p = buffer_.data() + offset_;
   const std::uint32_t length = get_u32(p);
@@ -76,16 +89,16 @@ Result<std::optional<Frame>> FrameParser::next() {
   const auto* body_begin = reinterpret_cast<const std::uint8_t*>(p + kHeaderBytes);
   const auto* body_end = reinterpret_cast<const std::uint8_t*>(p + 4 + length);
   offset_ += 4 + std::size_t{length};
-  if (offset_ > 65536 && offset_ * 2 > buffer_.size()) {
-    buffer_.erase(0, offset_);
-    offset_ = 0;
-  }
-  if (version != kVersion) return std::optional<Frame>{Frame{version, Type::hello, Value{}}};
+  if (version != kVersion) return std::optional<Frame>{Frame{version, Type::hello, Value{}, {}}};
   if (type == 0 || type > kMaxType) return fail("unknown frame type " + std::to_string(type));
+  if (raw_body(static_cast<Type>(type))) {
+    const std::string_view raw(p + kHeaderBytes, length - 2);
+    return std::optional<Frame>{Frame{version, static_cast<Type>(type), Value{}, raw}};
+  }
   Value body = Value::from_msgpack(body_begin, body_end, /*strict=*/true, /*allow_exceptions=*/false);
   if (body.is_discarded()) return fail("frame body is not valid MessagePack");
   if (!body.is_object()) return fail("frame body is not a map");
-  return std::optional<Frame>{Frame{version, static_cast<Type>(type), std::move(body)}};
+  return std::optional<Frame>{Frame{version, static_cast<Type>(type), std::move(body), {}}};
 }
 
 const Value& get_field(const Value& body, std::string_view field) {

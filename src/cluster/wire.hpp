@@ -32,12 +32,25 @@ inline constexpr std::uint8_t kMaxType = 10;
 
 std::string_view type_name(Type type) noexcept;
 
-// A decoded frame: its type and its MessagePack body as a Value (a map).
+// Whether frames of this type are decoded field by field from their raw body (the hot path:
+// CALL, CAST, REPLY) rather than into a Value.
+constexpr bool raw_body(Type type) {
+  return type == Type::call || type == Type::cast || type == Type::reply;
+}
+
+// A frame: its type and its MessagePack body, as a Value (a map) or, for raw_body() types, as
+// bytes that stay valid until the parser's next call to next().
 struct Frame {
   std::uint8_t version;
   Type type;
   Value body;
+  std::string_view raw;
 };
+
+// Writes the 6-byte header in front of a body appended after it: start_frame() returns the
+// header's offset, finish_frame() fills it in once the body is complete.
+std::size_t start_frame(std::string& out);
+void finish_frame(std::string& out, std::size_t start, Type type);
 
 // Appends one encoded frame to `out`.
 void append_frame(std::string& out, Type type, const Value& body);

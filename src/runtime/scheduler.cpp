@@ -1,5 +1,7 @@
 #include "runtime/scheduler.hpp"
 
+#include "runtime/batch_flush.hpp"
+
 #include <algorithm>
 #include <chrono>
 
@@ -43,7 +45,8 @@ void Scheduler::submit(Activation* activation) {
     queues_[index]->items.push_back(activation);
   }
   pending_.fetch_add(1);
-  if (sleepers_.load() > 0) wake_one();
+  // One wake-up in flight is enough: the woken worker passes it on if more work is waiting.
+  if (sleepers_.load() > 0 && !waking_.exchange(true)) wake_one();
 }
 
 void Scheduler::wake_one() {
@@ -82,18 +85,29 @@ bool Scheduler::wait_for_work(bool extra) {
     }
   }
   sleepers_.fetch_sub(1);
+  waking_.store(false);
   return keep_going;
 }
 
 void Scheduler::run_worker(std::size_t own_queue, bool extra) {
   current_worker = {this, own_queue};
+  BatchFlush::enable();
+  int since_flush = 0;
   for (;;) {
     if (Activation* activation = take(own_queue)) {
-      pending_.fetch_sub(1);
+      waking_.store(false, std::memory_order_relaxed);
+      if (pending_.fetch_sub(1) > 1 && sleepers_.load() > 0 && !waking_.exchange(true)) wake_one();
       taken_.fetch_add(1, std::memory_order_relaxed);
       drain_(activation);
+      // Writes deferred by the handlers (replies to peers) leave when the queue runs dry, or
+      // every few activations under load so that no reply waits long.
+      if (pending_.load(std::memory_order_relaxed) <= 0 || ++since_flush >= 16) {
+        BatchFlush::run();
+        since_flush = 0;
+      }
       continue;
     }
+    BatchFlush::run();
     if (!wait_for_work(extra)) break;
   }
   current_worker = {};
@@ -153,6 +167,7 @@ void Scheduler::stop() {
 Scheduler::BlockingScope::BlockingScope()
     : scheduler_(current_worker.scheduler) {
   if (!scheduler_) return;
+  BatchFlush::run();  // nothing this worker deferred may wait for the end of its wait
   const std::uint32_t blocked = scheduler_->blocked_.fetch_add(1) + 1;
   std::lock_guard lock(scheduler_->threads_mutex_);
   const std::uint32_t total =

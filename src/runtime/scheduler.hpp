@@ -71,6 +71,7 @@ class Scheduler {
   alignas(64) std::atomic<std::int64_t> pending_{0};
   std::atomic<std::uint64_t> taken_{0};
   std::atomic<std::uint32_t> sleepers_{0};
+  std::atomic<bool> waking_{false};  // a wake-up was sent and its worker has not taken work yet
   std::atomic<std::uint32_t> blocked_{0};
   std::atomic<bool> stopping_{false};
 
