@@ -2,6 +2,8 @@
 #pragma once
 
 #include <chrono>
+#include <algorithm>
+#include <atomic>
 #include <condition_variable>
 #include <functional>
 #include <mutex>
@@ -34,6 +36,9 @@ class CallState final : public RefCounted {
   bool complete(Result<Reply> outcome);
 
   // Blocking calls: waits for the outcome until the deadline, then completes with timeout.
+  // A remote reply usually comes within tens of microseconds, so one waiter at a time first
+  // polls for a short while: that saves the thread wake-up, which costs as much again on the
+  // 2-core VMs we measure on (docs/benchmarks.md).
   Result<Reply> wait();
 
  private:
@@ -43,7 +48,17 @@ class CallState final : public RefCounted {
   std::mutex mutex_;
   std::condition_variable ready_cv_;
   std::optional<Result<Reply>> outcome_;  // guarded by mutex_
+  std::atomic<bool> ready_{false};         // outcome_ is set
 };
+
+// Limits polling waiters to one per process: more would only take CPU from the threads that
+// produce the replies.
+inline std::atomic<int>& polling_waiters() {
+  static std::atomic<int> count{0};
+  return count;
+}
+
+inline constexpr auto kPollFor = std::chrono::microseconds(40);
 
 inline bool CallState::complete(Result<Reply> outcome) {
   if (completed_.exchange(true, std::memory_order_acq_rel)) return false;
@@ -55,12 +70,21 @@ inline bool CallState::complete(Result<Reply> outcome) {
   {
     std::lock_guard lock(mutex_);
     outcome_ = std::move(outcome);
+    ready_.store(true, std::memory_order_release);
   }
   ready_cv_.notify_one();
   return true;
 }
 
 inline Result<Reply> CallState::wait() {
+  if (polling_waiters().fetch_add(1, std::memory_order_relaxed) == 0) {
+    const Clock::time_point until = std::min(Clock::now() + kPollFor, deadline_);
+    for (int i = 0; !ready_.load(std::memory_order_acquire); ++i) {
+      if ((i & 63) == 63 && Clock::now() >= until) break;
+      __builtin_ia32_pause();
+    }
+  }
+  polling_waiters().fetch_sub(1, std::memory_order_relaxed);
   std::unique_lock lock(mutex_);
   if (!ready_cv_.wait_until(lock, deadline_, [&] { return outcome_.has_value(); })) {
     if (!completed_.exchange(true, std::memory_order_acq_rel)) {
