@@ -2,8 +2,10 @@
 # Installs the Debian 12 packages mesh builds with, if any are missing. Needs root or sudo.
 set -euo pipefail
 
-packages=(g++ cmake ninja-build pkg-config nlohmann-json3-dev libxxhash-dev
-          libgtest-dev libgmock-dev libbenchmark-dev)
+packages=(g++ cmake ninja-build pkg-config nlohmann-json3-dev libxxhash-dev libasio-dev
+          libssl-dev libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev dnsmasq-base)
+# scripts/install-deps.sh fuzz: also the clang that builds the libFuzzer target
+if [ "${1:-}" = "fuzz" ]; then packages+=(clang-16 libclang-rt-16-dev); fi
 
 missing=()
 for p in "${packages[@]}"; do

@@ -1,0 +1,33 @@
+// Encoding and decoding of the hot frames: CALL, CAST and REPLY (docs/wire-protocol.md).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include "cluster/wire.hpp"
+#include "mesh/request.hpp"
+#include "runtime/call_chain.hpp"
+
+namespace mesh::detail {
+
+// A CALL or CAST as received.
+struct IncomingRequest {
+  Request request;
+  std::uint64_t id = 0;  // CALL only
+  std::uint32_t hops = 0;
+  ChainPtr chain;
+};
+
+// A whole frame (header included) of type call or cast.
+std::string encode_request(wire::Type type, std::uint64_t id, const Request& request,
+                           const ChainPtr& chain, std::uint32_t hops);
+// The body of a CALL or CAST. Throws std::invalid_argument when malformed.
+IncomingRequest decode_request(std::string_view body);
+
+std::string encode_reply(std::uint64_t id, const Result<Reply>& result);
+// The body of a REPLY: its request id and outcome. Throws std::invalid_argument when malformed.
+std::pair<std::uint64_t, Result<Reply>> decode_reply(std::string_view body);
+
+}  // namespace mesh::detail
