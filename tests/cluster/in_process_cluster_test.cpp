@@ -96,6 +96,22 @@ TEST(InProcessClusterTest, CapabilitiesRouteToTheNodesThatHaveThem) {
   }
 }
 
+TEST(InProcessClusterTest, CapabilityChangesReachEveryNodeWithinASecond) {
+  Node a(member("a"));
+  Node b(member("b", {a.listen_address()}));
+  Node c(member("c", {a.listen_address()}));
+  b.register_capabilities({"game"});  // maybe before the joins complete: either way it must show
+  ASSERT_TRUE(eventually([&] { return sees({&a, &b, &c}, "game", 1); }, 3000ms));
+  const auto start = std::chrono::steady_clock::now();
+  c.register_capabilities({"game", "chat"});
+  ASSERT_TRUE(eventually([&] { return sees({&a, &b, &c}, "game", 2) && sees({&a, &b, &c}, "chat", 1); },
+                         1000ms));
+  b.register_capabilities({});
+  ASSERT_TRUE(eventually([&] { return sees({&a, &b, &c}, "game", 1); }, 1000ms));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 1000ms);
+  EXPECT_EQ(a.nodes_for("game"), std::vector<std::string>{"c"});
+}
+
 TEST(InProcessClusterTest, WrongCookieIsRefused) {
   std::vector<std::string> logs;
   std::mutex mutex;

@@ -255,5 +255,68 @@ TEST(MultiProcessTest, CustomPlacementStrategyIsHonouredClusterWide) {
   }
 }
 
+TEST(MultiProcessTest, FrozenPeerIsDroppedAfterTheFailureTimeoutAndRejoins) {
+  auto a = start("node-a", "game");
+  auto b = start("node-b", "game", seed(*a));
+  ASSERT_EQ(a->command("wait-nodes game 2 5000"), "ok");
+  // SIGSTOP keeps b's sockets open but silences it: only heartbeats can tell.
+  ::kill(b->pid(), SIGSTOP);
+  const auto stopped_at = std::chrono::steady_clock::now();
+  EXPECT_EQ(a->command("wait-nodes game 1 3000"), "ok");
+  const auto detected_after = std::chrono::steady_clock::now() - stopped_at;
+  EXPECT_GE(detected_after, 400ms) << "dropped before the 500 ms failure timeout";
+  EXPECT_LT(detected_after, 1500ms);
+  EXPECT_EQ(pid_of(a->command(game_call("while-b-is-frozen"))).rfind("<node-a.", 0), 0u);
+  ::kill(b->pid(), SIGCONT);
+  EXPECT_EQ(a->command("wait-nodes game 2 5000"), "ok") << "b did not rejoin: " << b->log();
+  EXPECT_EQ(b->command("wait-nodes game 2 5000"), "ok");
+}
+
+TEST(MultiProcessTest, RestartedNodeWithTheSameNameReplacesItsOldIncarnation) {
+  auto a = start("node-a", "game");
+  auto b = start("node-b", "game", seed(*a));
+  ASSERT_EQ(a->command("wait-nodes game 2 5000"), "ok");
+  b->kill9();
+  ASSERT_EQ(a->command("wait-nodes game 1 3000"), "ok");
+  auto b2 = start("node-b", "game", seed(*a));
+  EXPECT_EQ(a->command("wait-nodes game 2 5000"), "ok") << a->log();
+  EXPECT_EQ(a->command("nodes game"), "nodes node-a,node-b");
+  // Calls reach the new incarnation; its actors start fresh.
+  int on_b = 0;
+  for (int i = 0; i < 20; ++i) {
+    const std::string answer = a->command(game_call("r" + std::to_string(i)));
+    ASSERT_EQ(answer.rfind("ok ", 0), 0u) << answer;
+    on_b += pid_of(answer).rfind("<node-b.", 0) == 0;
+  }
+  EXPECT_GT(on_b, 0);
+}
+
+TEST(MultiProcessTest, RequestsReachingANonOwnerAreForwarded) {
+  // The client places every shard on the first node by name; the cluster uses rendezvous. Each
+  // request therefore reaches "node-a", which forwards it to the owner by its own view.
+  struct FirstNode : PlacementStrategy {
+    std::size_t owner(std::uint32_t, std::string_view, std::span<const std::string>) const override {
+      return 0;
+    }
+  };
+  auto a = start("node-a", "game");
+  auto b = start("node-b", "game", seed(*a));
+  auto c = start("node-c", "game", seed(*a));
+  Node client(client_options(*a, std::make_shared<FirstNode>()));
+  ASSERT_TRUE(eventually([&] { return client.nodes_for("game").size() == 3; }, 5000ms));
+  ASSERT_EQ(a->command("wait-nodes game 3 5000"), "ok");
+  std::map<std::string, int> hosts;
+  for (int i = 0; i < 30; ++i) {
+    const std::string id = "f" + std::to_string(i);
+    auto reply = client.call(Request{.module = "GameActor", .id = id,
+                                     .payload = {{"action", "increment_score"}}, .capability = "game"});
+    ASSERT_TRUE(reply) << reply.error();
+    // The activation lives where the cluster (not the client) places it.
+    EXPECT_EQ("<" + reply->pid.node, pid_of(b->command(game_call(id))).substr(0, reply->pid.node.size() + 1));
+    ++hosts[reply->pid.node];
+  }
+  EXPECT_GE(hosts.size(), 2u) << "nothing was forwarded";
+}
+
 }  // namespace
 }  // namespace mesh::test
