@@ -129,9 +129,14 @@ int main(int argc, char** argv) {
     std::cout << "ready " << node->name() << " " << node->listen_address() << std::endl;
   }
 
+  // The command reader holds node_mutex while it uses the node, so that shutdown (which takes
+  // it to destroy the node) never pulls the node from under a running command.
+  std::mutex node_mutex;
   if (commands) {
-    std::thread([&node] {
+    std::thread([&node, &node_mutex] {
       for (std::string line; std::getline(std::cin, line);) {
+        std::lock_guard node_lock(node_mutex);
+        if (!node) return;
         const std::string answer = tools::run_command(*node, line);
         std::lock_guard lock(output_mutex);
         std::cout << answer << std::endl;
@@ -142,7 +147,10 @@ int main(int argc, char** argv) {
   int signal = 0;
   sigwait(&stop_signals, &signal);
   options.log(mesh::LogLevel::info, std::string("stopping on ") + (signal == SIGTERM ? "SIGTERM" : "SIGINT"));
-  node.reset();  // announces the leave, stops the actors
+  {
+    std::lock_guard node_lock(node_mutex);
+    node.reset();  // announces the leave, stops the actors
+  }
   std::cout.flush();
   std::_Exit(0);  // the stdin reader may still be blocked in read(); nothing else is left to do
 }
