@@ -19,7 +19,7 @@ Connection::Connection(asio::io_context& io, asio::ip::tcp::socket socket,
                        std::string dialed_address)
     : io_(io),
       socket_(std::move(socket)),
-      fd_(socket_.native_handle()),
+      fd_(socket_->native_handle()),
       self_(self),
       owner_(owner),
       dialed_(std::move(dialed_address)),
@@ -28,10 +28,10 @@ Connection::Connection(asio::io_context& io, asio::ip::tcp::socket socket,
       parser_(self.max_frame_bytes),
       read_buffer_(kReadChunk) {
   asio::error_code ignored;
-  const auto endpoint = socket_.remote_endpoint(ignored);
+  const auto endpoint = socket_->remote_endpoint(ignored);
   remote_ = endpoint.address().to_string() + ":" + std::to_string(endpoint.port());
-  socket_.set_option(asio::ip::tcp::no_delay(true), ignored);
-  socket_.non_blocking(true, ignored);
+  socket_->set_option(asio::ip::tcp::no_delay(true), ignored);
+  socket_->non_blocking(true, ignored);
 }
 
 Connection::~Connection() = default;
@@ -48,7 +48,8 @@ void Connection::start() {
 }
 
 void Connection::read_more() {
-  socket_.async_read_some(asio::buffer(read_buffer_),
+  if (!socket_) return;
+  socket_->async_read_some(asio::buffer(read_buffer_),
                           [self = shared_from_this()](const asio::error_code& ec, std::size_t n) {
                             if (ec) {
                               self->do_close(ec == asio::error::eof ? "peer closed the connection"
@@ -204,7 +205,8 @@ void Connection::write_locked() {
 }
 
 void Connection::arm_write_wait() {
-  socket_.async_wait(asio::ip::tcp::socket::wait_write,
+  if (!socket_) return;
+  socket_->async_wait(asio::ip::tcp::socket::wait_write,
                      [self = shared_from_this()](const asio::error_code& ec) {
                        std::lock_guard lock(self->write_mutex_);
                        self->waiting_writable_ = false;
@@ -221,12 +223,14 @@ void Connection::close(std::string reason) {
 void Connection::do_close(const std::string& reason) {
   if (state_.exchange(State::closed) == State::closed) return;
   {
+    // Under write_mutex_: a sender on another thread may be inside ::send on fd_.
     std::lock_guard lock(write_mutex_);
     write_closed_ = true;
+    asio::error_code ignored;
+    socket_->shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+    socket_->close(ignored);
+    socket_.reset();
   }
-  asio::error_code ignored;
-  socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
-  socket_.close(ignored);
   fail_calls("connection to " + (peer_name_.empty() ? dialed_ : peer_name_) + " lost: " + reason);
   owner_.on_closed(shared_from_this(), reason);
 }

@@ -8,6 +8,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -97,7 +98,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void fail_calls(const std::string& reason);
 
   asio::io_context& io_;
-  asio::ip::tcp::socket socket_;
+  // Reset when the connection closes, so that a Connection kept alive elsewhere (a thread's
+  // cached peer map) holds no Asio object and may be destroyed after its io_context.
+  std::optional<asio::ip::tcp::socket> socket_;
   const int fd_;
   const LocalIdentity& self_;
   ConnectionOwner& owner_;
