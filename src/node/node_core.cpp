@@ -190,7 +190,8 @@ void NodeCore::serve_call(Request&& request, ChainPtr chain, std::uint32_t hops,
   if (!route) {
     done(std::unexpected(std::move(route.error())));
   } else if (const Target* local = std::get_if<Target>(&*route)) {
-    host_.async_call(*local, std::move(request), chain, std::move(done), /*allow_inline=*/false);
+    host_.async_call(*local, std::move(request), chain, std::move(done),
+                     ActorHost::AsyncOrigin::from_peer);
   } else if (hops >= kMaxForwards) {
     done(std::unexpected(Error{Errc::node_unreachable,
                                "request forwarded " + std::to_string(hops) +

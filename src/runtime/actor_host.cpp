@@ -160,9 +160,9 @@ Result<void> ActorHost::cast(const Target& target, Request&& request) {
 }
 
 void ActorHost::async_call(const Target& target, Request&& request, const ChainPtr& chain,
-                           CallState::Callback done, bool allow_inline) {
+                           CallState::Callback done, AsyncOrigin origin) {
   Shard& shard = shards_[target.shard];
-  const bool may_inline = allow_inline && may_run_inline(*target.type);
+  const bool may_inline = origin == AsyncOrigin::local && may_run_inline(*target.type);
   std::unique_lock lock(shard.mutex);
   if (shard.closed) {
     lock.unlock();
@@ -186,6 +186,7 @@ void ActorHost::async_call(const Target& target, Request&& request, const ChainP
   const bool submit = enqueue(shard, a, message);
   lock.unlock();
   if (submit) scheduler_.submit(&a);
+  if (origin == AsyncOrigin::from_peer) return;
   timers_.at(deadline, [state] {
     state->complete(std::unexpected(Error{Errc::timeout, "no reply within the request's timeout"}));
   });

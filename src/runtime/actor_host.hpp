@@ -46,9 +46,12 @@ class ActorHost {
 
   [[nodiscard]] Result<Reply> call(const Target& target, Request&& request, const ChainPtr& chain);
   [[nodiscard]] Result<void> cast(const Target& target, Request&& request);
-  // allow_inline = false keeps the handler off this thread (the IO thread serving a peer).
+  // How an async call is served. A peer's request (from_peer) never runs on the calling thread,
+  // the IO thread, and needs no timer here: its caller times it out, and a queued call past its
+  // deadline is skipped anyway.
+  enum class AsyncOrigin : std::uint8_t { local, from_peer };
   void async_call(const Target& target, Request&& request, const ChainPtr& chain,
-                  CallState::Callback done, bool allow_inline = true);
+                  CallState::Callback done, AsyncOrigin origin = AsyncOrigin::local);
 
   // Starts passivating idle activations of a type with an idle timeout.
   void watch_idle(const ActorType& type);
