@@ -1,6 +1,7 @@
 // Actors used by the benchmarks.
 #pragma once
 
+#include <memory>
 #include <string>
 
 #include <mesh/mesh.hpp>
@@ -30,5 +31,16 @@ inline mesh::Request score_request(std::string id) {
 }
 
 inline std::string actor_id(std::size_t n) { return "p" + std::to_string(n); }
+
+// A standalone node serving "game" with the Score and Idle actors, and warm_actors ScoreActors
+// already activated (ids actor_id(0..warm_actors-1)).
+inline std::unique_ptr<mesh::Node> make_node(std::size_t warm_actors) {
+  auto node = std::make_unique<mesh::Node>(mesh::NodeOptions{.name = "bench"});
+  node->register_actor<ScoreActor>("Score");
+  node->register_actor<IdleActor>("Idle");
+  node->register_capabilities({"game"});
+  for (std::size_t i = 0; i < warm_actors; ++i) (void)node->call(score_request(actor_id(i)));
+  return node;
+}
 
 }  // namespace bench

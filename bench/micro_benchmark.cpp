@@ -12,14 +12,7 @@ constexpr std::size_t kActors = 10'000;
 
 // One node shared by all benchmark threads, with kActors warm ScoreActors.
 mesh::Node& shared_node() {
-  static const auto node = [] {
-    auto n = std::make_unique<mesh::Node>(mesh::NodeOptions{.name = "bench"});
-    n->register_actor<bench::ScoreActor>("Score");
-    n->register_actor<bench::IdleActor>("Idle");
-    n->register_capabilities({"game"});
-    for (std::size_t i = 0; i < kActors; ++i) (void)n->call(bench::score_request(bench::actor_id(i)));
-    return n;
-  }();
+  static const auto node = bench::make_node(kActors);
   return *node;
 }
 
@@ -67,9 +60,7 @@ void BM_Activation(benchmark::State& state) {
   // Each thread activates its own new actors; the node is fresh per run.
   static std::unique_ptr<mesh::Node> node;
   if (state.thread_index() == 0) {
-    node = std::make_unique<mesh::Node>(mesh::NodeOptions{.name = "act"});
-    node->register_actor<bench::IdleActor>("Idle");
-    node->register_capabilities({"game"});
+    node = bench::make_node(0);
   }
   std::size_t i = 0;
   const std::string prefix = "t" + std::to_string(state.thread_index()) + "-";

@@ -23,15 +23,6 @@ double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
-std::unique_ptr<mesh::Node> make_node(std::size_t warm_actors) {
-  auto node = std::make_unique<mesh::Node>(mesh::NodeOptions{.name = "bench"});
-  node->register_actor<bench::ScoreActor>("Score");
-  node->register_actor<bench::IdleActor>("Idle");
-  node->register_capabilities({"game"});
-  for (std::size_t i = 0; i < warm_actors; ++i) (void)node->call(bench::score_request(bench::actor_id(i)));
-  return node;
-}
-
 void check(const mesh::Result<mesh::Reply>& reply) {
   if (!reply) {
     std::fprintf(stderr, "call failed: %s\n", mesh::to_string(reply.error()).c_str());
@@ -42,7 +33,7 @@ void check(const mesh::Result<mesh::Reply>& reply) {
 void activation() {
   constexpr int kThreads = 2;
   const std::size_t per_thread = quick ? 100'000 : 1'000'000;
-  auto node = make_node(0);
+  auto node = bench::make_node(0);
   std::vector<std::thread> threads;
   const auto start = Clock::now();
   for (int t = 0; t < kThreads; ++t) {
@@ -63,7 +54,7 @@ void activation() {
 void latency() {
   constexpr std::size_t kActors = 10'000;
   const std::size_t calls = quick ? 200'000 : 2'000'000;
-  auto node = make_node(kActors);
+  auto node = bench::make_node(kActors);
   std::vector<std::uint32_t> ns(calls);
   const auto start = Clock::now();
   for (std::size_t i = 0; i < calls; ++i) {
@@ -86,7 +77,7 @@ void threads() {
   constexpr std::size_t kActors = 10'000;
   constexpr int kThreads = 64;
   const std::size_t per_thread = quick ? 20'000 : 100'000;
-  auto node = make_node(kActors);
+  auto node = bench::make_node(kActors);
   std::vector<std::thread> pool;
   std::atomic<bool> go{false};
   for (int t = 0; t < kThreads; ++t) {
@@ -109,7 +100,7 @@ void async() {
   constexpr std::size_t kActors = 10'000;
   constexpr std::size_t kWindow = 1000;
   const std::size_t calls = quick ? 500'000 : 5'000'000;
-  auto node = make_node(kActors);
+  auto node = bench::make_node(kActors);
   std::atomic<std::size_t> in_flight{0};
   std::atomic<std::size_t> done{0};
   std::atomic<std::size_t> failed{0};
@@ -140,7 +131,7 @@ void casts() {
     mesh::Value handle_call(const mesh::Value&) { return handled.load(); }
     void handle_cast(const mesh::Value&) { handled.fetch_add(1, std::memory_order_relaxed); }
   };
-  auto node = make_node(0);
+  auto node = bench::make_node(0);
   node->register_actor<Tally>("Tally");
   const auto start = Clock::now();
   for (std::size_t i = 0; i < casts; ++i) {
@@ -164,7 +155,7 @@ std::size_t rss_bytes() {
 
 void memory() {
   const std::size_t actors = quick ? 100'000 : 1'000'000;
-  auto node = make_node(0);
+  auto node = bench::make_node(0);
   // Touch the code paths once so that the baseline includes code, pool threads and tables.
   (void)node->call(mesh::Request{.module = "Idle", .id = "warm", .payload = nullptr, .capability = "game"});
   const std::size_t before = rss_bytes();
