@@ -182,6 +182,32 @@ TEST(InProcessClusterTest, NestedRemoteCallCycleIsDeadlock) {
   EXPECT_EQ(ok->value["reply"]["at"], on_b);
 }
 
+TEST(InProcessClusterTest, RemoteTimeoutsAreBoundedAndLateRepliesDropped) {
+  Node a(member("a"));
+  Node b(member("b", {a.listen_address()}));
+  register_all(b);
+  ASSERT_TRUE(eventually([&] { return a.nodes_for("test").size() == 1; }, 3000ms));
+  Request slow = req("Sleeper", "slow", {{"ms", 400}});
+  slow.timeout = 100ms;
+  const auto start = std::chrono::steady_clock::now();
+  auto r = a.call(std::move(slow));
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, Errc::timeout);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 350ms);
+  Request slow_async = req("Sleeper", "slow", {{"ms", 0}});
+  slow_async.timeout = 100ms;
+  std::atomic<int> code{-1};
+  a.async_call(std::move(slow_async), [&](Result<Reply> reply) {
+    code = reply ? 0 : static_cast<int>(reply.error().code);
+  });
+  EXPECT_TRUE(eventually([&] { return code.load() != -1; }, 350ms));
+  EXPECT_EQ(code.load(), static_cast<int>(Errc::timeout));
+  // The late replies were dropped: the next call gets its own answer.
+  auto next = a.call(req("Sleeper", "slow", {{"ms", 0}}));
+  ASSERT_TRUE(next) << next.error();
+  EXPECT_GE(next->value.get<int>(), 2);
+}
+
 TEST(InProcessClusterTest, AsyncAndCastAcrossNodes) {
   Node a(member("a"));
   Node b(member("b", {a.listen_address()}));
