@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <stdexcept>
+#include <unordered_map>
 #include <thread>
 #include <unistd.h>
 
@@ -122,9 +123,34 @@ void NodeCore::register_capabilities(std::vector<std::string> capabilities) {
 }
 
 void NodeCore::publish_routes() {
-  routes_.publish(std::make_shared<const RoutingTable>(
+  const std::shared_ptr<const RoutingTable> before = routes_.load();
+  auto after = std::make_shared<const RoutingTable>(
       ++epoch_, members_, *options_.strategy, options_.shard_count, options_.name,
-      [this](std::string_view c) { return capability_ids_.intern(c); }));
+      [this](std::string_view c) { return capability_ids_.intern(c); });
+  routes_.publish(after);
+  // Activations on shards this node no longer owns are stopped, so that a shard coming back later
+  // never meets an old activation with stale state (requests for them now go to the new owner).
+  std::unordered_map<std::uint32_t, std::vector<bool>> lost;
+  for (const std::string& capability : before->capabilities()) {
+    const CapabilityRoute& old_route = *before->find(capability);
+    const CapabilityRoute* new_route = after->find(capability);
+    std::vector<bool> gone(options_.shard_count, false);
+    bool any = false;
+    for (std::uint32_t s = 0; s < options_.shard_count; ++s) {
+      gone[s] = old_route.owned_here(s) && !(new_route && new_route->owned_here(s));
+      any = any || gone[s];
+    }
+    if (any) lost.emplace(old_route.id, std::move(gone));
+  }
+  if (lost.empty()) return;
+  const std::size_t stopped = host_.evict([&lost](std::uint32_t capability, std::uint32_t shard) {
+    const auto it = lost.find(capability);
+    return it != lost.end() && it->second[shard];
+  });
+  if (stopped > 0) {
+    log(LogLevel::info, "view " + std::to_string(epoch_) + ": stopped " + std::to_string(stopped) +
+                            " activations of shards now owned elsewhere");
+  }
 }
 
 Result<NodeCore::Route> NodeCore::resolve(const Request& request) const {

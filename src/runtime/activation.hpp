@@ -37,6 +37,7 @@ class Activation {
   const std::uint32_t capability;
   std::uint32_t last_active_ms = 0;  // runner writes, then releases busy under the shard mutex
   bool busy = false;                 // shard: a thread runs or has scheduled this activation
+  bool evicting = false;             // shard: its shard moved away; stop once the mailbox is empty
   bool constructed = false;          // runner
   bool stop_requested = false;       // runner
 

@@ -248,6 +248,10 @@ void ActorHost::release(Activation& a, bool discard_it) {
     scheduler_.submit(&a);
     return;
   }
+  if (a.evicting) {
+    discard(shard, a, lock);
+    return;
+  }
   a.busy = false;
   --shard.busy;
 }
@@ -281,7 +285,7 @@ void ActorHost::drain(Activation* a) {
     std::unique_lock lock(shard.mutex);
     std::unique_ptr<Message> message(a->pop());
     if (!message) {
-      if (shard.closed) {
+      if (shard.closed || a->evicting) {
         discard(shard, *a, lock);
       } else {
         a->busy = false;
@@ -343,6 +347,29 @@ void ActorHost::sweep_idle(const ActorType& type, std::uint32_t idle_ms) {
     for (std::size_t i = first; i < expired.size(); ++i) shard.table.erase(expired[i]);
   }
   for (Activation* a : expired) Activation::destroy(a);
+}
+
+std::size_t ActorHost::evict(const std::function<bool(std::uint32_t, std::uint32_t)>& lost) {
+  std::size_t evicted = 0;
+  for (std::uint32_t s = 0; s < options_.shard_count; ++s) {
+    Shard& shard = shards_[s];
+    std::vector<Activation*> idle;
+    {
+      std::lock_guard lock(shard.mutex);
+      shard.table.for_each([&](Activation* a) {
+        if (a->evicting || !lost(a->capability, s)) return;
+        ++evicted;
+        if (a->busy) {
+          a->evicting = true;  // its runner stops it once what it holds is handled
+        } else {
+          idle.push_back(a);
+        }
+      });
+      for (Activation* a : idle) shard.table.erase(a);
+    }
+    for (Activation* a : idle) Activation::destroy(a);
+  }
+  return evicted;
 }
 
 std::size_t ActorHost::activation_count() const {

@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -55,6 +56,9 @@ class ActorHost {
 
   // Starts passivating idle activations of a type with an idle timeout.
   void watch_idle(const ActorType& type);
+  // Stops the activations for which lost(capability, shard) holds: idle ones at once, busy ones
+  // once they have handled what their mailbox holds. Returns how many it stopped or marked.
+  std::size_t evict(const std::function<bool(std::uint32_t capability, std::uint32_t shard)>& lost);
   // Fails queued messages with shutting_down, lets running handlers finish, destroys every
   // activation and joins the pool. Idempotent.
   void stop();

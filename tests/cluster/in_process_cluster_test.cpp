@@ -112,6 +112,35 @@ TEST(InProcessClusterTest, CapabilityChangesReachEveryNodeWithinASecond) {
   EXPECT_EQ(a.nodes_for("game"), std::vector<std::string>{"c"});
 }
 
+TEST(InProcessClusterTest, ActivationsOfLostShardsAreStoppedSoStaleStateNeverReturns) {
+  Node a(member("a"));
+  Node b(member("b", {a.listen_address()}));
+  for (Node* n : {&a, &b}) register_all(*n);
+  ASSERT_TRUE(eventually([&] { return sees({&a, &b}, "test", 2); }, 3000ms));
+  std::string on_b;
+  for (int i = 0; on_b.empty(); ++i) {
+    const std::string id = "s" + std::to_string(i);
+    if (a.owner_node(a.shard_for(id), "test").value() == "b") on_b = id;
+  }
+  ASSERT_TRUE(a.call(req("Counter", on_b)));
+  auto before = a.call(req("Counter", on_b));
+  ASSERT_TRUE(before);
+  EXPECT_EQ(before->value, 2);
+  EXPECT_EQ(before->pid.node, "b");
+  b.register_capabilities({});  // the shard moves to a
+  ASSERT_TRUE(eventually([&] { return sees({&a, &b}, "test", 1); }, 3000ms));
+  auto moved = a.call(req("Counter", on_b));
+  ASSERT_TRUE(moved);
+  EXPECT_EQ(moved->pid.node, "a");
+  b.register_capabilities({"test"});  // and back to b
+  ASSERT_TRUE(eventually([&] { return sees({&a, &b}, "test", 2); }, 3000ms));
+  auto back = a.call(req("Counter", on_b));
+  ASSERT_TRUE(back);
+  EXPECT_EQ(back->pid.node, "b");
+  EXPECT_NE(back->pid, before->pid);
+  EXPECT_EQ(back->value, 1) << "the old activation on b came back with stale state";
+}
+
 TEST(InProcessClusterTest, WrongCookieIsRefused) {
   std::vector<std::string> logs;
   std::mutex mutex;

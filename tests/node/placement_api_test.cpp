@@ -35,6 +35,28 @@ TEST(PlacementApiTest, RemovingACapabilityStopsRoutingToIt) {
   EXPECT_EQ(node.call(req("Counter", "c")).error().code, Errc::no_nodes);
 }
 
+TEST(PlacementApiTest, LosingACapabilityStopsItsActivationsEvenBusyOnes) {
+  Node node(small_node());
+  register_all(node);
+  auto idle = node.call(req("Counter", "idle-one"));
+  ASSERT_TRUE(idle);
+  ASSERT_TRUE(node.cast(req("Sleeper", "busy-one", {{"ms", 100}})));
+  ASSERT_TRUE(node.cast(req("Sleeper", "busy-one", {{"ms", 0}})));  // queued behind
+  node.register_capabilities({});         // every shard of "test" is lost
+  node.register_capabilities({"test"});   // and owned again
+  auto fresh = node.call(req("Counter", "idle-one"));
+  ASSERT_TRUE(fresh);
+  EXPECT_NE(fresh->pid, idle->pid);
+  EXPECT_EQ(fresh->value, 1);
+  // The busy one finishes what it had queued, then stops; the next call meets a fresh actor.
+  auto after = node.call(req("Sleeper", "busy-one", {{"ms", 0}}));
+  ASSERT_TRUE(after) << after.error();
+  EXPECT_TRUE(eventually([&] {
+    auto r = node.call(req("Sleeper", "busy-one", {{"ms", 0}}));
+    return r && r->value == 1;
+  })) << "the evicted actor's state survived";
+}
+
 TEST(PlacementApiTest, CustomStrategyPlugsIn) {
   struct Counting : PlacementStrategy {
     std::size_t owner(std::uint32_t shard, std::string_view, std::span<const std::string> nodes) const override {
