@@ -55,6 +55,29 @@ std::string run_command(mesh::Node& node, const std::string& line) {
     auto owner = node.owner_node(shard, capability);
     return owner ? "owner " + *owner : error_line(owner.error());
   }
+  if (verb == "status") {
+    const mesh::NodeStatus status = node.status();
+    mesh::Value owned = mesh::Value::object();
+    for (const auto& [capability, shards] : status.owned_shards) owned[capability] = shards.size();
+    return "status " + mesh::Value{{"name", status.name},
+                                   {"view_epoch", status.view_epoch},
+                                   {"members", status.members},
+                                   {"owned_shards", owned},
+                                   {"activations", status.activations},
+                                   {"handoffs_in_progress", status.handoffs_in_progress},
+                                   {"reconciler_runs", status.reconciler_runs},
+                                   {"reconciler_stopped", status.reconciler_stopped}}
+                           .dump();
+  }
+  if (verb == "activations") {
+    mesh::Value list = mesh::Value::array();
+    for (const mesh::ActivationInfo& a : node.activations()) {
+      list.push_back({{"module", a.module}, {"id", a.id}, {"capability", a.capability},
+                      {"shard", a.shard}, {"pid", a.pid.to_string()}});
+    }
+    return "activations " + list.dump();
+  }
+  if (verb == "reconcile") return "reconciled " + std::to_string(node.reconcile());
   if (verb == "wait-nodes") {
     std::string capability;
     std::size_t count = 0;

@@ -14,6 +14,9 @@ namespace tools {
 //   capabilities                     -> "capabilities x,y"
 //   owner SHARD CAPABILITY / shard ID
 //   wait-nodes CAPABILITY N MS       -> "ok" once nodes_for(CAPABILITY) has N nodes, else "error timeout"
+//   status                           -> "status {json}": view epoch, members, owned shards, ...
+//   activations                      -> "activations [json]": every activation hosted here
+//   reconcile                        -> "reconciled N"
 std::string run_command(mesh::Node& node, const std::string& line);
 
 }  // namespace tools

@@ -2,10 +2,12 @@
 #pragma once
 
 #include "mesh/actor.hpp"
+#include "mesh/discovery.hpp"
 #include "mesh/error.hpp"
 #include "mesh/node.hpp"
 #include "mesh/node_options.hpp"
 #include "mesh/pid.hpp"
 #include "mesh/placement.hpp"
 #include "mesh/request.hpp"
+#include "mesh/status.hpp"
 #include "mesh/value.hpp"

@@ -12,6 +12,7 @@
 #include "mesh/error.hpp"
 #include "mesh/node_options.hpp"
 #include "mesh/request.hpp"
+#include "mesh/status.hpp"
 
 namespace mesh {
 
@@ -62,6 +63,14 @@ class Node {
   // (shard out of range or empty capability), no_nodes.
   Result<std::string> owner_node(std::uint32_t shard, std::string_view capability) const;
   const std::string& name() const;
+  // Introspection, for operators and tests: view epoch, members, owned shards, activations.
+  NodeStatus status() const;
+  // Every activation this node hosts now (cost: one pass over all of them).
+  std::vector<ActivationInfo> activations() const;
+  // Stops the activations that sit on shards this node does not own by its current view (after
+  // a partition, say) and returns how many. Also runs every NodeOptions::reconcile_interval.
+  std::size_t reconcile();
+
   // The "host:port" this node accepts peers on (with the real port when listen used port 0);
   // empty for a standalone node.
   const std::string& listen_address() const;

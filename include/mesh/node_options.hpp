@@ -51,6 +51,9 @@ struct NodeOptions {
   std::chrono::milliseconds discovery_interval{1000};
   // Null: warnings and errors go to stderr, prefixed with the node's name.
   LogSink log;
+  // How often the reconciler stops activations on shards this node does not own (left behind
+  // by a partition or a race with a view change). 0 = only when Node::reconcile() is called.
+  std::chrono::milliseconds reconcile_interval{5000};
 };
 
 }  // namespace mesh

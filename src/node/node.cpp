@@ -57,4 +57,10 @@ const std::string& Node::name() const { return core_->name(); }
 
 const std::string& Node::listen_address() const { return core_->listen_address(); }
 
+NodeStatus Node::status() const { return core_->status(); }
+
+std::vector<ActivationInfo> Node::activations() const { return core_->activations(); }
+
+std::size_t Node::reconcile() { return core_->reconcile(); }
+
 }  // namespace mesh

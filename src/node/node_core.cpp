@@ -82,6 +82,9 @@ NodeCore::NodeCore(Node& facade, NodeOptions options)
                         options_.max_extra_workers, options_.inline_limit},
             *this) {
   if (cluster_) cluster_->start({});
+  if (options_.reconcile_interval > std::chrono::milliseconds::zero()) {
+    host_.every(options_.reconcile_interval, [this] { reconcile(); });
+  }
 }
 
 NodeCore::~NodeCore() {
@@ -237,6 +240,67 @@ void NodeCore::serve_cast(Request&& request, std::uint32_t hops) {
   } else if (hops < kMaxForwards) {
     (void)cluster_->cast(std::get<std::string>(*route), std::move(request), hops + 1);
   }
+}
+
+// Stops every activation on a shard this node does not own in `table`.
+std::size_t NodeCore::stop_unowned(const RoutingTable& table) {
+  std::unordered_map<std::uint32_t, const CapabilityRoute*> by_id;
+  for (const std::string& capability : table.capabilities()) {
+    const CapabilityRoute* route = table.find(capability);
+    by_id.emplace(route->id, route);
+  }
+  return host_.evict([&by_id](std::uint32_t capability, std::uint32_t shard) {
+    const auto it = by_id.find(capability);
+    return it == by_id.end() || !it->second->owned_here(shard);
+  });
+}
+
+std::size_t NodeCore::reconcile() {
+  std::lock_guard lock(membership_mutex_);
+  const std::size_t stopped = stop_unowned(*routes_.load());
+  reconciler_runs_.fetch_add(1, std::memory_order_relaxed);
+  if (stopped > 0) {
+    reconciler_stopped_.fetch_add(stopped, std::memory_order_relaxed);
+    log(LogLevel::warning, "reconciler: stopped " + std::to_string(stopped) +
+                               " activations on shards owned elsewhere (view " +
+                               std::to_string(epoch_) + ")");
+  }
+  return stopped;
+}
+
+NodeStatus NodeCore::status() const {
+  NodeStatus status;
+  status.name = options_.name;
+  {
+    std::lock_guard lock(membership_mutex_);
+    status.view_epoch = epoch_;
+    for (const MemberInfo& member : members_) status.members.push_back(member.name);
+  }
+  std::sort(status.members.begin(), status.members.end());
+  const std::shared_ptr<const RoutingTable> table = routes_.load();
+  for (const std::string& capability : table->capabilities()) {
+    const CapabilityRoute* route = table->find(capability);
+    std::vector<std::uint32_t>& owned = status.owned_shards[capability];
+    for (std::uint32_t s = 0; s < options_.shard_count; ++s) {
+      if (route->owned_here(s)) owned.push_back(s);
+    }
+  }
+  host_.for_each([&status](const Activation&, std::uint32_t shard) {
+    ++status.activations;
+    ++status.activations_per_shard[shard];
+  });
+  status.reconciler_runs = reconciler_runs_.load(std::memory_order_relaxed);
+  status.reconciler_stopped = reconciler_stopped_.load(std::memory_order_relaxed);
+  return status;
+}
+
+std::vector<ActivationInfo> NodeCore::activations() const {
+  std::vector<ActivationInfo> out;
+  host_.for_each([&](const Activation& a, std::uint32_t shard) {
+    out.push_back(ActivationInfo{a.type->module, a.id, capability_ids_.name(a.capability), shard,
+                                 Pid{options_.name, a.serial}});
+  });
+  return out;
 }
 
 std::vector<std::string> NodeCore::nodes_for(std::string_view capability) const {

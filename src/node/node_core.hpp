@@ -50,6 +50,9 @@ class NodeCore final : public Router, public ClusterHost {
   std::uint32_t shard_for(std::string_view actor_id) const;
   Result<std::string> owner_node(std::uint32_t shard, std::string_view capability) const;
   const std::string& name() const { return options_.name; }
+  NodeStatus status() const;
+  std::vector<ActivationInfo> activations() const;
+  std::size_t reconcile();
   const std::string& listen_address() const {
     static const std::string none;
     return cluster_ ? cluster_->listen_address() : none;
@@ -60,13 +63,16 @@ class NodeCore final : public Router, public ClusterHost {
   using Route = std::variant<Target, std::string>;
   Result<Route> resolve(const Request& request) const;
   void publish_routes();  // caller holds membership_mutex_
+  std::size_t stop_unowned(const RoutingTable& table);  // caller holds membership_mutex_
 
   Node& facade_;
   std::unique_ptr<Cluster> cluster_;  // null for a standalone node
   const NodeOptions options_;
   ActorRegistry registry_;
   CapabilityIds capability_ids_;
-  std::mutex membership_mutex_;
+  mutable std::mutex membership_mutex_;
+  std::atomic<std::uint64_t> reconciler_runs_{0};
+  std::atomic<std::uint64_t> reconciler_stopped_{0};
   std::vector<MemberInfo> members_;  // guarded by membership_mutex_; [0] is this node
   std::uint64_t epoch_ = 0;          // guarded by membership_mutex_
   SnapshotCell<RoutingTable> routes_;

@@ -372,6 +372,14 @@ std::size_t ActorHost::evict(const std::function<bool(std::uint32_t, std::uint32
   return evicted;
 }
 
+void ActorHost::for_each(
+    const std::function<void(const Activation&, std::uint32_t shard)>& visit) const {
+  for (std::uint32_t s = 0; s < options_.shard_count; ++s) {
+    std::lock_guard lock(shards_[s].mutex);
+    shards_[s].table.for_each([&](Activation* a) { visit(*a, s); });
+  }
+}
+
 std::size_t ActorHost::activation_count() const {
   std::size_t total = 0;
   for (std::uint32_t s = 0; s < options_.shard_count; ++s) {

@@ -64,6 +64,11 @@ class ActorHost {
   void stop();
 
   std::size_t activation_count() const;
+  // Calls visit(activation, shard) for every activation, shard by shard under its mutex:
+  // visit must be quick and must not call into the host.
+  void for_each(const std::function<void(const Activation&, std::uint32_t shard)>& visit) const;
+  // Runs `task` on the host's timer thread every `period` until stop().
+  void every(Clock::duration period, std::function<void()> task) { timers_.every(period, std::move(task)); }
   const std::string& node_name() const { return options_.node_name; }
 
  private:

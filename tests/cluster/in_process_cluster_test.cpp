@@ -1,6 +1,8 @@
 // Several nodes in one process, joined over loopback TCP: routing, remote errors, membership.
 #include <gtest/gtest.h>
 
+#include <set>
+
 #include "support/test_actors.hpp"
 
 namespace mesh::test {
@@ -139,6 +141,79 @@ TEST(InProcessClusterTest, ActivationsOfLostShardsAreStoppedSoStaleStateNeverRet
   EXPECT_EQ(back->pid.node, "b");
   EXPECT_NE(back->pid, before->pid);
   EXPECT_EQ(back->value, 1) << "the old activation on b came back with stale state";
+}
+
+TEST(InProcessClusterTest, StatusReportsTheViewAndWhatANodeHosts) {
+  Node a(member("a"));
+  Node b(member("b", {a.listen_address()}));
+  for (Node* n : {&a, &b}) register_all(*n);
+  ASSERT_TRUE(eventually([&] { return sees({&a, &b}, "test", 2); }, 3000ms));
+  for (int i = 0; i < 50; ++i) ASSERT_TRUE(a.call(req("Counter", "st" + std::to_string(i))));
+  const NodeStatus sa = a.status(), sb = b.status();
+  EXPECT_EQ(sa.name, "a");
+  EXPECT_EQ(sa.members, (std::vector<std::string>{"a", "b"}));
+  EXPECT_GT(sa.view_epoch, 0u);
+  EXPECT_EQ(sa.owned_shards.at("test").size() + sb.owned_shards.at("test").size(), 4096u);
+  EXPECT_EQ(sa.activations + sb.activations, 50u);
+  std::size_t per_shard = 0;
+  for (auto& [shard, count] : sa.activations_per_shard) per_shard += count;
+  EXPECT_EQ(per_shard, sa.activations);
+  for (const ActivationInfo& info : a.activations()) {
+    EXPECT_EQ(info.module, "Counter");
+    EXPECT_EQ(info.capability, "test");
+    EXPECT_EQ(info.shard, a.shard_for(info.id));
+    EXPECT_EQ(info.pid.node, "a");
+    EXPECT_EQ(a.owner_node(info.shard, "test").value(), "a");
+  }
+  EXPECT_EQ(a.reconcile(), 0u) << "nothing sits on a shard a does not own";
+  EXPECT_EQ(a.status().reconciler_runs, sa.reconciler_runs + 1);
+}
+
+// Discovery that finds nothing until the test says the network has healed.
+class SwitchableDiscovery : public Discovery {
+ public:
+  std::vector<std::string> addresses() override {
+    std::lock_guard lock(mutex_);
+    return addresses_;
+  }
+  void set(std::vector<std::string> addresses) {
+    std::lock_guard lock(mutex_);
+    addresses_ = std::move(addresses);
+  }
+
+ private:
+  std::mutex mutex_;
+  std::vector<std::string> addresses_;
+};
+
+TEST(InProcessClusterTest, DuplicatesFromAPartitionAreGoneOnceItHeals) {
+  // a and b start apart, so both own every shard and each activates the same actors: the split
+  // brain of a partition. Once they meet, every actor must be left on exactly one node.
+  auto link = std::make_shared<SwitchableDiscovery>();
+  Node a(member("a"));
+  NodeOptions b_options = member("b");
+  b_options.discovery = link;
+  b_options.discovery_interval = 20ms;
+  Node b(b_options);
+  for (Node* n : {&a, &b}) register_all(*n);
+  std::vector<std::string> ids;
+  for (int i = 0; i < 40; ++i) {
+    ids.push_back("dup" + std::to_string(i));
+    ASSERT_TRUE(a.call(req("Counter", ids.back())));
+    ASSERT_TRUE(b.call(req("Counter", ids.back())));
+  }
+  ASSERT_EQ(a.activations().size() + b.activations().size(), 80u);
+  link->set({a.listen_address()});  // heal
+  ASSERT_TRUE(eventually([&] { return sees({&a, &b}, "test", 2); }, 3000ms));
+  ASSERT_TRUE(eventually([&] { return a.activations().size() + b.activations().size() == 40; }, 1000ms))
+      << a.activations().size() << " + " << b.activations().size();
+  std::set<std::string> seen;
+  for (Node* n : {&a, &b}) {
+    for (const ActivationInfo& info : n->activations()) {
+      EXPECT_TRUE(seen.insert(info.id).second) << info.id << " is active on two nodes";
+      EXPECT_EQ(n->owner_node(info.shard, "test").value(), n->name());
+    }
+  }
 }
 
 TEST(InProcessClusterTest, WrongCookieIsRefused) {
