@@ -5,11 +5,15 @@
 //   A(std::string id, mesh::Value init_arg);         optional: used when a request has init_arg
 //   mesh::Value handle_call(mesh::Value payload);    required; a throw = crash
 //   void handle_cast(mesh::Value payload);           optional; a throw = crash
-// Each handler may take `mesh::ActorContext&` as a second parameter.
+// Each handler may take `mesh::ActorContext&` as a second parameter. Optional hooks:
+//   mesh::Value snapshot();                           with restore(): the actor's state travels
+//   void restore(mesh::Value state);                  with it when its shard moves (planned moves)
+//   void on_deactivate(mesh::DeactivateReason why);   told why the activation is going away
 #pragma once
 
 #include <chrono>
 #include <concepts>
+#include <cstdint>
 #include <cstddef>
 #include <functional>
 #include <new>
@@ -31,6 +35,15 @@ struct ActorOptions {
   // An activation that has handled no message for this long is passivated (stopped; the next
   // call activates a fresh one). 0 = stay until a crash, a stop or a move.
   std::chrono::milliseconds idle_timeout{0};
+};
+
+// Why an activation ends (on_deactivate). A crash calls no hook: the object threw.
+enum class DeactivateReason : std::uint8_t {
+  stopped,   // ActorContext::stop()
+  idle,      // idle_timeout passed
+  moved,     // its shard moved to another node (its snapshot, if any, went along)
+  evicted,   // it sat on a shard this node does not own (reconciler, after a partition)
+  shutdown,  // the node is stopping
 };
 
 namespace detail {
@@ -78,6 +91,15 @@ concept CallHandlerWithContext = requires(A& a, Value&& v, ActorContext& c) {
   { a.handle_call(std::move(v), c) } -> std::convertible_to<Value>;
 };
 template <class A>
+concept HasSnapshot = requires(A& a) {
+  { a.snapshot() } -> std::convertible_to<Value>;
+};
+template <class A>
+concept HasRestore = requires(A& a, Value&& v) { a.restore(std::move(v)); };
+template <class A>
+concept HasOnDeactivate = requires(A& a, DeactivateReason why) { a.on_deactivate(why); };
+
+template <class A>
 concept CastHandlerPlain = requires(A& a, Value&& v) { a.handle_cast(std::move(v)); };
 template <class A>
 concept CastHandlerWithContext = requires(A& a, Value&& v, ActorContext& c) {
@@ -97,6 +119,10 @@ struct ActorVTable {
   // Null when the class has no handle_cast: a cast to it is then handled as a crash, as a
   // GenServer without handle_cast would.
   void (*handle_cast)(void* self, Value&& payload, ActorContext& context);
+  // Null when the class has no snapshot()/restore() pair, or no on_deactivate().
+  Value (*snapshot)(void* self);
+  void (*restore)(void* self, Value&& state);
+  void (*on_deactivate)(void* self, DeactivateReason why);
 };
 
 template <class A>
@@ -140,6 +166,33 @@ constexpr auto cast_entry() -> void (*)(void*, Value&&, ActorContext&) {
 }
 
 template <class A>
+constexpr auto snapshot_entry() -> Value (*)(void*) {
+  if constexpr (HasSnapshot<A> && HasRestore<A>) {
+    return [](void* self) -> Value { return static_cast<A*>(self)->snapshot(); };
+  } else {
+    return nullptr;
+  }
+}
+
+template <class A>
+constexpr auto restore_entry() -> void (*)(void*, Value&&) {
+  if constexpr (HasSnapshot<A> && HasRestore<A>) {
+    return [](void* self, Value&& state) { static_cast<A*>(self)->restore(std::move(state)); };
+  } else {
+    return nullptr;
+  }
+}
+
+template <class A>
+constexpr auto on_deactivate_entry() -> void (*)(void*, DeactivateReason) {
+  if constexpr (HasOnDeactivate<A>) {
+    return [](void* self, DeactivateReason why) { static_cast<A*>(self)->on_deactivate(why); };
+  } else {
+    return nullptr;
+  }
+}
+
+template <class A>
 inline constexpr ActorVTable actor_vtable{
     sizeof(A),
     alignof(A),
@@ -147,6 +200,9 @@ inline constexpr ActorVTable actor_vtable{
     [](void* self) noexcept { static_cast<A*>(self)->~A(); },
     &invoke_call<A>,
     cast_entry<A>(),
+    snapshot_entry<A>(),
+    restore_entry<A>(),
+    on_deactivate_entry<A>(),
 };
 
 }  // namespace detail
@@ -168,6 +224,8 @@ constexpr void check_actor_class() {
   static_assert(CallHandlerPlain<A> || CallHandlerWithContext<A>,
                 "mesh: an actor needs `mesh::Value handle_call(mesh::Value payload)` "
                 "(optionally with `mesh::ActorContext&` as a second parameter)");
+  static_assert(HasSnapshot<A> == HasRestore<A>,
+                "mesh: snapshot() and restore(mesh::Value) go together: define both or neither");
 }
 }  // namespace detail
 

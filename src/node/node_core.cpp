@@ -146,10 +146,12 @@ void NodeCore::publish_routes() {
     if (any) lost.emplace(old_route.id, std::move(gone));
   }
   if (lost.empty()) return;
-  const std::size_t stopped = host_.evict([&lost](std::uint32_t capability, std::uint32_t shard) {
-    const auto it = lost.find(capability);
-    return it != lost.end() && it->second[shard];
-  });
+  const std::size_t stopped = host_.evict(
+      [&lost](std::uint32_t capability, std::uint32_t shard) -> std::optional<DeactivateReason> {
+        const auto it = lost.find(capability);
+        if (it != lost.end() && it->second[shard]) return DeactivateReason::moved;
+        return std::nullopt;
+      });
   if (stopped > 0) {
     log(LogLevel::info, "view " + std::to_string(epoch_) + ": stopped " + std::to_string(stopped) +
                             " activations of shards now owned elsewhere");
@@ -249,10 +251,12 @@ std::size_t NodeCore::stop_unowned(const RoutingTable& table) {
     const CapabilityRoute* route = table.find(capability);
     by_id.emplace(route->id, route);
   }
-  return host_.evict([&by_id](std::uint32_t capability, std::uint32_t shard) {
-    const auto it = by_id.find(capability);
-    return it == by_id.end() || !it->second->owned_here(shard);
-  });
+  return host_.evict(
+      [&by_id](std::uint32_t capability, std::uint32_t shard) -> std::optional<DeactivateReason> {
+        const auto it = by_id.find(capability);
+        if (it == by_id.end() || !it->second->owned_here(shard)) return DeactivateReason::evicted;
+        return std::nullopt;
+      });
 }
 
 std::size_t NodeCore::reconcile() {

@@ -24,8 +24,15 @@ Activation* Activation::create(const ActorType& type, std::uint32_t capability, 
   return ::new (memory) Activation(type, capability, std::move(id), serial, key_hash);
 }
 
-void Activation::destroy(Activation* activation) noexcept {
+void Activation::destroy(Activation* activation, std::optional<DeactivateReason> reason) noexcept {
   const ActorType& type = *activation->type;
+  if (activation->constructed && reason && type.vtable->on_deactivate) {
+    try {
+      type.vtable->on_deactivate(activation->actor(), *reason);
+    } catch (...) {
+      // The activation is going either way; a failing farewell must not stop that.
+    }
+  }
   if (activation->constructed) type.vtable->destroy(activation->actor());
   for (Message* m = activation->take_all(); m;) delete std::exchange(m, m->next);
   activation->~Activation();

@@ -3,6 +3,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "runtime/actor_type.hpp"
@@ -19,8 +20,10 @@ class Activation {
   // Allocates an activation with room for the type's actor object (not yet constructed).
   static Activation* create(const ActorType& type, std::uint32_t capability, std::string id,
                             std::uint64_t serial, std::uint32_t key_hash);
-  // Destroys the actor object (if constructed) and frees the allocation.
-  static void destroy(Activation* activation) noexcept;
+  // Destroys the actor object (if constructed) and frees the allocation. With a reason, the
+  // actor's on_deactivate hook runs first (no reason: it crashed, no hook).
+  static void destroy(Activation* activation,
+                      std::optional<DeactivateReason> reason = std::nullopt) noexcept;
 
   void* actor() noexcept { return reinterpret_cast<char*>(this) + actor_offset(*type); }
 
@@ -38,6 +41,7 @@ class Activation {
   std::uint32_t last_active_ms = 0;  // runner writes, then releases busy under the shard mutex
   bool busy = false;                 // shard: a thread runs or has scheduled this activation
   bool evicting = false;             // shard: its shard moved away; stop once the mailbox is empty
+  DeactivateReason evict_reason = DeactivateReason::moved;  // shard, with evicting
   bool constructed = false;          // runner
   bool stop_requested = false;       // runner
 

@@ -60,7 +60,12 @@ std::string describe(std::exception_ptr error) {
 struct ActorHost::Outcome {
   Value value;
   std::optional<Error> error;
-  bool discard = false;
+  bool discard = false;  // the activation ends: it crashed (error set) or stopped itself
+
+  // How the activation ends, for on_deactivate: no reason after a crash.
+  std::optional<DeactivateReason> ending() const {
+    return error ? std::nullopt : std::optional(DeactivateReason::stopped);
+  }
 };
 
 ActorHost::ActorHost(HostOptions options, Router& router)
@@ -121,7 +126,7 @@ Result<Reply> ActorHost::run_inline(Shard& shard, Activation& a, std::unique_loc
   Value* init = request.init_arg ? &*request.init_arg : nullptr;
   const std::uint64_t serial = a.serial;
   Outcome outcome = run(a, MessageKind::call, std::move(request.payload), init, chain);
-  release(a, outcome.discard);
+  release(a, outcome);
   return to_reply(std::move(outcome), serial);
 }
 
@@ -236,30 +241,29 @@ Result<Reply> ActorHost::to_reply(Outcome&& outcome, std::uint64_t serial) const
 
 // The runner is done with `a` for now: passes it to the pool if messages arrived meanwhile,
 // otherwise makes it idle (or destroys it, when discarded or the node is stopping).
-void ActorHost::release(Activation& a, bool discard_it) {
+void ActorHost::release(Activation& a, const Outcome& outcome) {
   Shard& shard = shard_of(a);
   std::unique_lock lock(shard.mutex);
-  if (discard_it || shard.closed) {
-    discard(shard, a, lock);
-    return;
-  }
-  if (a.has_messages()) {
+  if (outcome.discard) {
+    discard(shard, a, lock, outcome.ending());
+  } else if (shard.closed) {
+    discard(shard, a, lock, DeactivateReason::shutdown);
+  } else if (a.has_messages()) {
     lock.unlock();
     scheduler_.submit(&a);
-    return;
+  } else if (a.evicting) {
+    discard(shard, a, lock, a.evict_reason);
+  } else {
+    a.busy = false;
+    --shard.busy;
   }
-  if (a.evicting) {
-    discard(shard, a, lock);
-    return;
-  }
-  a.busy = false;
-  --shard.busy;
 }
 
 // Removes a busy activation the caller holds. Its queued messages move, in order, to a fresh
 // activation of the same actor (the "next call" after a crash or stop), so none is lost and no
 // later message can overtake them. Destroys `a` after unlocking: its destructor is user code.
-void ActorHost::discard(Shard& shard, Activation& a, std::unique_lock<std::mutex>& lock) {
+void ActorHost::discard(Shard& shard, Activation& a, std::unique_lock<std::mutex>& lock,
+                        std::optional<DeactivateReason> reason) {
   shard.table.erase(&a);
   Message* queued = a.take_all();
   Activation* next = nullptr;
@@ -274,9 +278,29 @@ void ActorHost::discard(Shard& shard, Activation& a, std::unique_lock<std::mutex
   lock.unlock();
   if (next) scheduler_.submit(next);
   fail_all(queued, shutting_down());
-  Activation::destroy(&a);
+  end(&a, reason);
   lock.lock();
   --shard.busy;
+}
+
+// Destroys an activation that is out of every table, taking its snapshot first when it ends
+// because its shard moved (the snapshot goes to the moved-actor sink, bound for the new owner).
+void ActorHost::end(Activation* a, std::optional<DeactivateReason> reason) {
+  if (reason != DeactivateReason::moved || !moved_sink_) {
+    Activation::destroy(a, reason);
+    return;
+  }
+  MovedActor moved{a->capability, static_cast<std::uint32_t>(a->serial & kShardMask),
+                   a->type->module, a->id, std::nullopt};
+  if (a->constructed && a->type->vtable->snapshot) {
+    try {
+      moved.state = a->type->vtable->snapshot(a->actor());
+    } catch (...) {
+      // No state then: the new owner starts this actor fresh.
+    }
+  }
+  Activation::destroy(a, reason);
+  moved_sink_(std::move(moved));
 }
 
 void ActorHost::drain(Activation* a) {
@@ -285,8 +309,10 @@ void ActorHost::drain(Activation* a) {
     std::unique_lock lock(shard.mutex);
     std::unique_ptr<Message> message(a->pop());
     if (!message) {
-      if (shard.closed || a->evicting) {
-        discard(shard, *a, lock);
+      if (shard.closed) {
+        discard(shard, *a, lock, DeactivateReason::shutdown);
+      } else if (a->evicting) {
+        discard(shard, *a, lock, a->evict_reason);
       } else {
         a->busy = false;
         --shard.busy;
@@ -307,7 +333,7 @@ void ActorHost::drain(Activation* a) {
     const bool discarded = outcome.discard;
     if (discarded) {
       lock.lock();
-      discard(shard, *a, lock);
+      discard(shard, *a, lock, outcome.ending());
     }
     if (message->reply) message->reply->complete(to_reply(std::move(outcome), serial));
     if (discarded) return;
@@ -346,28 +372,32 @@ void ActorHost::sweep_idle(const ActorType& type, std::uint32_t idle_ms) {
     });
     for (std::size_t i = first; i < expired.size(); ++i) shard.table.erase(expired[i]);
   }
-  for (Activation* a : expired) Activation::destroy(a);
+  for (Activation* a : expired) Activation::destroy(a, DeactivateReason::idle);
 }
 
-std::size_t ActorHost::evict(const std::function<bool(std::uint32_t, std::uint32_t)>& lost) {
+std::size_t ActorHost::evict(const LostPredicate& lost, DeferredCounts* deferred) {
   std::size_t evicted = 0;
   for (std::uint32_t s = 0; s < options_.shard_count; ++s) {
     Shard& shard = shards_[s];
-    std::vector<Activation*> idle;
+    std::vector<std::pair<Activation*, DeactivateReason>> idle;
     {
       std::lock_guard lock(shard.mutex);
       shard.table.for_each([&](Activation* a) {
-        if (a->evicting || !lost(a->capability, s)) return;
+        if (a->evicting) return;
+        const std::optional<DeactivateReason> reason = lost(a->capability, s);
+        if (!reason) return;
         ++evicted;
         if (a->busy) {
-          a->evicting = true;  // its runner stops it once what it holds is handled
+          a->evicting = true;  // its runner ends it once what it holds is handled
+          a->evict_reason = *reason;
+          if (deferred) ++(*deferred)[{a->capability, s}];
         } else {
-          idle.push_back(a);
+          idle.emplace_back(a, *reason);
         }
       });
-      for (Activation* a : idle) shard.table.erase(a);
+      for (auto& [a, reason] : idle) shard.table.erase(a);
     }
-    for (Activation* a : idle) Activation::destroy(a);
+    for (auto& [a, reason] : idle) end(a, reason);
   }
   return evicted;
 }
@@ -410,7 +440,7 @@ void ActorHost::stop() {
         for (Activation* a : idle) shard.table.erase(a);
       }
       fail_all(queued, shutting_down());
-      for (Activation* a : idle) Activation::destroy(a);
+      for (Activation* a : idle) Activation::destroy(a, DeactivateReason::shutdown);
     }
     // Handlers still running finish their current message; their runners then see `closed`
     // and destroy the activation.

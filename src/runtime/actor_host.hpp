@@ -4,6 +4,8 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
+#include <optional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -56,9 +58,24 @@ class ActorHost {
 
   // Starts passivating idle activations of a type with an idle timeout.
   void watch_idle(const ActorType& type);
-  // Stops the activations for which lost(capability, shard) holds: idle ones at once, busy ones
-  // once they have handled what their mailbox holds. Returns how many it stopped or marked.
-  std::size_t evict(const std::function<bool(std::uint32_t capability, std::uint32_t shard)>& lost);
+  // An activation that ended because its shard moved, with its snapshot when it has the hooks.
+  struct MovedActor {
+    std::uint32_t capability;
+    std::uint32_t shard;
+    std::string module;
+    std::string id;
+    std::optional<Value> state;
+  };
+  // Receives every MovedActor, on whichever thread ended it. Set once, before any view change.
+  void set_moved_sink(std::function<void(MovedActor&&)> sink) { moved_sink_ = std::move(sink); }
+
+  // Ends the activations for which lost(capability, shard) gives a reason: idle ones at once,
+  // busy ones once they have handled what their mailbox holds (those are counted per
+  // (capability, shard) in *deferred). Returns how many it ended or marked.
+  using LostPredicate =
+      std::function<std::optional<DeactivateReason>(std::uint32_t capability, std::uint32_t shard)>;
+  using DeferredCounts = std::map<std::pair<std::uint32_t, std::uint32_t>, std::size_t>;
+  std::size_t evict(const LostPredicate& lost, DeferredCounts* deferred = nullptr);
   // Fails queued messages with shutting_down, lets running handlers finish, destroys every
   // activation and joins the pool. Idempotent.
   void stop();
@@ -91,8 +108,10 @@ class ActorHost {
   bool enqueue(Shard& shard, Activation& a, Message* message);
   Outcome run(Activation& a, MessageKind kind, Value&& payload, Value* init_arg,
               const ChainPtr& chain);
-  void release(Activation& a, bool discard);
-  void discard(Shard& shard, Activation& a, std::unique_lock<std::mutex>& lock);
+  void release(Activation& a, const Outcome& outcome);
+  void discard(Shard& shard, Activation& a, std::unique_lock<std::mutex>& lock,
+               std::optional<DeactivateReason> reason);
+  void end(Activation* a, std::optional<DeactivateReason> reason);
   void drain(Activation* a);
   void mark_slow(const ActorType& type);
   void sweep_idle(const ActorType& type, std::uint32_t idle_ms);
@@ -109,6 +128,7 @@ class ActorHost {
   TimerService timers_;
   Scheduler scheduler_;
   std::once_flag stopped_;
+  std::function<void(MovedActor&&)> moved_sink_;
 };
 
 }  // namespace mesh::detail

@@ -108,6 +108,66 @@ TEST(LifecycleTest, DestroyingANodeDestroysItsActors) {
   EXPECT_EQ(alive.load(), 0);
 }
 
+TEST(LifecycleTest, OnDeactivateIsToldWhy) {
+  static std::mutex mutex;
+  static std::vector<std::pair<std::string, DeactivateReason>> ended;
+  struct Farewell {
+    explicit Farewell(std::string id) : id(std::move(id)) {}
+    Value handle_call(Value payload, ActorContext& context) {
+      if (payload == "stop") context.stop();
+      if (payload == "crash") throw std::runtime_error("crash");
+      return "ok";
+    }
+    void on_deactivate(DeactivateReason why) {
+      std::lock_guard lock(mutex);
+      ended.emplace_back(id, why);
+    }
+    std::string id;
+  };
+  auto reason_of = [](const std::string& id) -> std::optional<DeactivateReason> {
+    std::lock_guard lock(mutex);
+    for (auto& [who, why] : ended) {
+      if (who == id) return why;
+    }
+    return std::nullopt;
+  };
+  {
+    Node node(small_node());
+    node.register_actor<Farewell>("Farewell", ActorOptions{.idle_timeout = 30ms});
+    node.register_capabilities({"test"});
+    ASSERT_TRUE(node.call(req("Farewell", "stops", "stop")));
+    EXPECT_EQ(reason_of("stops"), DeactivateReason::stopped);
+    ASSERT_FALSE(node.call(req("Farewell", "crashes", "crash")));
+    EXPECT_EQ(reason_of("crashes"), std::nullopt) << "a crashed actor gets no farewell";
+    ASSERT_TRUE(node.call(req("Farewell", "idles", "x")));
+    EXPECT_TRUE(eventually([&] { return reason_of("idles") == DeactivateReason::idle; }));
+    node.register_capabilities({});
+    node.register_capabilities({"test"});
+    ASSERT_TRUE(node.call(req("Farewell", "stays", "x")));
+  }
+  EXPECT_EQ(reason_of("stays"), DeactivateReason::shutdown);
+}
+
+TEST(LifecycleTest, SnapshotAndRestoreMustComeTogether) {
+  struct Both {
+    explicit Both(std::string) {}
+    Value handle_call(Value) { return 1; }
+    Value snapshot() { return 1; }
+    void restore(Value) {}
+  };
+  struct SnapshotOnly {
+    explicit SnapshotOnly(std::string) {}
+    Value handle_call(Value) { return 1; }
+    Value snapshot() { return 1; }
+  };
+  static_assert(detail::actor_vtable<Both>.snapshot != nullptr);
+  static_assert(detail::actor_vtable<Both>.restore != nullptr);
+  // SnapshotOnly would fail register_actor's static_assert; its vtable carries no hooks.
+  static_assert(detail::actor_vtable<SnapshotOnly>.snapshot == nullptr);
+  static_assert(detail::actor_vtable<Counter>.on_deactivate == nullptr);
+  SUCCEED();
+}
+
 TEST(LifecycleTest, SeveralNodesInOneProcessAreIndependent) {
   Node a(NodeOptions{.name = "a"});
   Node b(NodeOptions{.name = "b"});
