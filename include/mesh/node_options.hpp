@@ -54,6 +54,12 @@ struct NodeOptions {
   // How often the reconciler stops activations on shards this node does not own (left behind
   // by a partition or a race with a view change). 0 = only when Node::reconcile() is called.
   std::chrono::milliseconds reconcile_interval{5000};
+  // A joining node keeps its capabilities out of placement until it has met every member it
+  // hears of, or this long; so it never serves a shard whose owner it has not met yet.
+  std::chrono::milliseconds join_timeout{2000};
+  // How long a node that gained a shard waits for the previous owner to release it (calls for
+  // the shard wait meanwhile) before serving it anyway.
+  std::chrono::milliseconds handoff_timeout{3000};
 };
 
 }  // namespace mesh

@@ -55,12 +55,16 @@ Cluster::~Cluster() { stop(); }
 
 void Cluster::start(std::vector<std::string> capabilities) {
   capabilities_ = std::move(capabilities);
+  started_ = Clock::now();
   accept_next();
   ticker_.expires_after(kTick);
   ticker_.async_wait([this](const asio::error_code& ec) {
     if (!ec) tick();
   });
-  asio::post(io_, [this] { dial_missing(); });
+  asio::post(io_, [this] {
+    dial_missing();
+    check_synced();
+  });
   io_thread_ = std::thread([this] { io_.run(); });
   if (options_.discovery) discovery_thread_ = std::thread([this] { discovery_loop(); });
 }
@@ -74,24 +78,39 @@ void Cluster::stop() {
     discovery_cv_.notify_all();
     if (discovery_thread_.joinable()) discovery_thread_.join();
     if (!io_thread_.joinable()) return;
-    std::promise<void> left;
-    asio::post(io_, [this, &left] {
+    std::promise<void> closed;
+    asio::post(io_, [this, &closed] {
       stopping_ = true;
       asio::error_code ignored;
       acceptor_.close(ignored);
       ticker_.cancel();
+      // LEAVE goes after whatever is queued (handoffs, releases, replies) on each connection;
+      // connections close once that has been written, or after a bounded wait.
       const std::string leave = wire::encode_frame(wire::Type::leave, Value::object());
       for (auto& [name, connection] : ready_) connection->send(leave, Connection::Urgency::now);
-      for (const ConnectionPtr& connection : std::set(connections_)) {
-        connection->close("this node is leaving");
-      }
-      left.set_value();
+      close_when_flushed(Clock::now() + std::chrono::milliseconds(500), &closed);
     });
-    left.get_future().wait();
+    closed.get_future().wait();
     // Let the closes posted above run, then stop.
     asio::post(io_, [this] { io_.stop(); });
     io_thread_.join();
   });
+}
+
+void Cluster::close_when_flushed(Clock::time_point give_up, std::promise<void>* done) {
+  bool flushed = true;
+  for (const ConnectionPtr& connection : connections_) flushed = flushed && connection->unsent_bytes() == 0;
+  if (!flushed && Clock::now() < give_up) {
+    auto timer = std::make_shared<asio::steady_timer>(io_, std::chrono::milliseconds(1));
+    timer->async_wait([this, timer, give_up, done](const asio::error_code&) {
+      close_when_flushed(give_up, done);
+    });
+    return;
+  }
+  for (const ConnectionPtr& connection : std::set(connections_)) {
+    connection->close("this node is leaving");
+  }
+  done->set_value();
 }
 
 void Cluster::accept_next() {
@@ -191,6 +210,7 @@ void Cluster::tick() {
     last_dial_ = now;
     dial_missing();
   }
+  check_synced();
   ticker_.expires_after(kTick);
   ticker_.async_wait([this](const asio::error_code& ec) {
     if (!ec) tick();
@@ -224,6 +244,22 @@ void Cluster::on_ready(const ConnectionPtr& connection) {
   publish_peers();
   // Everyone learns of the newcomer (and the newcomer of everyone) at once.
   for (auto& [peer_name, peer] : ready_) send_members(peer);
+  check_synced();
+}
+
+// Synced: every node this one has heard of is connected (or join_timeout passed, or it has
+// nobody to join). Until then its own capabilities stay out of placement, here and at peers.
+void Cluster::check_synced() {
+  if (synced_ || stopping_) return;
+  const bool alone = options_.seeds.empty() && !options_.discovery;
+  bool met_everyone = !ready_.empty() && dialing_.empty();
+  for (const ConnectionPtr& connection : connections_) met_everyone = met_everyone && connection->ready();
+  for (const auto& [name, known] : known_) met_everyone = met_everyone && ready_.contains(name);
+  for (const auto& [name, connection] : ready_) met_everyone = met_everyone && connection->introduced;
+  if (alone || met_everyone || Clock::now() - started_ >= options_.join_timeout) {
+    synced_ = true;
+    host_.on_synced();
+  }
 }
 
 void Cluster::on_closed(const ConnectionPtr& connection, const std::string& reason) {
@@ -235,6 +271,7 @@ void Cluster::on_closed(const ConnectionPtr& connection, const std::string& reas
     ready_.erase(it);
     host_.log(LogLevel::info, "lost " + name + ": " + reason);
     publish_peers();
+    check_synced();
   } else if (!connection->ready() && !stopping_) {
     // A second link to a peer we already have is routine (both sides dialed); anything else
     // (wrong cookie, garbage, another version) is worth a warning.
@@ -252,7 +289,9 @@ void Cluster::publish_peers() {
   std::vector<MemberInfo> members;
   for (auto& [name, connection] : ready_) {
     peers->emplace(name, connection);
-    members.push_back(MemberInfo{name, connection->capabilities});
+    // A peer enters the view with its capabilities, never before them: a view that showed it
+    // without them would briefly hand its shards to others.
+    if (connection->introduced) members.push_back(MemberInfo{name, connection->capabilities});
   }
   peers_.publish(std::move(peers));
   host_.on_peers_changed(std::move(members));
@@ -269,6 +308,25 @@ void Cluster::send_members(const ConnectionPtr& to) {
   to->send(wire::encode_frame(wire::Type::members,
                               Value{{"capabilities", capabilities_}, {"members", members}}),
            Connection::Urgency::background);
+}
+
+void Cluster::send_handoff(const std::string& to, const std::string& capability,
+                           std::uint32_t shard, const std::string& module, const std::string& id,
+                           const std::optional<Value>& state) {
+  const ConnectionPtr connection = peer(to);
+  if (!connection) return;
+  Value body{{"capability", capability}, {"shard", shard}, {"module", module}, {"id", id}};
+  if (state) body["state"] = *state;
+  connection->send(wire::encode_frame(wire::Type::handoff, body), Connection::Urgency::background);
+}
+
+void Cluster::send_release(const std::string& to, const std::string& capability,
+                           const std::vector<std::uint32_t>& shards) {
+  const ConnectionPtr connection = peer(to);
+  if (!connection || shards.empty()) return;
+  connection->send(wire::encode_frame(wire::Type::release,
+                                      Value{{"capability", capability}, {"shards", shards}}),
+                   Connection::Urgency::background);
 }
 
 void Cluster::set_capabilities(std::vector<std::string> capabilities) {
@@ -302,8 +360,10 @@ void Cluster::on_frame(const ConnectionPtr& from, wire::Frame&& frame) {
     switch (frame.type) {
       case wire::Type::members:
         from->capabilities = string_list(frame.body, "capabilities");
+        from->introduced = true;
         handle_members(from, frame.body);
         publish_peers();
+        check_synced();
         return;
       case wire::Type::capabilities:
         from->capabilities = string_list(frame.body, "capabilities");
@@ -328,6 +388,27 @@ void Cluster::on_frame(const ConnectionPtr& from, wire::Frame&& frame) {
       case wire::Type::reply:
         handle_reply(from, frame.raw);
         return;
+      case wire::Type::handoff: {
+        std::optional<Value> state;
+        if (const auto it = frame.body.find("state"); it != frame.body.end()) state = std::move(*it);
+        host_.on_handoff(from->peer_name(), wire::get_string(frame.body, "capability"),
+                         static_cast<std::uint32_t>(wire::get_u64(frame.body, "shard")),
+                         wire::get_string(frame.body, "module"), wire::get_string(frame.body, "id"),
+                         std::move(state));
+        return;
+      }
+      case wire::Type::release: {
+        const Value& list = wire::get_field(frame.body, "shards");
+        if (!list.is_array()) throw std::invalid_argument("field 'shards' is not a list");
+        std::vector<std::uint32_t> shards;
+        for (const Value& shard : list) {
+          if (!shard.is_number_unsigned()) throw std::invalid_argument("field 'shards' holds a non-shard");
+          shards.push_back(shard.get<std::uint32_t>());
+        }
+        host_.on_release(from->peer_name(), wire::get_string(frame.body, "capability"),
+                         std::move(shards));
+        return;
+      }
       default:
         break;
     }

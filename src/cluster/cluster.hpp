@@ -5,6 +5,8 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <future>
+#include <optional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -34,6 +36,15 @@ class ClusterHost {
                           CallState::Callback done) = 0;
   virtual void serve_cast(Request&& request, std::uint32_t hops) = 0;
   virtual void log(LogLevel level, const std::string& message) = 0;
+  // This node has met the cluster (or found nobody within join_timeout): its own capabilities
+  // may take effect now without stealing shards from members it has not met yet.
+  virtual void on_synced() = 0;
+  // A peer hands over an actor of a shard it no longer owns / releases shards.
+  virtual void on_handoff(const std::string& from, const std::string& capability,
+                          std::uint32_t shard, std::string module, std::string id,
+                          std::optional<Value> state) = 0;
+  virtual void on_release(const std::string& from, const std::string& capability,
+                          std::vector<std::uint32_t> shards) = 0;
 };
 
 struct ClusterOptions {
@@ -46,6 +57,7 @@ struct ClusterOptions {
   std::uint32_t max_frame_bytes;
   std::shared_ptr<Discovery> discovery;
   std::chrono::milliseconds discovery_interval;
+  std::chrono::milliseconds join_timeout;
 };
 
 // Full mesh: every node keeps one connection to every other node; of two nodes that learn of
@@ -72,6 +84,13 @@ class Cluster final : public ConnectionOwner {
   [[nodiscard]] Result<void> cast(const std::string& owner, Request&& request, std::uint32_t hops);
   void async_call(const std::string& owner, Request&& request, const ChainPtr& chain,
                   std::uint32_t hops, CallState::Callback done);
+  // Handoff messages; both keep their order with everything else sent to `to`.
+  void send_handoff(const std::string& to, const std::string& capability, std::uint32_t shard,
+                    const std::string& module, const std::string& id,
+                    const std::optional<Value>& state);
+  void send_release(const std::string& to, const std::string& capability,
+                    const std::vector<std::uint32_t>& shards);
+  bool connected(const std::string& name) const { return peer(name) != nullptr; }
 
   // ConnectionOwner (IO thread).
   std::string admit(const ConnectionPtr& connection) override;
@@ -99,6 +118,8 @@ class Cluster final : public ConnectionOwner {
   void handle_reply(const ConnectionPtr& from, std::string_view body);
   ConnectionPtr peer(const std::string& name) const;
   void discovery_loop();
+  void check_synced();
+  void close_when_flushed(std::chrono::steady_clock::time_point give_up, std::promise<void>* done);
 
   const ClusterOptions options_;
   ClusterHost& host_;
@@ -119,6 +140,8 @@ class Cluster final : public ConnectionOwner {
   std::vector<std::string> discovered_;
   std::chrono::steady_clock::time_point last_heartbeat_{}, last_dial_{};
   bool stopping_ = false;
+  bool synced_ = false;
+  std::chrono::steady_clock::time_point started_{};
 
   SnapshotCell<PeerMap> peers_;
 

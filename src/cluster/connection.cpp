@@ -214,6 +214,11 @@ void Connection::arm_write_wait() {
                      });
 }
 
+std::size_t Connection::unsent_bytes() {
+  std::lock_guard lock(write_mutex_);
+  return write_closed_ ? 0 : out_.size();
+}
+
 void Connection::close(std::string reason) {
   asio::post(io_, [self = shared_from_this(), reason = std::move(reason)] {
     self->do_close(reason);

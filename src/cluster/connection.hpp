@@ -64,6 +64,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // Queues one encoded frame. Returns false once the connection is closed.
   bool send(std::string_view frame, Urgency urgency);
   void close(std::string reason);  // any thread; the owner hears of it on the IO thread
+  std::size_t unsent_bytes();      // queued but not yet written
 
   bool ready() const { return state_.load() == State::ready; }
   bool closed() const { return state_.load() == State::closed; }
@@ -75,8 +76,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   Clock::time_point last_received() const { return Clock::time_point(Clock::duration(last_received_.load())); }
   Clock::time_point opened_at() const { return opened_at_; }
 
-  // Peer capabilities as it last announced them; IO thread only.
+  // Peer capabilities as it last announced them, and whether it has (its first MEMBERS): only
+  // then does the peer enter this node's view. IO thread only.
   std::vector<std::string> capabilities;
+  bool introduced = false;
 
   // Outstanding calls sent on this connection, by request id. Thread-safe.
   std::uint64_t add_call(RefPtr<CallState> state);  // 0 when already closed

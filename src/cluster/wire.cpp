@@ -36,6 +36,8 @@ std::string_view type_name(Type type) noexcept {
     case Type::call: return "CALL";
     case Type::cast: return "CAST";
     case Type::reply: return "REPLY";
+    case Type::handoff: return "HANDOFF";
+    case Type::release: return "RELEASE";
   }
   return "UNKNOWN";
 }

@@ -27,8 +27,10 @@ enum class Type : std::uint8_t {
   call = 8,
   cast = 9,
   reply = 10,
+  handoff = 11,  // one actor (and its snapshot) moving with its shard to the receiver
+  release = 12,  // the sender no longer holds these shards: the receiver may serve them
 };
-inline constexpr std::uint8_t kMaxType = 10;
+inline constexpr std::uint8_t kMaxType = 12;
 
 std::string_view type_name(Type type) noexcept;
 

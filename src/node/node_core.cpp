@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <stdexcept>
+#include <map>
 #include <unordered_map>
 #include <thread>
 #include <unistd.h>
@@ -12,7 +13,17 @@ namespace {
 
 constexpr std::uint32_t kMaxShards = 1u << 20;
 // How many times a request may be passed on by nodes that are not its owner.
-constexpr std::uint32_t kMaxForwards = 3;
+constexpr std::uint32_t kMaxForwards = 8;
+// A leaving node lingers until no peer request has come for kLeaveQuiet, at most kLeaveLingerMax.
+constexpr auto kLeaveQuiet = std::chrono::milliseconds(100);
+constexpr auto kLeaveLingerMax = std::chrono::seconds(1);
+
+// A node that receives a forwarded request its view sends on again disagrees with the sender's
+// view for a moment (one of them has not seen the latest change yet); it waits this long, which
+// doubles with each hop, for the views to settle before it forwards.
+std::chrono::milliseconds settle_delay(std::uint32_t hops) {
+  return std::chrono::milliseconds(1u << std::min<std::uint32_t>(hops - 1, 6));
+}
 
 std::string default_name(const NodeOptions& options) {
   if (!options.listen.empty()) return options.listen;
@@ -50,7 +61,7 @@ std::unique_ptr<Cluster> make_cluster(const NodeOptions& options, ClusterHost& h
   return std::make_unique<Cluster>(
       ClusterOptions{options.name, options.listen, options.seeds, options.cookie,
                      options.heartbeat_interval, options.failure_timeout, options.max_frame_bytes,
-                     options.discovery, options.discovery_interval},
+                     options.discovery, options.discovery_interval, options.join_timeout},
       host);
 }
 
@@ -75,22 +86,67 @@ NodeCore::NodeCore(Node& facade, NodeOptions options)
       cluster_(make_cluster(validated(options), *this)),
       options_(finished(std::move(options), cluster_.get())),
       members_{MemberInfo{options_.name, {}}},
+      // Nobody to meet (no seeds, no discovery, or no patience): capabilities count at once.
+      synced_(!cluster_ || (options_.seeds.empty() && !options_.discovery) ||
+              options_.join_timeout <= std::chrono::milliseconds::zero()),
       routes_(std::make_shared<const RoutingTable>(
           0, members_, *options_.strategy, options_.shard_count, options_.name,
           [this](std::string_view c) { return capability_ids_.intern(c); })),
+      handoffs_([this](const ShardKey& key, std::vector<ArrivingActor>&& actors) {
+        adopt(key, std::move(actors));
+      }),
       host_(HostOptions{options_.name, options_.shard_count, options_.worker_threads,
                         options_.max_extra_workers, options_.inline_limit},
             *this) {
-  if (cluster_) cluster_->start({});
+  if (cluster_) {
+    host_.set_moved_sink([this](ActorHost::MovedActor&& moved) { on_moved(std::move(moved)); });
+    host_.every(std::chrono::milliseconds(50), [this] {
+      for (const ShardKey& key : handoffs_.expire(ShardHandoffs::Clock::now())) {
+        log(LogLevel::warning, "handoff of shard " + std::to_string(key.second) + " of " +
+                                   capability_ids_.name(key.first) +
+                                   " timed out: serving it without the previous owner's release");
+      }
+    });
+    cluster_->start({});
+  }
   if (options_.reconcile_interval > std::chrono::milliseconds::zero()) {
     host_.every(options_.reconcile_interval, [this] { reconcile(); });
   }
 }
 
 NodeCore::~NodeCore() {
-  // Leave first, so that peers stop routing here, then stop the actors.
-  if (cluster_) cluster_->stop();
+  // Hand the shards over and leave first, so that peers stop routing here, then stop the actors.
+  if (cluster_) leave_cluster();
   host_.stop();
+}
+
+// A planned leave: this node gives up its capabilities (so its shards move, with their actors'
+// state, to their new owners and calls for them wait there rather than fail), waits for its
+// handoffs to go out, then announces LEAVE.
+void NodeCore::leave_cluster() {
+  leaving_ = true;
+  last_peer_request_ = std::chrono::steady_clock::now().time_since_epoch().count();
+  {
+    std::lock_guard lock(membership_mutex_);
+    wanted_capabilities_.clear();
+    if (synced_ && !members_.front().capabilities.empty()) {
+      members_.front().capabilities.clear();
+      publish_routes();
+    }
+  }
+  cluster_->set_capabilities({});
+  const auto give_up = std::chrono::steady_clock::now() + options_.handoff_timeout;
+  while (handoffs_.outgoing_count() > 0 && std::chrono::steady_clock::now() < give_up) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  // Peers that had not yet seen the change may still send requests here: keep forwarding them
+  // until none has come for a while (bounded), so that leaving fails none of them.
+  const auto linger_until = std::chrono::steady_clock::now() + kLeaveLingerMax;
+  while (std::chrono::steady_clock::now() < linger_until &&
+         std::chrono::steady_clock::now() - last_peer_request() < kLeaveQuiet) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  cluster_->stop();
 }
 
 void NodeCore::log(LogLevel level, const std::string& message) {
@@ -102,10 +158,83 @@ void NodeCore::log(LogLevel level, const std::string& message) {
 }
 
 void NodeCore::on_peers_changed(std::vector<MemberInfo> peers) {
-  std::lock_guard lock(membership_mutex_);
-  members_.resize(1);
-  for (MemberInfo& peer : peers) members_.push_back(std::move(peer));
-  publish_routes();
+  std::vector<std::string> gone;
+  {
+    std::lock_guard lock(membership_mutex_);
+    for (std::size_t i = 1; i < members_.size(); ++i) {
+      const bool still = std::any_of(peers.begin(), peers.end(),
+                                     [&](const MemberInfo& p) { return p.name == members_[i].name; });
+      if (!still) gone.push_back(members_[i].name);
+    }
+    members_.resize(1);
+    for (MemberInfo& peer : peers) members_.push_back(std::move(peer));
+    publish_routes();
+  }
+  // A node that is gone will release nothing: what it held is served here now, fresh.
+  for (const std::string& name : gone) handoffs_.forget(name);
+}
+
+void NodeCore::on_synced() {
+  std::vector<std::string> capabilities;
+  {
+    std::lock_guard lock(membership_mutex_);
+    synced_ = true;
+    capabilities = wanted_capabilities_;
+    if (capabilities != members_.front().capabilities) {
+      members_.front().capabilities = capabilities;
+      publish_routes();
+    }
+  }
+  cluster_->set_capabilities(std::move(capabilities));
+}
+
+void NodeCore::on_handoff(const std::string& from, const std::string& capability,
+                          std::uint32_t shard, std::string module, std::string id,
+                          std::optional<Value> state) {
+  if (shard >= options_.shard_count) return;
+  handoffs_.arrived({capability_ids_.intern(capability), shard}, from,
+                    ArrivingActor{std::move(module), std::move(id), std::move(state)});
+}
+
+void NodeCore::on_release(const std::string& from, const std::string& capability,
+                          std::vector<std::uint32_t> shards) {
+  const std::uint32_t id = capability_ids_.intern(capability);
+  for (std::uint32_t shard : shards) {
+    if (shard < options_.shard_count) handoffs_.released({id, shard}, from);
+  }
+}
+
+void NodeCore::adopt(const ShardKey& key, std::vector<ArrivingActor>&& actors) {
+  for (ArrivingActor& actor : actors) {
+    const ActorType* type = registry_.find(actor.module);
+    if (!type) {
+      log(LogLevel::warning, "dropped arriving actor " + actor.module + " " + actor.id +
+                                 ": no such module here");
+      continue;
+    }
+    const Target target{type, key.first, key.second, stable_hash(actor.id)};
+    if (!host_.adopt(target, std::move(actor.id), std::move(actor.state))) {
+      log(LogLevel::warning, "an arriving " + type->module + " failed to restore its state");
+    }
+  }
+}
+
+// An activation ended because its shard moved: its snapshot goes to the new owner, and the
+// shard's RELEASE follows the last of its actors.
+void NodeCore::on_moved(ActorHost::MovedActor&& moved) {
+  const std::string& capability = capability_ids_.name(moved.capability);
+  std::string to;
+  if (const CapabilityRoute* route = routes_.load()->find(capability);
+      route && !route->owned_here(moved.shard)) {
+    to = route->owner_of(moved.shard);
+  }
+  if (!to.empty()) {
+    cluster_->send_handoff(to, capability, moved.shard, moved.module, moved.id, moved.state);
+  }
+  if (moved.last) {
+    if (!to.empty()) cluster_->send_release(to, capability, {moved.shard});
+    handoffs_.outgoing_changed({moved.capability, moved.shard}, -1);
+  }
 }
 
 void NodeCore::register_actor_type(std::string module, const ActorVTable& vtable,
@@ -119,9 +248,14 @@ void NodeCore::register_capabilities(std::vector<std::string> capabilities) {
   }
   std::sort(capabilities.begin(), capabilities.end());
   capabilities.erase(std::unique(capabilities.begin(), capabilities.end()), capabilities.end());
-  std::lock_guard lock(membership_mutex_);
-  members_.front().capabilities = capabilities;
-  publish_routes();
+  {
+    std::lock_guard lock(membership_mutex_);
+    wanted_capabilities_ = capabilities;
+    if (!synced_) return;  // takes effect once the node has met the cluster
+    members_.front().capabilities = capabilities;
+    publish_routes();
+  }
+  // After publish_routes queued this node's handoffs, so peers see releases before the change.
   if (cluster_) cluster_->set_capabilities(std::move(capabilities));
 }
 
@@ -130,31 +264,64 @@ void NodeCore::publish_routes() {
   auto after = std::make_shared<const RoutingTable>(
       ++epoch_, members_, *options_.strategy, options_.shard_count, options_.name,
       [this](std::string_view c) { return capability_ids_.intern(c); });
+  // Gained shards wait for their release before the new table serves them; lost ones are
+  // handed over once calls no longer come here.
+  if (cluster_) expect_gained(*before, *after);
   routes_.publish(after);
-  // Activations on shards this node no longer owns are stopped, so that a shard coming back later
-  // never meets an old activation with stale state (requests for them now go to the new owner).
-  std::unordered_map<std::uint32_t, std::vector<bool>> lost;
-  for (const std::string& capability : before->capabilities()) {
-    const CapabilityRoute& old_route = *before->find(capability);
-    const CapabilityRoute* new_route = after->find(capability);
-    std::vector<bool> gone(options_.shard_count, false);
-    bool any = false;
+  hand_off_lost(*before, *after);
+}
+
+// For each shard this node gains from a live previous owner, calls wait until that owner has
+// released it (with its actors' state).
+void NodeCore::expect_gained(const RoutingTable& before, const RoutingTable& after) {
+  const auto deadline = ShardHandoffs::Clock::now() + options_.handoff_timeout;
+  for (const std::string& capability : after.capabilities()) {
+    const CapabilityRoute& now = *after.find(capability);
+    const CapabilityRoute* then = before.find(capability);
+    if (!then || now.self == CapabilityRoute::kNotMember) continue;
     for (std::uint32_t s = 0; s < options_.shard_count; ++s) {
-      gone[s] = old_route.owned_here(s) && !(new_route && new_route->owned_here(s));
-      any = any || gone[s];
+      if (!now.owned_here(s) || then->owned_here(s)) continue;
+      const std::string& previous = then->owner_of(s);
+      if (cluster_->connected(previous)) handoffs_.expect({now.id, s}, previous, deadline);
     }
-    if (any) lost.emplace(old_route.id, std::move(gone));
+  }
+}
+
+// Activations of shards this node no longer owns end (idle ones now, busy ones once their
+// mailbox is empty); their snapshots and then a RELEASE go to the new owner. So a shard never
+// has two live copies of an actor, and a shard coming back later never meets stale state.
+void NodeCore::hand_off_lost(const RoutingTable& before, const RoutingTable& after) {
+  std::map<ShardKey, std::string> lost;  // -> new owner ("" if nobody has the capability now)
+  for (const std::string& capability : before.capabilities()) {
+    const CapabilityRoute& then = *before.find(capability);
+    const CapabilityRoute* now = after.find(capability);
+    for (std::uint32_t s = 0; s < options_.shard_count; ++s) {
+      if (!then.owned_here(s) || (now && now->owned_here(s))) continue;
+      lost.emplace(ShardKey{then.id, s}, now ? now->owner_of(s) : std::string());
+    }
   }
   if (lost.empty()) return;
-  const std::size_t stopped = host_.evict(
+  const ActorHost::Eviction eviction = host_.evict(
       [&lost](std::uint32_t capability, std::uint32_t shard) -> std::optional<DeactivateReason> {
-        const auto it = lost.find(capability);
-        if (it != lost.end() && it->second[shard]) return DeactivateReason::moved;
+        if (lost.contains({capability, shard})) return DeactivateReason::moved;
         return std::nullopt;
       });
-  if (stopped > 0) {
-    log(LogLevel::info, "view " + std::to_string(epoch_) + ": stopped " + std::to_string(stopped) +
+  if (eviction.ended > 0) {
+    log(LogLevel::info, "view " + std::to_string(epoch_) + ": handing over " +
+                            std::to_string(eviction.ended) +
                             " activations of shards now owned elsewhere");
+  }
+  if (!cluster_) return;
+  std::map<std::pair<std::string, std::uint32_t>, std::vector<std::uint32_t>> releases;
+  for (const auto& [key, to] : lost) {
+    if (eviction.busy.contains(key)) {
+      handoffs_.outgoing_changed(key, +1);  // released by on_moved when the last of them ends
+    } else if (!to.empty()) {
+      releases[{to, key.first}].push_back(key.second);
+    }
+  }
+  for (const auto& [target, shards] : releases) {
+    cluster_->send_release(target.first, capability_ids_.name(target.second), shards);
   }
 }
 
@@ -183,19 +350,41 @@ Result<NodeCore::Route> NodeCore::resolve(const Request& request) const {
   return Route{Target{type, route->id, shard, hash}};
 }
 
+// Work for a shard that is still on its way here (waiting for the previous owner's release)
+// waits: a blocking caller on its own thread, anything else parked in arrival order. Parked
+// work only queues when it resumes, so it never runs a handler inside the release.
+namespace {
+ShardKey key_of(const Target& target) { return {target.capability, target.shard}; }
+}  // namespace
+
 Result<Reply> NodeCore::route_call(Request&& request, const ChainPtr& chain) {
-  Result<Route> route = resolve(request);
-  if (!route) return std::unexpected(std::move(route.error()));
-  if (const Target* local = std::get_if<Target>(&*route)) {
-    return host_.call(*local, std::move(request), chain);
+  const auto deadline = std::chrono::steady_clock::now() + request.timeout;
+  for (;;) {
+    Result<Route> route = resolve(request);
+    if (!route) return std::unexpected(std::move(route.error()));
+    const Target* local = std::get_if<Target>(&*route);
+    if (!local) return cluster_->call(std::get<std::string>(*route), std::move(request), chain, 0);
+    if (!handoffs_.waiting(key_of(*local))) return host_.call(*local, std::move(request), chain);
+    handoffs_.wait(key_of(*local), deadline);
+    if (std::chrono::steady_clock::now() >= deadline) {
+      return std::unexpected(Error{Errc::timeout, "the actor's shard was still moving here"});
+    }
   }
-  return cluster_->call(std::get<std::string>(*route), std::move(request), chain, 0);
 }
 
 Result<void> NodeCore::route_cast(Request&& request) {
   Result<Route> route = resolve(request);
   if (!route) return std::unexpected(std::move(route.error()));
   if (const Target* local = std::get_if<Target>(&*route)) {
+    if (handoffs_.waiting(key_of(*local))) {
+      auto parked = std::make_shared<Request>(std::move(request));
+      if (handoffs_.park(key_of(*local), [this, target = *local, parked] {
+            (void)host_.cast(target, std::move(*parked));
+          })) {
+        return {};
+      }
+      request = std::move(*parked);
+    }
     return host_.cast(*local, std::move(request));
   }
   return cluster_->cast(std::get<std::string>(*route), std::move(request), 0);
@@ -206,6 +395,18 @@ void NodeCore::route_async_call(Request&& request, CallState::Callback done) {
   if (!route) {
     done(std::unexpected(std::move(route.error())));
   } else if (const Target* local = std::get_if<Target>(&*route)) {
+    if (handoffs_.waiting(key_of(*local))) {
+      auto parked = std::make_shared<Request>(std::move(request));
+      auto callback = std::make_shared<CallState::Callback>(std::move(done));
+      if (handoffs_.park(key_of(*local), [this, target = *local, parked, callback] {
+            host_.async_call(target, std::move(*parked), nullptr, std::move(*callback),
+                             ActorHost::AsyncOrigin::queued);
+          })) {
+        return;
+      }
+      request = std::move(*parked);
+      done = std::move(*callback);
+    }
     host_.async_call(*local, std::move(request), nullptr, std::move(done));
   } else {
     cluster_->async_call(std::get<std::string>(*route), std::move(request), nullptr, 0,
@@ -213,20 +414,50 @@ void NodeCore::route_async_call(Request&& request, CallState::Callback done) {
   }
 }
 
+std::chrono::steady_clock::time_point NodeCore::last_peer_request() const {
+  return std::chrono::steady_clock::time_point(
+      std::chrono::steady_clock::duration(last_peer_request_.load(std::memory_order_relaxed)));
+}
+
 // A request from a peer is served by this node's own view: if the shard is not ours any more
 // (the sender's view was stale), it is forwarded to the owner, a bounded number of times.
 void NodeCore::serve_call(Request&& request, ChainPtr chain, std::uint32_t hops,
                           CallState::Callback done) {
+  serve_call_settled(std::move(request), std::move(chain), hops, std::move(done), false);
+}
+
+void NodeCore::serve_call_settled(Request&& request, ChainPtr chain, std::uint32_t hops,
+                                  CallState::Callback done, bool settled) {
+  if (leaving_.load(std::memory_order_relaxed)) {
+    last_peer_request_.store(std::chrono::steady_clock::now().time_since_epoch().count(),
+                             std::memory_order_relaxed);
+  }
   Result<Route> route = resolve(request);
   if (!route) {
     done(std::unexpected(std::move(route.error())));
   } else if (const Target* local = std::get_if<Target>(&*route)) {
-    host_.async_call(*local, std::move(request), chain, std::move(done),
-                     ActorHost::AsyncOrigin::from_peer);
+    if (!handoffs_.waiting(key_of(*local))) {
+      host_.async_call(*local, std::move(request), chain, std::move(done),
+                       ActorHost::AsyncOrigin::from_peer);
+      return;
+    }
+    auto parked = std::make_shared<Request>(std::move(request));
+    auto callback = std::make_shared<CallState::Callback>(std::move(done));
+    auto serve = [this, target = *local, parked, chain, callback] {
+      host_.async_call(target, std::move(*parked), chain, std::move(*callback),
+                       ActorHost::AsyncOrigin::from_peer);
+    };
+    if (!handoffs_.park(key_of(*local), serve)) serve();
   } else if (hops >= kMaxForwards) {
     done(std::unexpected(Error{Errc::node_unreachable,
                                "request forwarded " + std::to_string(hops) +
                                    " times without reaching its owner"}));
+  } else if (hops > 0 && !settled) {
+    auto parked = std::make_shared<Request>(std::move(request));
+    auto callback = std::make_shared<CallState::Callback>(std::move(done));
+    host_.after(settle_delay(hops), [this, parked, chain, hops, callback] {
+      serve_call_settled(std::move(*parked), chain, hops, std::move(*callback), true);
+    });
   } else {
     cluster_->async_call(std::get<std::string>(*route), std::move(request), chain, hops + 1,
                          std::move(done));
@@ -234,11 +465,26 @@ void NodeCore::serve_call(Request&& request, ChainPtr chain, std::uint32_t hops,
 }
 
 void NodeCore::serve_cast(Request&& request, std::uint32_t hops) {
+  serve_cast_settled(std::move(request), hops, false);
+}
+
+void NodeCore::serve_cast_settled(Request&& request, std::uint32_t hops, bool settled) {
   Result<Route> route = resolve(request);
   if (!route) {
     log(LogLevel::debug, "dropped a cast from a peer: " + to_string(route.error()));
   } else if (const Target* local = std::get_if<Target>(&*route)) {
-    (void)host_.cast(*local, std::move(request));
+    if (!handoffs_.waiting(key_of(*local))) {
+      (void)host_.cast(*local, std::move(request));
+      return;
+    }
+    auto parked = std::make_shared<Request>(std::move(request));
+    auto serve = [this, target = *local, parked] { (void)host_.cast(target, std::move(*parked)); };
+    if (!handoffs_.park(key_of(*local), serve)) serve();
+  } else if (hops > 0 && !settled && hops < kMaxForwards) {
+    auto parked = std::make_shared<Request>(std::move(request));
+    host_.after(settle_delay(hops), [this, parked, hops] {
+      serve_cast_settled(std::move(*parked), hops, true);
+    });
   } else if (hops < kMaxForwards) {
     (void)cluster_->cast(std::get<std::string>(*route), std::move(request), hops + 1);
   }
@@ -256,7 +502,7 @@ std::size_t NodeCore::stop_unowned(const RoutingTable& table) {
         const auto it = by_id.find(capability);
         if (it == by_id.end() || !it->second->owned_here(shard)) return DeactivateReason::evicted;
         return std::nullopt;
-      });
+      }).ended;
 }
 
 std::size_t NodeCore::reconcile() {

@@ -12,6 +12,7 @@
 #include "core/snapshot_cell.hpp"
 #include "mesh/node.hpp"
 #include "node/capability_ids.hpp"
+#include "node/shard_handoffs.hpp"
 #include "placement/routing_table.hpp"
 #include "runtime/actor_host.hpp"
 #include "runtime/actor_registry.hpp"
@@ -44,6 +45,11 @@ class NodeCore final : public Router, public ClusterHost {
                   CallState::Callback done) override;
   void serve_cast(Request&& request, std::uint32_t hops) override;
   void log(LogLevel level, const std::string& message) override;
+  void on_synced() override;
+  void on_handoff(const std::string& from, const std::string& capability, std::uint32_t shard,
+                  std::string module, std::string id, std::optional<Value> state) override;
+  void on_release(const std::string& from, const std::string& capability,
+                  std::vector<std::uint32_t> shards) override;
 
   std::vector<std::string> nodes_for(std::string_view capability) const;
   std::vector<std::string> all_capabilities() const;
@@ -63,6 +69,15 @@ class NodeCore final : public Router, public ClusterHost {
   using Route = std::variant<Target, std::string>;
   Result<Route> resolve(const Request& request) const;
   void publish_routes();  // caller holds membership_mutex_
+  void hand_off_lost(const RoutingTable& before, const RoutingTable& after);
+  void expect_gained(const RoutingTable& before, const RoutingTable& after);
+  void on_moved(ActorHost::MovedActor&& moved);
+  void adopt(const ShardKey& key, std::vector<ArrivingActor>&& actors);
+  void leave_cluster();
+  void serve_call_settled(Request&& request, ChainPtr chain, std::uint32_t hops,
+                          CallState::Callback done, bool settled);
+  void serve_cast_settled(Request&& request, std::uint32_t hops, bool settled);
+  std::chrono::steady_clock::time_point last_peer_request() const;
   std::size_t stop_unowned(const RoutingTable& table);  // caller holds membership_mutex_
 
   Node& facade_;
@@ -73,9 +88,14 @@ class NodeCore final : public Router, public ClusterHost {
   mutable std::mutex membership_mutex_;
   std::atomic<std::uint64_t> reconciler_runs_{0};
   std::atomic<std::uint64_t> reconciler_stopped_{0};
+  std::atomic<bool> leaving_{false};
+  std::atomic<std::chrono::steady_clock::rep> last_peer_request_{0};
   std::vector<MemberInfo> members_;  // guarded by membership_mutex_; [0] is this node
+  std::vector<std::string> wanted_capabilities_;  // guarded by membership_mutex_
+  bool synced_ = false;                           // guarded by membership_mutex_
   std::uint64_t epoch_ = 0;          // guarded by membership_mutex_
   SnapshotCell<RoutingTable> routes_;
+  ShardHandoffs handoffs_;
   ActorHost host_;  // last: stopped and destroyed first
 };
 

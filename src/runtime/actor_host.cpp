@@ -164,6 +164,30 @@ Result<void> ActorHost::cast(const Target& target, Request&& request) {
   return {};
 }
 
+bool ActorHost::adopt(const Target& target, std::string id, std::optional<Value> state) {
+  Shard& shard = shards_[target.shard];
+  std::unique_lock lock(shard.mutex);
+  if (shard.closed || shard.table.find(key_hash(target), target.capability, target.type, id)) {
+    return true;
+  }
+  Activation& a = *find_or_create(shard, target, id);
+  claim(shard, a);
+  lock.unlock();
+  const ActorVTable& vtable = *target.type->vtable;
+  Outcome outcome;
+  try {
+    vtable.construct(a.actor(), a.id, nullptr);
+    a.constructed = true;
+    if (state && vtable.restore) vtable.restore(a.actor(), std::move(*state));
+  } catch (...) {
+    outcome.error = Error{Errc::activation_failed, describe(std::current_exception())};
+    outcome.discard = true;
+  }
+  a.last_active_ms = now_ms();
+  release(a, outcome);
+  return !outcome.discard;
+}
+
 void ActorHost::async_call(const Target& target, Request&& request, const ChainPtr& chain,
                            CallState::Callback done, AsyncOrigin origin) {
   Shard& shard = shards_[target.shard];
@@ -265,6 +289,13 @@ void ActorHost::release(Activation& a, const Outcome& outcome) {
 void ActorHost::discard(Shard& shard, Activation& a, std::unique_lock<std::mutex>& lock,
                         std::optional<DeactivateReason> reason) {
   shard.table.erase(&a);
+  bool last_moving = false;
+  const bool moving = a.evicting && a.evict_reason == DeactivateReason::moved;
+  if (moving) {
+    const auto it = shard.moving.find(a.capability);
+    last_moving = --it->second == 0;
+    if (last_moving) shard.moving.erase(it);
+  }
   Message* queued = a.take_all();
   Activation* next = nullptr;
   if (queued && !shard.closed) {
@@ -278,21 +309,21 @@ void ActorHost::discard(Shard& shard, Activation& a, std::unique_lock<std::mutex
   lock.unlock();
   if (next) scheduler_.submit(next);
   fail_all(queued, shutting_down());
-  end(&a, reason);
+  end(&a, reason, moving, last_moving);
   lock.lock();
   --shard.busy;
 }
 
-// Destroys an activation that is out of every table, taking its snapshot first when it ends
-// because its shard moved (the snapshot goes to the moved-actor sink, bound for the new owner).
-void ActorHost::end(Activation* a, std::optional<DeactivateReason> reason) {
-  if (reason != DeactivateReason::moved || !moved_sink_) {
+// Destroys an activation that is out of every table. One that is moving (its shard went to
+// another node) reaches the moved-actor sink, with its snapshot when it ended normally.
+void ActorHost::end(Activation* a, std::optional<DeactivateReason> reason, bool moving, bool last) {
+  if (!moving || !moved_sink_) {
     Activation::destroy(a, reason);
     return;
   }
   MovedActor moved{a->capability, static_cast<std::uint32_t>(a->serial & kShardMask),
-                   a->type->module, a->id, std::nullopt};
-  if (a->constructed && a->type->vtable->snapshot) {
+                   a->type->module, a->id, std::nullopt, last};
+  if (reason == DeactivateReason::moved && a->constructed && a->type->vtable->snapshot) {
     try {
       moved.state = a->type->vtable->snapshot(a->actor());
     } catch (...) {
@@ -311,7 +342,7 @@ void ActorHost::drain(Activation* a) {
     if (!message) {
       if (shard.closed) {
         discard(shard, *a, lock, DeactivateReason::shutdown);
-      } else if (a->evicting) {
+        } else if (a->evicting) {
         discard(shard, *a, lock, a->evict_reason);
       } else {
         a->busy = false;
@@ -375,8 +406,8 @@ void ActorHost::sweep_idle(const ActorType& type, std::uint32_t idle_ms) {
   for (Activation* a : expired) Activation::destroy(a, DeactivateReason::idle);
 }
 
-std::size_t ActorHost::evict(const LostPredicate& lost, DeferredCounts* deferred) {
-  std::size_t evicted = 0;
+ActorHost::Eviction ActorHost::evict(const LostPredicate& lost) {
+  Eviction result;
   for (std::uint32_t s = 0; s < options_.shard_count; ++s) {
     Shard& shard = shards_[s];
     std::vector<std::pair<Activation*, DeactivateReason>> idle;
@@ -386,20 +417,23 @@ std::size_t ActorHost::evict(const LostPredicate& lost, DeferredCounts* deferred
         if (a->evicting) return;
         const std::optional<DeactivateReason> reason = lost(a->capability, s);
         if (!reason) return;
-        ++evicted;
-        if (a->busy) {
-          a->evicting = true;  // its runner ends it once what it holds is handled
-          a->evict_reason = *reason;
-          if (deferred) ++(*deferred)[{a->capability, s}];
-        } else {
+        ++result.ended;
+        if (!a->busy) {
           idle.emplace_back(a, *reason);
+          return;
+        }
+        a->evicting = true;  // its runner ends it once what it holds is handled
+        a->evict_reason = *reason;
+        if (*reason == DeactivateReason::moved) {
+          ++shard.moving[a->capability];
+          result.busy.emplace(a->capability, s);
         }
       });
       for (auto& [a, reason] : idle) shard.table.erase(a);
     }
-    for (auto& [a, reason] : idle) end(a, reason);
+    for (auto& [a, reason] : idle) end(a, reason, reason == DeactivateReason::moved, false);
   }
-  return evicted;
+  return result;
 }
 
 void ActorHost::for_each(

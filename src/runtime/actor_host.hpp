@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <set>
 #include <optional>
 #include <memory>
 #include <mutex>
@@ -52,10 +53,16 @@ class ActorHost {
   // How an async call is served. A peer's request (from_peer) never runs on the calling thread,
   // the IO thread, and needs no timer here: its caller times it out, and a queued call past its
   // deadline is skipped anyway.
-  enum class AsyncOrigin : std::uint8_t { local, from_peer };
+  // `queued`: a local call that must not run on this thread (it was parked by a handoff).
+  enum class AsyncOrigin : std::uint8_t { local, queued, from_peer };
   void async_call(const Target& target, Request&& request, const ChainPtr& chain,
                   CallState::Callback done, AsyncOrigin origin = AsyncOrigin::local);
 
+  // Activates the actor at once and hands it `state` through its restore hook (an actor arriving
+  // with its shard). Does nothing if the actor is already active here or the node is stopping.
+  // Returns false when its constructor or restore hook threw (the actor then starts fresh on
+  // its next message).
+  bool adopt(const Target& target, std::string id, std::optional<Value> state);
   // Starts passivating idle activations of a type with an idle timeout.
   void watch_idle(const ActorType& type);
   // An activation that ended because its shard moved, with its snapshot when it has the hooks.
@@ -64,18 +71,23 @@ class ActorHost {
     std::uint32_t shard;
     std::string module;
     std::string id;
-    std::optional<Value> state;
+    std::optional<Value> state;  // none without the hooks, or when it crashed on its way out
+    bool last;  // the last of its (capability, shard) that evict() left busy has now ended
   };
   // Receives every MovedActor, on whichever thread ended it. Set once, before any view change.
   void set_moved_sink(std::function<void(MovedActor&&)> sink) { moved_sink_ = std::move(sink); }
 
   // Ends the activations for which lost(capability, shard) gives a reason: idle ones at once,
-  // busy ones once they have handled what their mailbox holds (those are counted per
-  // (capability, shard) in *deferred). Returns how many it ended or marked.
+  // busy ones once they have handled what their mailbox holds. `ended` counts both; `busy`
+  // lists the (capability, shard) pairs that still have moving activations to finish: the last
+  // of each reaches the moved-actor sink with `last` set.
   using LostPredicate =
       std::function<std::optional<DeactivateReason>(std::uint32_t capability, std::uint32_t shard)>;
-  using DeferredCounts = std::map<std::pair<std::uint32_t, std::uint32_t>, std::size_t>;
-  std::size_t evict(const LostPredicate& lost, DeferredCounts* deferred = nullptr);
+  struct Eviction {
+    std::size_t ended = 0;
+    std::set<std::pair<std::uint32_t, std::uint32_t>> busy;
+  };
+  Eviction evict(const LostPredicate& lost);
   // Fails queued messages with shutting_down, lets running handlers finish, destroys every
   // activation and joins the pool. Idempotent.
   void stop();
@@ -86,6 +98,10 @@ class ActorHost {
   void for_each(const std::function<void(const Activation&, std::uint32_t shard)>& visit) const;
   // Runs `task` on the host's timer thread every `period` until stop().
   void every(Clock::duration period, std::function<void()> task) { timers_.every(period, std::move(task)); }
+  // Runs `task` on the host's timer thread after `delay` (never, once stopped).
+  void after(Clock::duration delay, std::function<void()> task) {
+    timers_.at(Clock::now() + delay, std::move(task));
+  }
   const std::string& node_name() const { return options_.node_name; }
 
  private:
@@ -95,6 +111,8 @@ class ActorHost {
     std::uint64_t next_serial = 0; // guarded by mutex
     std::uint32_t busy = 0;        // guarded by mutex: activations held by a runner
     bool closed = false;           // guarded by mutex
+    // capability -> busy activations of this shard that are finishing before they move
+    std::map<std::uint32_t, std::uint32_t> moving;  // guarded by mutex
   };
   struct Outcome;
 
@@ -111,7 +129,7 @@ class ActorHost {
   void release(Activation& a, const Outcome& outcome);
   void discard(Shard& shard, Activation& a, std::unique_lock<std::mutex>& lock,
                std::optional<DeactivateReason> reason);
-  void end(Activation* a, std::optional<DeactivateReason> reason);
+  void end(Activation* a, std::optional<DeactivateReason> reason, bool moving, bool last);
   void drain(Activation* a);
   void mark_slow(const ActorType& type);
   void sweep_idle(const ActorType& type, std::uint32_t idle_ms);
