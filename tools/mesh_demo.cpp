@@ -115,12 +115,16 @@ int main(int argc, char** argv) {
     if (!expect_ok(n->command("wait-nodes game 1 2000"), n->name() + " seeing the leave")) return 1;
   }
   std::cout << "  game is now served by " << chat->command("nodes game").substr(6) << "\n";
+  const std::string moved = chat->command("call GameActor player_123 game {\"action\":\"get_stats\"}");
+  std::cout << "  player_123 now lives on " << node_of(field(moved, 1)) << " and kept its state: "
+            << value_of(moved) << "\n";
   print_placement(*chat, 30);
-  std::cout << "  (actors that lived on game-node started fresh on universal: no state moves yet)\n";
 
   std::cout << "\n== shutting down\n";
   for (NodeProcess* n : {chat.get(), universal.get()}) {
     std::cout << "  " << n->name() << " exited with status " << n->terminate() << "\n";
   }
-  return status == 0 ? 0 : 1;
+  const bool kept = value_of(moved) == "{\"level\":2,\"score\":3}";
+  if (!kept) std::cerr << "demo: player_123 lost its state in the move\n";
+  return status == 0 && kept ? 0 : 1;
 }

@@ -1,10 +1,68 @@
 #include "node_commands.hpp"
 
+#include <atomic>
+#include <mutex>
 #include <sstream>
 #include <thread>
 
 namespace tools {
 namespace {
+
+// `load start PREFIX N` / `load stop`: one background caller that increments GameActors
+// PREFIX0..PREFIX(N-1) round-robin and counts what was acknowledged (for rebalancing tests).
+class LoadRunner {
+ public:
+  std::string start(mesh::Node& node, std::string prefix, int actors) {
+    if (thread_.joinable()) return "error invalid_request a load is already running";
+    stop_ = false;
+    calls_ = 0;
+    failures_.clear();
+    acked_.assign(static_cast<std::size_t>(std::max(actors, 1)), 0);
+    thread_ = std::thread([this, &node, prefix = std::move(prefix)] {
+      for (std::size_t i = 0; !stop_; ++i) {
+        const std::size_t actor = i % acked_.size();
+        auto reply = node.call(mesh::Request{.module = "GameActor",
+                                             .id = prefix + std::to_string(actor),
+                                             .payload = {{"action", "increment_score"}},
+                                             .capability = "game"});
+        std::lock_guard lock(mutex_);
+        ++calls_;
+        if (reply) {
+          ++acked_[actor];
+        } else {
+          failures_.push_back(mesh::to_string(reply.error()));
+        }
+      }
+    });
+    return "ok";
+  }
+  std::string stop(const std::string& prefix) {
+    if (!thread_.joinable()) return "error invalid_request no load is running";
+    stop_ = true;
+    thread_.join();
+    mesh::Value acked = mesh::Value::object();
+    for (std::size_t i = 0; i < acked_.size(); ++i) acked[prefix + std::to_string(i)] = acked_[i];
+    return "load " + mesh::Value{{"calls", calls_}, {"failures", failures_}, {"acked", acked}}.dump();
+  }
+  std::string progress() {
+    std::lock_guard lock(mutex_);
+    return "load " + mesh::Value{{"calls", calls_}, {"failures", failures_.size()}}.dump();
+  }
+
+ private:
+  std::mutex mutex_;
+  std::atomic<bool> stop_{false};
+  long calls_ = 0;
+  std::vector<std::string> failures_;
+  std::vector<long> acked_;
+  std::thread thread_;
+};
+
+LoadRunner& load_runner() {
+  static LoadRunner runner;
+  return runner;
+}
+std::string load_prefix;
 
 std::string join(const std::vector<std::string>& items) {
   std::string out;
@@ -78,6 +136,28 @@ std::string run_command(mesh::Node& node, const std::string& line) {
     return "activations " + list.dump();
   }
   if (verb == "reconcile") return "reconciled " + std::to_string(node.reconcile());
+  if (verb == "set-capabilities") {
+    std::string list;
+    in >> list;
+    std::vector<std::string> capabilities;
+    std::istringstream items(list);
+    for (std::string item; std::getline(items, item, ',');) {
+      if (!item.empty()) capabilities.push_back(item);
+    }
+    node.register_capabilities(std::move(capabilities));
+    return "ok";
+  }
+  if (verb == "load") {
+    std::string action;
+    in >> action;
+    if (action == "start") {
+      int actors = 0;
+      in >> load_prefix >> actors;
+      return load_runner().start(node, load_prefix, actors);
+    }
+    if (action == "stop") return load_runner().stop(load_prefix);
+    return load_runner().progress();
+  }
   if (verb == "wait-nodes") {
     std::string capability;
     std::size_t count = 0;

@@ -17,6 +17,8 @@ namespace tools {
 //   status                           -> "status {json}": view epoch, members, owned shards, ...
 //   activations                      -> "activations [json]": every activation hosted here
 //   reconcile                        -> "reconciled N"
+//   set-capabilities a,b             -> "ok" (an empty list removes them all)
+//   load start PREFIX N | load stop | load   -> background GameActor increments and their tally
 std::string run_command(mesh::Node& node, const std::string& line);
 
 }  // namespace tools

@@ -12,7 +12,8 @@ namespace examples {
 //   "increment_score" -> new score      "level_up" -> new level
 //   "get_stats" -> {"score", "level"}   "get_state" -> {"id", "score", "level"}
 // Cast {"action": "log"} prints the state. An init_arg {"starting_level": n} sets the level
-// of a new activation (the guide's custom initialization).
+// of a new activation (the guide's custom initialization). snapshot/restore keep the state
+// across planned moves.
 class GameActor {
  public:
   explicit GameActor(std::string id) : id_(std::move(id)) {}
@@ -26,6 +27,14 @@ class GameActor {
     if (action == "get_stats") return {{"score", score_}, {"level", level_}};
     if (action == "get_state") return {{"id", id_}, {"score", score_}, {"level", level_}};
     return {{"error", "unknown_action"}, {"action", action}};
+  }
+
+  // Optional hooks: with them a player's score and level move with it when its shard moves to
+  // another node (a node joins or leaves, a capability changes).
+  mesh::Value snapshot() const { return {{"score", score_}, {"level", level_}}; }
+  void restore(const mesh::Value& state) {
+    score_ = state.value("score", 0);
+    level_ = state.value("level", 1);
   }
 
   void handle_cast(const mesh::Value& payload) {

@@ -318,5 +318,88 @@ TEST(MultiProcessTest, RequestsReachingANonOwnerAreForwarded) {
   EXPECT_GE(hosts.size(), 2u) << "nothing was forwarded";
 }
 
+// Every actor id active on at most one of the processes, by their own introspection.
+void expect_no_duplicates(const std::vector<NodeProcess*>& nodes, const std::string& when) {
+  std::map<std::string, std::string> where;
+  for (NodeProcess* node : nodes) {
+    const std::string answer = node->command("activations");
+    ASSERT_EQ(answer.rfind("activations ", 0), 0u) << answer;
+    for (const Value& a : Value::parse(answer.substr(12))) {
+      const std::string id = a["id"];
+      const auto [it, fresh] = where.emplace(id, node->name());
+      EXPECT_TRUE(fresh) << when << ": " << id << " is active on " << it->second << " and "
+                         << node->name();
+    }
+  }
+}
+
+TEST(MultiProcessTest, RebalancingUnderLoadFromEveryNodeFailsNothingAndKeepsState) {
+  auto a = start("node-a", "game");
+  auto b = start("node-b", "game", seed(*a));
+  for (NodeProcess* n : {a.get(), b.get()}) ASSERT_EQ(n->command("wait-nodes game 2 5000"), "ok");
+  Node client(client_options(*a));
+  ASSERT_TRUE(eventually([&] { return client.nodes_for("game").size() == 2; }, 5000ms));
+
+  // Load from every node: both processes and this test's own client node.
+  ASSERT_EQ(a->command("load start from-a- 40"), "ok");
+  ASSERT_EQ(b->command("load start from-b- 40"), "ok");
+  std::atomic<bool> stop{false};
+  std::vector<long> acked(40, 0);
+  std::vector<std::string> failures;
+  std::thread load([&] {
+    for (long i = 0; !stop; ++i) {
+      auto reply = client.call(Request{.module = "GameActor", .id = "from-client-" + std::to_string(i % 40),
+                                       .payload = {{"action", "increment_score"}}, .capability = "game"});
+      if (reply) {
+        ++acked[i % 40];
+      } else {
+        failures.push_back(to_string(reply.error()));
+      }
+    }
+  });
+  auto settle = [] { std::this_thread::sleep_for(300ms); };
+  settle();
+
+  auto c = start("node-c", "game", seed(*a));  // a 3rd node joins
+  for (NodeProcess* n : {a.get(), b.get(), c.get()}) EXPECT_EQ(n->command("wait-nodes game 3 5000"), "ok");
+  settle();
+  expect_no_duplicates({a.get(), b.get(), c.get()}, "after the join");
+
+  EXPECT_EQ(b->command("set-capabilities"), "ok");  // a capability removed
+  for (NodeProcess* n : {a.get(), b.get(), c.get()}) EXPECT_EQ(n->command("wait-nodes game 2 5000"), "ok");
+  settle();
+  expect_no_duplicates({a.get(), b.get(), c.get()}, "after removing b's capability");
+
+  EXPECT_EQ(b->command("set-capabilities game"), "ok");  // and registered again
+  for (NodeProcess* n : {a.get(), b.get(), c.get()}) EXPECT_EQ(n->command("wait-nodes game 3 5000"), "ok");
+  settle();
+  expect_no_duplicates({a.get(), b.get(), c.get()}, "after registering it again");
+
+  EXPECT_EQ(c->terminate(), 0);  // a graceful leave
+  for (NodeProcess* n : {a.get(), b.get()}) EXPECT_EQ(n->command("wait-nodes game 2 5000"), "ok");
+  settle();
+  expect_no_duplicates({a.get(), b.get()}, "after c left");
+
+  stop = true;
+  load.join();
+  EXPECT_TRUE(failures.empty()) << failures.size() << " client calls failed, first: " << failures.front();
+  std::map<std::string, long> expected;
+  for (int i = 0; i < 40; ++i) expected["from-client-" + std::to_string(i)] = acked[i];
+  for (NodeProcess* n : {a.get(), b.get()}) {
+    const std::string answer = n->command("load stop");
+    ASSERT_EQ(answer.rfind("load ", 0), 0u) << answer;
+    const Value tally = Value::parse(answer.substr(5));
+    EXPECT_TRUE(tally["failures"].empty()) << n->name() << ": " << tally["failures"].dump();
+    EXPECT_GT(tally["calls"].get<long>(), 100);
+    for (auto& [id, count] : tally["acked"].items()) expected[id] = count.get<long>();
+  }
+  for (const auto& [id, count] : expected) {
+    auto stats = client.call(Request{.module = "GameActor", .id = id, .payload = {{"action", "get_stats"}},
+                                     .capability = "game"});
+    ASSERT_TRUE(stats) << stats.error();
+    EXPECT_EQ(stats->value["score"].get<long>(), count) << id << " lost or repeated increments";
+  }
+}
+
 }  // namespace
 }  // namespace mesh::test
