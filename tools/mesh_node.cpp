@@ -56,7 +56,7 @@ int main(int argc, char** argv) {
   std::string capabilities, strategy = "rendezvous", dns_name, dns_server;
   std::vector<std::string> seeds;
   unsigned short dns_port = 0;
-  unsigned heartbeat_ms = 200, failure_ms = 1500;
+  unsigned heartbeat_ms = 200, failure_ms = 1500, reconcile_ms = 5000;
   bool commands = false, quiet = false;
   app.add_option("--name", options.name, "node name (default: the listen address)");
   app.add_option("--listen", options.listen, "host:port to accept peers on (port 0: any)")->required();
@@ -71,6 +71,7 @@ int main(int argc, char** argv) {
   app.add_option("--workers", options.worker_threads, "actor worker threads (0: one per core)");
   app.add_option("--heartbeat-ms", heartbeat_ms, "heartbeat interval");
   app.add_option("--failure-timeout-ms", failure_ms, "silence after which a peer is dead");
+  app.add_option("--reconcile-ms", reconcile_ms, "reconciler interval (0: only on demand)");
   app.add_flag("--commands", commands, "read commands on stdin, answer on stdout");
   app.add_flag("--quiet", quiet, "log only warnings and errors");
   CLI11_PARSE(app, argc, argv);
@@ -92,6 +93,7 @@ int main(int argc, char** argv) {
   }
   options.heartbeat_interval = std::chrono::milliseconds(heartbeat_ms);
   options.failure_timeout = std::chrono::milliseconds(failure_ms);
+  options.reconcile_interval = std::chrono::milliseconds(reconcile_ms);
   std::string label;
   options.log = [&label, quiet](mesh::LogLevel level, std::string_view line) {
     if (quiet && level < mesh::LogLevel::warning) return;

@@ -23,9 +23,12 @@ class NodeProcess {
  public:
   using Clock = std::chrono::steady_clock;
 
-  // Starts `binary --commands args...` and waits (bounded) for its "ready NAME LISTEN" line.
+  // Starts `[wrapper...] binary --commands args...` and waits (bounded) for its
+  // "ready NAME LISTEN" line. `wrapper` runs the node through another program, e.g.
+  // {"/usr/sbin/ip", "netns", "exec", "ns1"} to start it inside a network namespace.
   NodeProcess(const std::string& binary, const std::vector<std::string>& args,
-              std::chrono::milliseconds ready_within = std::chrono::seconds(10)) {
+              std::chrono::milliseconds ready_within = std::chrono::seconds(10),
+              const std::vector<std::string>& wrapper = {}) {
     ::signal(SIGPIPE, SIG_IGN);  // a node that died must not take its driver with it
     int to_child[2], from_child[2];
     if (::pipe(to_child) != 0 || ::pipe(from_child) != 0) throw std::runtime_error("pipe failed");
@@ -40,10 +43,13 @@ class NodeProcess {
       ::dup2(log_fd, 2);
       ::close(to_child[1]);
       ::close(from_child[0]);
-      std::vector<char*> argv{const_cast<char*>(binary.c_str()), const_cast<char*>("--commands")};
+      std::vector<char*> argv;
+      for (const std::string& w : wrapper) argv.push_back(const_cast<char*>(w.c_str()));
+      argv.push_back(const_cast<char*>(binary.c_str()));
+      argv.push_back(const_cast<char*>("--commands"));
       for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
       argv.push_back(nullptr);
-      ::execv(binary.c_str(), argv.data());
+      ::execv(argv.front(), argv.data());
       std::_Exit(127);
     }
     ::close(log_fd);
