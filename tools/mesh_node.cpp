@@ -57,7 +57,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> seeds;
   unsigned short dns_port = 0;
   unsigned heartbeat_ms = 200, failure_ms = 1500, reconcile_ms = 5000;
-  bool commands = false, quiet = false;
+  bool commands = false, quiet = false, verbose = false;
   app.add_option("--name", options.name, "node name (default: the listen address)");
   app.add_option("--listen", options.listen, "host:port to accept peers on (port 0: any)")->required();
   app.add_option("--seed", seeds, "host:port of a node to join through (repeatable, or comma list)");
@@ -74,6 +74,7 @@ int main(int argc, char** argv) {
   app.add_option("--reconcile-ms", reconcile_ms, "reconciler interval (0: only on demand)");
   app.add_flag("--commands", commands, "read commands on stdin, answer on stdout");
   app.add_flag("--quiet", quiet, "log only warnings and errors");
+  app.add_flag("--verbose", verbose, "also log debug lines (e.g. refused duplicate links)");
   CLI11_PARSE(app, argc, argv);
 
   if (options.cookie.empty()) {
@@ -95,9 +96,9 @@ int main(int argc, char** argv) {
   options.failure_timeout = std::chrono::milliseconds(failure_ms);
   options.reconcile_interval = std::chrono::milliseconds(reconcile_ms);
   std::string label;
-  options.log = [&label, quiet](mesh::LogLevel level, std::string_view line) {
+  options.log = [&label, quiet, verbose](mesh::LogLevel level, std::string_view line) {
     if (quiet && level < mesh::LogLevel::warning) return;
-    if (level == mesh::LogLevel::debug) return;
+    if (level == mesh::LogLevel::debug && !verbose) return;
     std::lock_guard lock(output_mutex);
     std::cerr << "[" << label << "] " << line << std::endl;
   };

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <future>
+#include <random>
 #include <stdexcept>
 
 #include "cluster/address.hpp"
@@ -132,6 +133,9 @@ void Cluster::accept_next() {
 
 void Cluster::dial(const std::string& address) {
   if (stopping_ || address == self_.listen || dialing_.contains(address)) return;
+  if (const auto it = backoff_.find(address); it != backoff_.end() && Clock::now() < it->second.next) {
+    return;
+  }
   for (const auto& [name, connection] : ready_) {
     if (connection->peer_listen() == address) return;
   }
@@ -148,6 +152,7 @@ void Cluster::dial(const std::string& address) {
                                 asio::ip::tcp::resolver::results_type results) {
         if (ec || stopping_) {
           dialing_.erase(address);
+          back_off(address);
           return;
         }
         auto socket = std::make_shared<asio::ip::tcp::socket>(io_);
@@ -155,6 +160,7 @@ void Cluster::dial(const std::string& address) {
                             [this, address, socket](const asio::error_code& ec2, const auto&) {
                               if (ec2 || stopping_) {
                                 dialing_.erase(address);
+                                back_off(address);
                                 return;
                               }
                               auto connection = std::make_shared<Connection>(
@@ -163,6 +169,17 @@ void Cluster::dial(const std::string& address) {
                               connection->start();
                             });
       });
+}
+
+// A failed dial waits before the next attempt at that address: 50 ms, doubling up to the
+// discovery interval, with +-20% jitter so that many nodes do not retry in step.
+void Cluster::back_off(const std::string& address) {
+  static thread_local std::mt19937 random(std::random_device{}());
+  Backoff& b = backoff_[address];
+  b.delay = std::min<Clock::duration>(std::max<Clock::duration>(b.delay * 2, std::chrono::milliseconds(50)),
+                                      options_.discovery_interval);
+  const double jitter = std::uniform_real_distribution<double>(0.8, 1.2)(random);
+  b.next = Clock::now() + std::chrono::duration_cast<Clock::duration>(b.delay * jitter);
 }
 
 // Dials seeds and discovered addresses we have no link to, and known members we should dial.
@@ -206,10 +223,7 @@ void Cluster::tick() {
       }
     }
   }
-  if (now - last_dial_ >= options_.discovery_interval) {
-    last_dial_ = now;
-    dial_missing();
-  }
+  dial_missing();  // each address keeps to its own backoff
   check_synced();
   ticker_.expires_after(kTick);
   ticker_.async_wait([this](const asio::error_code& ec) {
@@ -217,17 +231,38 @@ void Cluster::tick() {
   });
 }
 
+// Two links to the same incarnation of a peer arise when both nodes dial at once (a restart,
+// a healed partition, mutual seeds). Each end decides alone, so the rule must give the same
+// answer at both ends whatever order the handshakes finish in: keep the link opened by the
+// node with the smaller name, and between two links from the same node the one with the
+// smaller nonce. An existing link that has been silent past the failure timeout is dead on
+// the other side already (the peer would not dial otherwise) and gives way at once.
+namespace {
+bool preferred(const Connection& a, const Connection& b) {
+  if (a.dialer_name() != b.dialer_name()) return a.dialer_name() < b.dialer_name();
+  return a.dialer_nonce() < b.dialer_nonce();
+}
+}  // namespace
+
 std::string Cluster::admit(const ConnectionPtr& connection) {
   const std::string& name = connection->peer_name();
   if (stopping_) return "node " + self_.name + " is leaving";
   if (name == self_.name) return "duplicate node name " + name + " (the name of this node)";
   const auto it = ready_.find(name);
   if (it == ready_.end()) return "";
-  const ConnectionPtr& existing = it->second;
+  const ConnectionPtr existing = it->second;
+  const auto silent = Clock::now() - existing->last_received();
   if (existing->peer_incarnation() == connection->peer_incarnation()) {
-    return "already connected to " + name;
+    if (silent <= options_.failure_timeout && !preferred(*connection, *existing)) {
+      return "already connected to " + name;
+    }
+    // The peer is the same node with the same capabilities: it stays in the view throughout.
+    connection->capabilities = existing->capabilities;
+    connection->introduced = existing->introduced;
+    existing->close("replaced by a second link to " + name);
+    return "";
   }
-  if (Clock::now() - existing->last_received() < options_.failure_timeout / 2) {
+  if (silent < options_.failure_timeout / 2) {
     return "duplicate node name " + name + ": a live node already uses it";
   }
   existing->close("replaced by a new incarnation of " + name);
@@ -237,7 +272,11 @@ std::string Cluster::admit(const ConnectionPtr& connection) {
 void Cluster::on_ready(const ConnectionPtr& connection) {
   const std::string& name = connection->peer_name();
   ready_[name] = connection;
-  if (!connection->dialed_address().empty()) dialing_.erase(connection->dialed_address());
+  if (!connection->dialed_address().empty()) {
+    dialing_.erase(connection->dialed_address());
+    backoff_.erase(connection->dialed_address());
+  }
+  backoff_.erase(connection->peer_listen());
   known_[name] = Known{connection->peer_listen(), connection->peer_incarnation(), Clock::now()};
   left_.erase(name);
   host_.log(LogLevel::info, "connected to " + name + " (" + connection->peer_listen() + ")");
@@ -264,7 +303,10 @@ void Cluster::check_synced() {
 
 void Cluster::on_closed(const ConnectionPtr& connection, const std::string& reason) {
   connections_.erase(connection);
-  if (!connection->dialed_address().empty()) dialing_.erase(connection->dialed_address());
+  if (!connection->dialed_address().empty()) {
+    dialing_.erase(connection->dialed_address());
+    if (!connection->admitted()) back_off(connection->dialed_address());
+  }
   const std::string& name = connection->peer_name();
   const auto it = ready_.find(name);
   if (it != ready_.end() && it->second == connection) {
@@ -272,7 +314,7 @@ void Cluster::on_closed(const ConnectionPtr& connection, const std::string& reas
     host_.log(LogLevel::info, "lost " + name + ": " + reason);
     publish_peers();
     check_synced();
-  } else if (!connection->ready() && !stopping_) {
+  } else if (!connection->admitted() && !stopping_) {
     // A second link to a peer we already have is routine (both sides dialed); anything else
     // (wrong cookie, garbage, another version) is worth a warning.
     const bool routine = reason.find("already connected") != std::string::npos;
@@ -288,10 +330,12 @@ void Cluster::publish_peers() {
   auto peers = std::make_shared<PeerMap>();
   std::vector<MemberInfo> members;
   for (auto& [name, connection] : ready_) {
-    peers->emplace(name, connection);
     // A peer enters the view with its capabilities, never before them: a view that showed it
-    // without them would briefly hand its shards to others.
-    if (connection->introduced) members.push_back(MemberInfo{name, connection->capabilities});
+    // without them would briefly hand its shards to others. Its MEMBERS also proves it admitted
+    // the link, so no call goes out on a link the peer is about to refuse.
+    if (!connection->introduced) continue;
+    peers->emplace(name, connection);
+    members.push_back(MemberInfo{name, connection->capabilities});
   }
   peers_.publish(std::move(peers));
   host_.on_peers_changed(std::move(members));

@@ -108,6 +108,7 @@ class Cluster final : public ConnectionOwner {
 
   void accept_next();
   void dial(const std::string& address);
+  void back_off(const std::string& address);
   void tick();
   void dial_missing();
   void publish_peers();
@@ -138,7 +139,12 @@ class Cluster final : public ConnectionOwner {
   std::map<std::string, Known> known_;
   std::set<std::string> left_;  // names that left gracefully and are not redialed
   std::vector<std::string> discovered_;
-  std::chrono::steady_clock::time_point last_heartbeat_{}, last_dial_{};
+  std::chrono::steady_clock::time_point last_heartbeat_{};
+  struct Backoff {
+    std::chrono::steady_clock::duration delay{};
+    std::chrono::steady_clock::time_point next{};
+  };
+  std::map<std::string, Backoff> backoff_;  // failed dials by address
   bool stopping_ = false;
   bool synced_ = false;
   std::chrono::steady_clock::time_point started_{};

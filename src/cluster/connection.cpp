@@ -141,6 +141,7 @@ bool Connection::on_auth(const wire::Frame& frame) {
     refuse("admit", why_not);
     return false;
   }
+  admitted_.store(true);
   state_.store(State::ready);
   owner_.on_ready(shared_from_this());
   return true;

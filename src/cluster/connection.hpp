@@ -68,10 +68,15 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   bool ready() const { return state_.load() == State::ready; }
   bool closed() const { return state_.load() == State::closed; }
+  bool admitted() const { return admitted_.load(); }  // got past the handshake, even if closed since
   const std::string& peer_name() const { return peer_name_; }
   std::uint64_t peer_incarnation() const { return peer_incarnation_; }
   const std::string& peer_listen() const { return peer_listen_; }
   const std::string& dialed_address() const { return dialed_; }  // empty when accepted
+  // Which node opened this link, and the nonce it chose: both ends know both, so both can rank
+  // two links between the same pair of nodes the same way (valid once the HELLO arrived).
+  const std::string& dialer_name() const { return dialed_.empty() ? peer_name_ : self_.name; }
+  const auth::Bytes& dialer_nonce() const { return dialed_.empty() ? peer_nonce_ : my_nonce_; }
   const std::string& remote_endpoint() const { return remote_; }
   Clock::time_point last_received() const { return Clock::time_point(Clock::duration(last_received_.load())); }
   Clock::time_point opened_at() const { return opened_at_; }
@@ -113,6 +118,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   std::atomic<State> state_{State::hello};
   std::atomic<Clock::rep> last_received_;
+  std::atomic<bool> admitted_{false};
   auth::Bytes my_nonce_;
   auth::Bytes peer_nonce_;
   std::string peer_name_;

@@ -133,8 +133,8 @@ void NodeCore::leave_cluster() {
       members_.front().capabilities.clear();
       publish_routes();
     }
+    cluster_->set_capabilities({});
   }
-  cluster_->set_capabilities({});
   const auto give_up = std::chrono::steady_clock::now() + options_.handoff_timeout;
   while (handoffs_.outgoing_count() > 0 && std::chrono::steady_clock::now() < give_up) {
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
@@ -174,18 +174,17 @@ void NodeCore::on_peers_changed(std::vector<MemberInfo> peers) {
   for (const std::string& name : gone) handoffs_.forget(name);
 }
 
+// Announcements go out under membership_mutex_ (set_capabilities only queues them): racing
+// announcements from here and register_capabilities must reach peers in the order they were
+// decided, or a stale list could be the last one peers hear.
 void NodeCore::on_synced() {
-  std::vector<std::string> capabilities;
-  {
-    std::lock_guard lock(membership_mutex_);
-    synced_ = true;
-    capabilities = wanted_capabilities_;
-    if (capabilities != members_.front().capabilities) {
-      members_.front().capabilities = capabilities;
-      publish_routes();
-    }
+  std::lock_guard lock(membership_mutex_);
+  synced_ = true;
+  if (wanted_capabilities_ != members_.front().capabilities) {
+    members_.front().capabilities = wanted_capabilities_;
+    publish_routes();
   }
-  cluster_->set_capabilities(std::move(capabilities));
+  cluster_->set_capabilities(wanted_capabilities_);
 }
 
 void NodeCore::on_handoff(const std::string& from, const std::string& capability,
@@ -248,13 +247,11 @@ void NodeCore::register_capabilities(std::vector<std::string> capabilities) {
   }
   std::sort(capabilities.begin(), capabilities.end());
   capabilities.erase(std::unique(capabilities.begin(), capabilities.end()), capabilities.end());
-  {
-    std::lock_guard lock(membership_mutex_);
-    wanted_capabilities_ = capabilities;
-    if (!synced_) return;  // takes effect once the node has met the cluster
-    members_.front().capabilities = capabilities;
-    publish_routes();
-  }
+  std::lock_guard lock(membership_mutex_);
+  wanted_capabilities_ = capabilities;
+  if (!synced_) return;  // takes effect once the node has met the cluster
+  members_.front().capabilities = capabilities;
+  publish_routes();
   // After publish_routes queued this node's handoffs, so peers see releases before the change.
   if (cluster_) cluster_->set_capabilities(std::move(capabilities));
 }

@@ -1,6 +1,12 @@
 // Several nodes in one process, joined over loopback TCP: routing, remote errors, membership.
 #include <gtest/gtest.h>
 
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
 #include <set>
 
 #include "support/test_actors.hpp"
@@ -8,12 +14,18 @@
 namespace mesh::test {
 namespace {
 
+// MESH_TEST_LOG=1 prints what the nodes log, to tell why a test failed.
+void test_log(LogLevel, std::string_view line) {
+  static const bool enabled = std::getenv("MESH_TEST_LOG") != nullptr;
+  if (enabled) std::fprintf(stderr, "%.*s\n", static_cast<int>(line.size()), line.data());
+}
+
 NodeOptions member(std::string name, std::vector<std::string> seeds = {},
                    std::string cookie = "secret") {
   return NodeOptions{.name = std::move(name), .listen = "127.0.0.1:0", .seeds = std::move(seeds),
                      .cookie = std::move(cookie), .worker_threads = 2,
                      .heartbeat_interval = 50ms, .failure_timeout = 400ms,
-                     .log = [](LogLevel, std::string_view) {}};
+                     .log = test_log};
 }
 
 bool sees(const std::vector<Node*>& nodes, const std::string& capability, std::size_t count) {
@@ -254,6 +266,52 @@ TEST(InProcessClusterTest, GracefulLeaveIsSeenAtOnce) {
     auto r = a.call(req("Counter", "after-" + std::to_string(i)));
     ASSERT_TRUE(r) << r.error();
     EXPECT_EQ(r->pid.node, "a");
+  }
+}
+
+// A port the kernel just handed out and released: free for the node about to bind it.
+std::uint16_t free_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t size = sizeof(address);
+  EXPECT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&address), size), 0);
+  EXPECT_EQ(::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &size), 0);
+  ::close(fd);
+  return ntohs(address.sin_port);
+}
+
+TEST(InProcessClusterTest, NodesDialingEachOtherAtOnceKeepOneLink) {
+  // Each node is the other's seed, so both dial at start: two links cross, and both ends must
+  // keep the same one. A wrong choice shows as a lost peer or a node missing from a view.
+  for (int round = 0; round < 10; ++round) {
+    const std::string pa = "127.0.0.1:" + std::to_string(free_port());
+    const std::string pb = "127.0.0.1:" + std::to_string(free_port());
+    std::mutex mutex;
+    std::vector<std::string> lost;
+    auto options = [&](std::string name, std::string listen, std::string seed) {
+      NodeOptions o = member(std::move(name), {std::move(seed)});
+      o.listen = std::move(listen);
+      o.log = [&](LogLevel, std::string_view line) {
+        if (line.rfind("lost ", 0) == 0) {
+          std::lock_guard lock(mutex);
+          lost.emplace_back(line);
+        }
+      };
+      return o;
+    };
+    Node a(options("a", pa, pb));
+    Node b(options("b", pb, pa));
+    register_all(a);
+    register_all(b);
+    ASSERT_TRUE(eventually([&] { return sees({&a, &b}, "test", 2); }, 3000ms)) << "round " << round;
+    std::this_thread::sleep_for(100ms);
+    EXPECT_TRUE(sees({&a, &b}, "test", 2)) << "round " << round;
+    auto r = a.call(req("Counter", "crossed-" + std::to_string(round)));
+    ASSERT_TRUE(r) << r.error();
+    std::lock_guard lock(mutex);
+    EXPECT_TRUE(lost.empty()) << "round " << round << ": " << lost.front();
   }
 }
 

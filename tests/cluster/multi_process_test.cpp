@@ -22,7 +22,7 @@ std::unique_ptr<NodeProcess> start(const std::string& name, const std::string& c
                                    std::vector<std::string> extra = {}) {
   std::vector<std::string> args{"--name", name, "--listen", "127.0.0.1:0", "--cookie", "test-cookie",
                                 "--capabilities", capabilities, "--heartbeat-ms", "50",
-                                "--failure-timeout-ms", "500"};
+                                "--failure-timeout-ms", "500", "--verbose"};
   args.insert(args.end(), extra.begin(), extra.end());
   return std::make_unique<NodeProcess>(kBinary, args);
 }
@@ -269,7 +269,7 @@ TEST(MultiProcessTest, FrozenPeerIsDroppedAfterTheFailureTimeoutAndRejoins) {
   EXPECT_EQ(pid_of(a->command(game_call("while-b-is-frozen"))).rfind("<node-a.", 0), 0u);
   ::kill(b->pid(), SIGCONT);
   EXPECT_EQ(a->command("wait-nodes game 2 5000"), "ok") << "b did not rejoin: " << b->log();
-  EXPECT_EQ(b->command("wait-nodes game 2 5000"), "ok");
+  EXPECT_EQ(b->command("wait-nodes game 2 5000"), "ok") << "b: " << b->log() << "\na: " << a->log();
 }
 
 TEST(MultiProcessTest, RestartedNodeWithTheSameNameReplacesItsOldIncarnation) {
