@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <future>
+#include <limits>
 #include <random>
 #include <stdexcept>
 
@@ -279,6 +280,7 @@ void Cluster::on_ready(const ConnectionPtr& connection) {
   backoff_.erase(connection->peer_listen());
   known_[name] = Known{connection->peer_listen(), connection->peer_incarnation(), Clock::now()};
   left_.erase(name);
+  view_shared_.erase(name);
   host_.log(LogLevel::info, "connected to " + name + " (" + connection->peer_listen() + ")");
   publish_peers();
   // Everyone learns of the newcomer (and the newcomer of everyone) at once.
@@ -373,6 +375,19 @@ void Cluster::send_release(const std::string& to, const std::string& capability,
                    Connection::Urgency::background);
 }
 
+void Cluster::share_view(const std::string& name) {
+  asio::post(io_, [this, name] {
+    const auto it = ready_.find(name);
+    if (it == ready_.end() || !it->second->introduced) return;
+    const auto now = Clock::now();
+    auto& last = view_shared_[name];
+    if (now - last < std::chrono::milliseconds(100)) return;
+    last = now;
+    send_members(it->second);
+    host_.log(LogLevel::debug, "sent " + name + " this node's view: it sent a request by an older one");
+  });
+}
+
 void Cluster::set_capabilities(std::vector<std::string> capabilities) {
   asio::post(io_, [this, capabilities = std::move(capabilities)]() mutable {
     capabilities_ = std::move(capabilities);
@@ -383,6 +398,14 @@ void Cluster::set_capabilities(std::vector<std::string> capabilities) {
 }
 
 namespace {
+// A shard number from the wire; larger than any shard count could be, it is malformed.
+std::uint32_t shard_number(std::uint64_t value) {
+  if (value > std::numeric_limits<std::uint32_t>::max()) {
+    throw std::invalid_argument("shard " + std::to_string(value) + " is out of range");
+  }
+  return static_cast<std::uint32_t>(value);
+}
+
 std::vector<std::string> string_list(const Value& body, std::string_view field) {
   const Value& list = wire::get_field(body, field);
   if (!list.is_array()) throw std::invalid_argument("field '" + std::string(field) + "' is not a list");
@@ -427,7 +450,7 @@ void Cluster::on_frame(const ConnectionPtr& from, wire::Frame&& frame) {
         handle_call(from, frame.raw);
         return;
       case wire::Type::cast:
-        handle_cast(frame.raw);
+        handle_cast(from, frame.raw);
         return;
       case wire::Type::reply:
         handle_reply(from, frame.raw);
@@ -436,7 +459,7 @@ void Cluster::on_frame(const ConnectionPtr& from, wire::Frame&& frame) {
         std::optional<Value> state;
         if (const auto it = frame.body.find("state"); it != frame.body.end()) state = std::move(*it);
         host_.on_handoff(from->peer_name(), wire::get_string(frame.body, "capability"),
-                         static_cast<std::uint32_t>(wire::get_u64(frame.body, "shard")),
+                         shard_number(wire::get_u64(frame.body, "shard")),
                          wire::get_string(frame.body, "module"), wire::get_string(frame.body, "id"),
                          std::move(state));
         return;
@@ -447,7 +470,7 @@ void Cluster::on_frame(const ConnectionPtr& from, wire::Frame&& frame) {
         std::vector<std::uint32_t> shards;
         for (const Value& shard : list) {
           if (!shard.is_number_unsigned()) throw std::invalid_argument("field 'shards' holds a non-shard");
-          shards.push_back(shard.get<std::uint32_t>());
+          shards.push_back(shard_number(shard.get<std::uint64_t>()));
         }
         host_.on_release(from->peer_name(), wire::get_string(frame.body, "capability"),
                          std::move(shards));

@@ -31,10 +31,10 @@ class ClusterHost {
   virtual ~ClusterHost() = default;
   // The peers this node is connected to now, with their capabilities (self excluded).
   virtual void on_peers_changed(std::vector<MemberInfo> peers) = 0;
-  // A request that arrived from a peer. `done` may run on any thread.
+  // A request that arrived from peer `from`. `done` may run on any thread.
   virtual void serve_call(Request&& request, ChainPtr chain, std::uint32_t hops,
-                          CallState::Callback done) = 0;
-  virtual void serve_cast(Request&& request, std::uint32_t hops) = 0;
+                          const std::string& from, CallState::Callback done) = 0;
+  virtual void serve_cast(Request&& request, std::uint32_t hops, const std::string& from) = 0;
   virtual void log(LogLevel level, const std::string& message) = 0;
   // This node has met the cluster (or found nobody within join_timeout): its own capabilities
   // may take effect now without stealing shards from members it has not met yet.
@@ -91,6 +91,9 @@ class Cluster final : public ConnectionOwner {
   void send_release(const std::string& to, const std::string& capability,
                     const std::vector<std::uint32_t>& shards);
   bool connected(const std::string& name) const { return peer(name) != nullptr; }
+  // Sends peer `name` this node's MEMBERS (its members and capabilities), at most every 100 ms:
+  // for a peer that sent a request here by a view older than this node's.
+  void share_view(const std::string& name);
 
   // ConnectionOwner (IO thread).
   std::string admit(const ConnectionPtr& connection) override;
@@ -115,7 +118,7 @@ class Cluster final : public ConnectionOwner {
   void send_members(const ConnectionPtr& to);
   void handle_members(const ConnectionPtr& from, const Value& body);
   void handle_call(const ConnectionPtr& from, std::string_view body);
-  void handle_cast(std::string_view body);
+  void handle_cast(const ConnectionPtr& from, std::string_view body);
   void handle_reply(const ConnectionPtr& from, std::string_view body);
   ConnectionPtr peer(const std::string& name) const;
   void discovery_loop();
@@ -145,6 +148,7 @@ class Cluster final : public ConnectionOwner {
     std::chrono::steady_clock::time_point next{};
   };
   std::map<std::string, Backoff> backoff_;  // failed dials by address
+  std::map<std::string, std::chrono::steady_clock::time_point> view_shared_;  // by peer name
   bool stopping_ = false;
   bool synced_ = false;
   std::chrono::steady_clock::time_point started_{};

@@ -63,7 +63,7 @@ void Cluster::handle_call(const ConnectionPtr& from, std::string_view body) {
   IncomingRequest in = decode_request(body);
   std::weak_ptr<Connection> back = from;
   const std::uint64_t id = in.id;
-  host_.serve_call(std::move(in.request), std::move(in.chain), in.hops,
+  host_.serve_call(std::move(in.request), std::move(in.chain), in.hops, from->peer_name(),
                    [back, id](Result<Reply> result) {
                      if (const ConnectionPtr connection = back.lock()) {
                        connection->send(encode_reply(id, result), Connection::Urgency::batch);
@@ -71,9 +71,9 @@ void Cluster::handle_call(const ConnectionPtr& from, std::string_view body) {
                    });
 }
 
-void Cluster::handle_cast(std::string_view body) {
+void Cluster::handle_cast(const ConnectionPtr& from, std::string_view body) {
   IncomingRequest in = decode_request(body);
-  host_.serve_cast(std::move(in.request), in.hops);
+  host_.serve_cast(std::move(in.request), in.hops, from->peer_name());
 }
 
 void Cluster::handle_reply(const ConnectionPtr& from, std::string_view body) {

@@ -100,6 +100,9 @@ NodeCore::NodeCore(Node& facade, NodeOptions options)
             *this) {
   if (cluster_) {
     host_.set_moved_sink([this](ActorHost::MovedActor&& moved) { on_moved(std::move(moved)); });
+    host_.set_owner_check([this](std::uint32_t capability, std::uint32_t shard) {
+      return routes_.read().owned_here(capability, shard);
+    });
     host_.every(std::chrono::milliseconds(50), [this] {
       for (const ShardKey& key : handoffs_.expire(ShardHandoffs::Clock::now())) {
         log(LogLevel::warning, "handoff of shard " + std::to_string(key.second) + " of " +
@@ -387,7 +390,8 @@ Result<void> NodeCore::route_cast(Request&& request) {
   return cluster_->cast(std::get<std::string>(*route), std::move(request), 0);
 }
 
-void NodeCore::route_async_call(Request&& request, CallState::Callback done) {
+void NodeCore::route_async_call(Request&& request, const ChainPtr& chain,
+                                CallState::Callback done, bool may_run_here) {
   Result<Route> route = resolve(request);
   if (!route) {
     done(std::unexpected(std::move(route.error())));
@@ -395,8 +399,8 @@ void NodeCore::route_async_call(Request&& request, CallState::Callback done) {
     if (handoffs_.waiting(key_of(*local))) {
       auto parked = std::make_shared<Request>(std::move(request));
       auto callback = std::make_shared<CallState::Callback>(std::move(done));
-      if (handoffs_.park(key_of(*local), [this, target = *local, parked, callback] {
-            host_.async_call(target, std::move(*parked), nullptr, std::move(*callback),
+      if (handoffs_.park(key_of(*local), [this, target = *local, parked, chain, callback] {
+            host_.async_call(target, std::move(*parked), chain, std::move(*callback),
                              ActorHost::AsyncOrigin::queued);
           })) {
         return;
@@ -404,9 +408,10 @@ void NodeCore::route_async_call(Request&& request, CallState::Callback done) {
       request = std::move(*parked);
       done = std::move(*callback);
     }
-    host_.async_call(*local, std::move(request), nullptr, std::move(done));
+    host_.async_call(*local, std::move(request), chain, std::move(done),
+                     may_run_here ? ActorHost::AsyncOrigin::local : ActorHost::AsyncOrigin::queued);
   } else {
-    cluster_->async_call(std::get<std::string>(*route), std::move(request), nullptr, 0,
+    cluster_->async_call(std::get<std::string>(*route), std::move(request), chain, 0,
                          std::move(done));
   }
 }
@@ -419,12 +424,14 @@ std::chrono::steady_clock::time_point NodeCore::last_peer_request() const {
 // A request from a peer is served by this node's own view: if the shard is not ours any more
 // (the sender's view was stale), it is forwarded to the owner, a bounded number of times.
 void NodeCore::serve_call(Request&& request, ChainPtr chain, std::uint32_t hops,
-                          CallState::Callback done) {
-  serve_call_settled(std::move(request), std::move(chain), hops, std::move(done), false);
+                          const std::string& from, CallState::Callback done) {
+  serve_call_settled(std::move(request), std::move(chain), hops, std::move(done), &from);
 }
 
+// `from`: the peer the request came from, on its first arrival; null once it waited to settle.
 void NodeCore::serve_call_settled(Request&& request, ChainPtr chain, std::uint32_t hops,
-                                  CallState::Callback done, bool settled) {
+                                  CallState::Callback done, const std::string* from) {
+  const bool settled = from == nullptr;
   if (leaving_.load(std::memory_order_relaxed)) {
     last_peer_request_.store(std::chrono::steady_clock::now().time_since_epoch().count(),
                              std::memory_order_relaxed);
@@ -453,19 +460,23 @@ void NodeCore::serve_call_settled(Request&& request, ChainPtr chain, std::uint32
     auto parked = std::make_shared<Request>(std::move(request));
     auto callback = std::make_shared<CallState::Callback>(std::move(done));
     host_.after(settle_delay(hops), [this, parked, chain, hops, callback] {
-      serve_call_settled(std::move(*parked), chain, hops, std::move(*callback), true);
+      serve_call_settled(std::move(*parked), chain, hops, std::move(*callback), nullptr);
     });
   } else {
+    // Straight from the sender, which took this node for the owner: its view is older than
+    // this node's, so it hears this node's view too.
+    if (hops == 0 && from) cluster_->share_view(*from);
     cluster_->async_call(std::get<std::string>(*route), std::move(request), chain, hops + 1,
                          std::move(done));
   }
 }
 
-void NodeCore::serve_cast(Request&& request, std::uint32_t hops) {
-  serve_cast_settled(std::move(request), hops, false);
+void NodeCore::serve_cast(Request&& request, std::uint32_t hops, const std::string& from) {
+  serve_cast_settled(std::move(request), hops, &from);
 }
 
-void NodeCore::serve_cast_settled(Request&& request, std::uint32_t hops, bool settled) {
+void NodeCore::serve_cast_settled(Request&& request, std::uint32_t hops, const std::string* from) {
+  const bool settled = from == nullptr;
   Result<Route> route = resolve(request);
   if (!route) {
     log(LogLevel::debug, "dropped a cast from a peer: " + to_string(route.error()));
@@ -480,9 +491,10 @@ void NodeCore::serve_cast_settled(Request&& request, std::uint32_t hops, bool se
   } else if (hops > 0 && !settled && hops < kMaxForwards) {
     auto parked = std::make_shared<Request>(std::move(request));
     host_.after(settle_delay(hops), [this, parked, hops] {
-      serve_cast_settled(std::move(*parked), hops, true);
+      serve_cast_settled(std::move(*parked), hops, nullptr);
     });
   } else if (hops < kMaxForwards) {
+    if (hops == 0 && from) cluster_->share_view(*from);
     (void)cluster_->cast(std::get<std::string>(*route), std::move(request), hops + 1);
   }
 }

@@ -33,7 +33,8 @@ class NodeCore final : public Router, public ClusterHost {
   // Router
   Result<Reply> route_call(Request&& request, const ChainPtr& chain) override;
   Result<void> route_cast(Request&& request) override;
-  void route_async_call(Request&& request, CallState::Callback done) override;
+  void route_async_call(Request&& request, const ChainPtr& chain, CallState::Callback done,
+                        bool may_run_here) override;
   Node& facade() override { return facade_; }
   const std::string& capability_name(std::uint32_t capability) const override {
     return capability_ids_.name(capability);
@@ -41,9 +42,9 @@ class NodeCore final : public Router, public ClusterHost {
 
   // ClusterHost
   void on_peers_changed(std::vector<MemberInfo> peers) override;
-  void serve_call(Request&& request, ChainPtr chain, std::uint32_t hops,
+  void serve_call(Request&& request, ChainPtr chain, std::uint32_t hops, const std::string& from,
                   CallState::Callback done) override;
-  void serve_cast(Request&& request, std::uint32_t hops) override;
+  void serve_cast(Request&& request, std::uint32_t hops, const std::string& from) override;
   void log(LogLevel level, const std::string& message) override;
   void on_synced() override;
   void on_handoff(const std::string& from, const std::string& capability, std::uint32_t shard,
@@ -75,8 +76,8 @@ class NodeCore final : public Router, public ClusterHost {
   void adopt(const ShardKey& key, std::vector<ArrivingActor>&& actors);
   void leave_cluster();
   void serve_call_settled(Request&& request, ChainPtr chain, std::uint32_t hops,
-                          CallState::Callback done, bool settled);
-  void serve_cast_settled(Request&& request, std::uint32_t hops, bool settled);
+                          CallState::Callback done, const std::string* from);
+  void serve_cast_settled(Request&& request, std::uint32_t hops, const std::string* from);
   std::chrono::steady_clock::time_point last_peer_request() const;
   std::size_t stop_unowned(const RoutingTable& table);  // caller holds membership_mutex_
 

@@ -32,6 +32,11 @@ RoutingTable::RoutingTable(std::uint64_t epoch, std::span<const MemberInfo> memb
     capabilities_.push_back(capability);
     routes_.emplace(capability, std::move(route));
   }
+  for (const std::string& capability : capabilities_) {
+    const CapabilityRoute* route = find(capability);
+    if (route->id >= by_id_.size()) by_id_.resize(route->id + 1, nullptr);
+    by_id_[route->id] = route;
+  }
 }
 
 const CapabilityRoute* RoutingTable::find(std::string_view capability) const {

@@ -40,10 +40,18 @@ class RoutingTable {
                std::string_view self,
                const std::function<std::uint32_t(std::string_view)>& intern);
 
+  RoutingTable(const RoutingTable&) = delete;  // by_id_ points into routes_
+  RoutingTable& operator=(const RoutingTable&) = delete;
+
   std::uint64_t epoch() const { return epoch_; }
   std::uint32_t shard_count() const { return shard_count_; }
   // Null when no member has the capability.
   const CapabilityRoute* find(std::string_view capability) const;
+  // Whether this node owns the shard of the capability with interned id `capability`.
+  bool owned_here(std::uint32_t capability, std::uint32_t shard) const {
+    const CapabilityRoute* route = capability < by_id_.size() ? by_id_[capability] : nullptr;
+    return route && shard < shard_count_ && route->owned_here(shard);
+  }
   const std::vector<std::string>& capabilities() const { return capabilities_; }  // sorted
 
  private:
@@ -51,6 +59,7 @@ class RoutingTable {
   std::uint32_t shard_count_;
   StringMap<CapabilityRoute> routes_;
   std::vector<std::string> capabilities_;
+  std::vector<const CapabilityRoute*> by_id_;  // interned id -> route (into routes_)
 };
 
 }  // namespace mesh::detail

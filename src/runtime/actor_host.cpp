@@ -84,9 +84,11 @@ std::uint32_t ActorHost::now_ms() const {
       std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - epoch_).count());
 }
 
-Activation* ActorHost::find_or_create(Shard& shard, const Target& target, std::string& id) {
+Activation* ActorHost::find_or_create(Shard& shard, const Target& target, std::string& id,
+                                      bool check_owner) {
   const std::uint32_t hash = key_hash(target);
   if (Activation* a = shard.table.find(hash, target.capability, target.type, id)) return a;
+  if (check_owner && owner_check_ && !owner_check_(target.capability, target.shard)) return nullptr;
   Activation* a = Activation::create(*target.type, target.capability, std::move(id),
                                      new_serial(shard, target.shard), hash);
   shard.table.insert(a);
@@ -135,7 +137,12 @@ Result<Reply> ActorHost::call(const Target& target, Request&& request, const Cha
   const bool may_inline = may_run_inline(*target.type);
   std::unique_lock lock(shard.mutex);
   if (shard.closed) return std::unexpected(shutting_down());
-  Activation& a = *find_or_create(shard, target, request.id);
+  Activation* found = find_or_create(shard, target, request.id);
+  if (!found) {
+    lock.unlock();
+    return router_.route_call(std::move(request), chain);
+  }
+  Activation& a = *found;
   if (chain && chain->contains(options_.node_name, a.serial)) {
     return std::unexpected(deadlock_error(a));
   }
@@ -157,10 +164,16 @@ Result<void> ActorHost::cast(const Target& target, Request&& request) {
   Shard& shard = shards_[target.shard];
   std::unique_lock lock(shard.mutex);
   if (shard.closed) return std::unexpected(shutting_down());
-  Activation& a = *find_or_create(shard, target, request.id);
-  const bool submit = enqueue(shard, a, message.release());
+  Activation* a = find_or_create(shard, target, request.id);
+  if (!a) {
+    lock.unlock();
+    request.payload = std::move(message->payload);
+    request.init_arg = std::move(message->init_arg);
+    return router_.route_cast(std::move(request));
+  }
+  const bool submit = enqueue(shard, *a, message.release());
   lock.unlock();
-  if (submit) scheduler_.submit(&a);
+  if (submit) scheduler_.submit(a);
   return {};
 }
 
@@ -170,7 +183,7 @@ bool ActorHost::adopt(const Target& target, std::string id, std::optional<Value>
   if (shard.closed || shard.table.find(key_hash(target), target.capability, target.type, id)) {
     return true;
   }
-  Activation& a = *find_or_create(shard, target, id);
+  Activation& a = *find_or_create(shard, target, id, /*check_owner=*/false);
   claim(shard, a);
   lock.unlock();
   const ActorVTable& vtable = *target.type->vtable;
@@ -198,7 +211,14 @@ void ActorHost::async_call(const Target& target, Request&& request, const ChainP
     done(std::unexpected(shutting_down()));
     return;
   }
-  Activation& a = *find_or_create(shard, target, request.id);
+  Activation* found = find_or_create(shard, target, request.id);
+  if (!found) {
+    lock.unlock();
+    router_.route_async_call(std::move(request), chain, std::move(done),
+                             origin == AsyncOrigin::local);
+    return;
+  }
+  Activation& a = *found;
   if (chain && chain->contains(options_.node_name, a.serial)) {
     lock.unlock();
     done(std::unexpected(deadlock_error(a)));
@@ -289,22 +309,26 @@ void ActorHost::release(Activation& a, const Outcome& outcome) {
 void ActorHost::discard(Shard& shard, Activation& a, std::unique_lock<std::mutex>& lock,
                         std::optional<DeactivateReason> reason) {
   shard.table.erase(&a);
-  bool last_moving = false;
-  const bool moving = a.evicting && a.evict_reason == DeactivateReason::moved;
-  if (moving) {
-    const auto it = shard.moving.find(a.capability);
-    last_moving = --it->second == 0;
-    if (last_moving) shard.moving.erase(it);
-  }
   Message* queued = a.take_all();
   Activation* next = nullptr;
   if (queued && !shard.closed) {
     next = Activation::create(*a.type, a.capability, a.id,
                               new_serial(shard, static_cast<std::uint32_t>(a.serial & kShardMask)),
                               a.key_hash);
+    // An actor that was being evicted stays evicted: its successor handles the queue and
+    // then ends in its place (and, when moving, is the one whose end the new owner hears of).
+    next->evicting = a.evicting;
+    next->evict_reason = a.evict_reason;
     while (queued) next->push(std::exchange(queued, queued->next));
     shard.table.insert(next);
     claim(shard, *next);
+  }
+  bool last_moving = false;
+  const bool moving = !next && a.evicting && a.evict_reason == DeactivateReason::moved;
+  if (moving) {
+    const auto it = shard.moving.find(a.capability);
+    last_moving = --it->second == 0;
+    if (last_moving) shard.moving.erase(it);
   }
   lock.unlock();
   if (next) scheduler_.submit(next);

@@ -76,6 +76,12 @@ class ActorHost {
   };
   // Receives every MovedActor, on whichever thread ended it. Set once, before any view change.
   void set_moved_sink(std::function<void(MovedActor&&)> sink) { moved_sink_ = std::move(sink); }
+  // Asked, under the shard's mutex, before a request creates an activation: whether this node
+  // owns (capability, shard) by its current view. A request resolved against a view that has
+  // just changed then goes back to the router instead of creating an actor the new owner will
+  // also create. Unset (one node alone): every shard is owned. Set once, before any request.
+  using OwnerCheck = std::function<bool(std::uint32_t capability, std::uint32_t shard)>;
+  void set_owner_check(OwnerCheck check) { owner_check_ = std::move(check); }
 
   // Ends the activations for which lost(capability, shard) gives a reason: idle ones at once,
   // busy ones once they have handled what their mailbox holds. `ended` counts both; `busy`
@@ -117,7 +123,9 @@ class ActorHost {
   struct Outcome;
 
   Shard& shard_of(const Activation& a) { return shards_[a.serial & kShardMask]; }
-  Activation* find_or_create(Shard& shard, const Target& target, std::string& id);
+  // Null when the actor is not active here and the owner check says the shard is not ours.
+  Activation* find_or_create(Shard& shard, const Target& target, std::string& id,
+                             bool check_owner = true);
   static std::uint64_t new_serial(Shard& shard, std::uint32_t shard_index);
   static void claim(Shard& shard, Activation& a);
   static bool may_run_inline(const ActorType& type);
@@ -147,6 +155,7 @@ class ActorHost {
   Scheduler scheduler_;
   std::once_flag stopped_;
   std::function<void(MovedActor&&)> moved_sink_;
+  OwnerCheck owner_check_;
 };
 
 }  // namespace mesh::detail

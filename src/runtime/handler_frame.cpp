@@ -65,7 +65,7 @@ Result<void> ActorContext::cast(Request request) {
 }
 
 void ActorContext::async_call(Request request, std::function<void(Result<Reply>)> done) {
-  frame_.router.route_async_call(std::move(request), std::move(done));
+  frame_.router.route_async_call(std::move(request), nullptr, std::move(done), true);
 }
 
 void ActorContext::stop() noexcept { frame_.activation.stop_requested = true; }

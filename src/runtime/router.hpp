@@ -21,7 +21,9 @@ class Router {
   virtual ~Router() = default;
   virtual Result<Reply> route_call(Request&& request, const ChainPtr& chain) = 0;
   virtual Result<void> route_cast(Request&& request) = 0;
-  virtual void route_async_call(Request&& request, CallState::Callback done) = 0;
+  // may_run_here: whether a local actor may run the call on this thread (not on an IO thread).
+  virtual void route_async_call(Request&& request, const ChainPtr& chain, CallState::Callback done,
+                                bool may_run_here) = 0;
   virtual Node& facade() = 0;
   virtual const std::string& capability_name(std::uint32_t capability) const = 0;
 };

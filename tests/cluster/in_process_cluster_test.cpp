@@ -315,6 +315,47 @@ TEST(InProcessClusterTest, NodesDialingEachOtherAtOnceKeepOneLink) {
   }
 }
 
+TEST(InProcessClusterTest, ARequestSentByAStaleViewIsForwardedAndTheSenderHearsTheNewerView) {
+  // The client's strategy puts every shard on "a" (a view that disagrees with everyone else's):
+  // "a" forwards what b owns and sends the client its own view, at most every 100 ms.
+  struct FirstNode : PlacementStrategy {
+    std::size_t owner(std::uint32_t, std::string_view, std::span<const std::string>) const override {
+      return 0;
+    }
+  };
+  std::mutex mutex;
+  int shared = 0;
+  NodeOptions options_a = member("a");
+  options_a.log = [&](LogLevel, std::string_view line) {
+    std::lock_guard lock(mutex);
+    shared += line.rfind("sent client this node's view", 0) == 0;
+  };
+  Node a(options_a);
+  Node b(member("b", {a.listen_address()}));
+  NodeOptions options_client = member("client", {a.listen_address()});
+  options_client.strategy = std::make_shared<FirstNode>();
+  Node client(options_client);
+  register_all(a);
+  register_all(b);
+  client.register_capabilities({});
+  ASSERT_TRUE(eventually([&] { return sees({&a, &b, &client}, "test", 2); }, 3000ms));
+  int forwarded = 0;
+  const auto start = std::chrono::steady_clock::now();
+  for (int i = 0; i < 40; ++i) {
+    const std::string id = "stale-" + std::to_string(i);
+    auto r = client.call(req("Counter", id));
+    ASSERT_TRUE(r) << r.error();
+    EXPECT_EQ(r->pid.node, b.owner_node(b.shard_for(id), "test").value());
+    forwarded += r->pid.node == "b";
+  }
+  ASSERT_GT(forwarded, 0);
+  const auto took = std::chrono::steady_clock::now() - start;
+  std::lock_guard lock(mutex);
+  EXPECT_GE(shared, 1);
+  EXPECT_LE(shared, 1 + took / 100ms) << "the view goes out at most every 100 ms";
+  EXPECT_LT(shared, forwarded) << "not once per forwarded request";
+}
+
 TEST(InProcessClusterTest, DuplicateNameIsRefused) {
   Node a(member("a"));
   a.register_capabilities({"test"});
