@@ -4,6 +4,9 @@
 
 #include <atomic>
 #include <map>
+#include <mutex>
+#include <string>
+#include <vector>
 #include <set>
 #include <thread>
 
@@ -12,15 +15,38 @@
 namespace mesh::test {
 namespace {
 
+// Every node of these tests lives in this process, so "one actor id active on two nodes at the
+// same moment" is two live MovingCounter objects with the same id at once. An actor is destroyed
+// on its old node before its handoff is sent, so any overlap is a real duplicate.
+struct Liveness {
+  std::mutex mutex;
+  std::map<std::string, int> live;
+  std::vector<std::string> overlaps;
+};
+Liveness& liveness() {
+  static Liveness instance;
+  return instance;
+}
+
 // A counter whose count moves with it.
 struct MovingCounter {
-  explicit MovingCounter(std::string) {}
+  explicit MovingCounter(std::string id) : id_(std::move(id)) {
+    std::lock_guard lock(liveness().mutex);
+    if (++liveness().live[id_] > 1) liveness().overlaps.push_back(id_);
+  }
+  ~MovingCounter() {
+    std::lock_guard lock(liveness().mutex);
+    --liveness().live[id_];
+  }
+  MovingCounter(const MovingCounter&) = delete;
+  MovingCounter& operator=(const MovingCounter&) = delete;
   Value handle_call(Value payload) {
     if (payload == "get") return count;
     return ++count;
   }
   Value snapshot() { return count; }
   void restore(Value state) { count = state.get<int>(); }
+  std::string id_;
   int count = 0;
 };
 
@@ -108,6 +134,10 @@ void wait_for_calls(Load& load, long more) {
 }
 
 TEST(RebalanceTest, JoinCapabilityChangesAndLeaveUnderLoadFailNothingAndKeepState) {
+  {
+    std::lock_guard lock(liveness().mutex);
+    liveness().overlaps.clear();
+  }
   Node a(member("a"));
   serve(a);
   Node client(member("client", {a.listen_address()}));
@@ -138,6 +168,10 @@ TEST(RebalanceTest, JoinCapabilityChangesAndLeaveUnderLoadFailNothingAndKeepStat
   expect_exact_counts(client, load);
   expect_no_duplicates({&a});
   EXPECT_EQ(a.status().handoffs_in_progress, 0u);
+  std::lock_guard lock(liveness().mutex);
+  EXPECT_TRUE(liveness().overlaps.empty())
+      << liveness().overlaps.size() << " moments with two live copies, first of "
+      << liveness().overlaps.front();
 }
 
 TEST(RebalanceTest, ActorsWithoutHooksStartFreshAfterAMove) {

@@ -109,7 +109,9 @@ TEST(CallCodecTest, MalformedBodiesThrowInvalidArgument) {
   EXPECT_THROW(decode_request("\x81\xa6module\x01"), std::invalid_argument);      // not a string
   EXPECT_THROW(decode_request("\x81\xa6module\xa1M"), std::invalid_argument);     // fields missing
   EXPECT_THROW(decode_reply("\x82\xa3rid\x01\xa2ok\xc2"), std::invalid_argument); // no code
-  EXPECT_THROW(decode_reply("\x83\xa3rid\x01\xa2ok\xc2\xa4code\x63"), std::invalid_argument);
+  EXPECT_THROW(decode_reply("\x84\xa3rid\x01\xa2ok\xc2\xa4" "code\x63\xa7message\xa0"),
+               std::invalid_argument);  // a complete reply whose code (99) is no Errc
+  EXPECT_NO_THROW(decode_reply("\x84\xa3rid\x01\xa2ok\xc2\xa4" "code\x01\xa7message\xa0"));
   std::string deep(200, '\x91');  // arrays nested 200 deep
   deep += '\x01';
   EXPECT_THROW(decode_request("\x81\xa7payload" + deep), std::invalid_argument);

@@ -76,8 +76,9 @@ TEST(LifecycleTest, DestroyingTheNodeFailsWaitingCallsWithShuttingDown) {
   register_all(*node);
   ASSERT_TRUE(node->cast(req("Sleeper", "long", {{"ms", 300}})));
   std::atomic<int> code{-1};
-  std::thread waiter([&] {
-    auto r = node->call(req("Sleeper", "long"));
+  // The waiter holds the Node itself, not the unique_ptr that the main thread resets.
+  std::thread waiter([&code, raw = node.get()] {
+    auto r = raw->call(req("Sleeper", "long"));
     code = r ? 0 : static_cast<int>(r.error().code);
   });
   std::atomic<int> async_code{-1};
