@@ -40,8 +40,11 @@ class Activation {
   const std::uint32_t capability;
   std::uint32_t last_active_ms = 0;  // runner writes, then releases busy under the shard mutex
   bool busy = false;                 // shard: a thread runs or has scheduled this activation
-  bool evicting = false;             // shard: its shard moved away; stop once the mailbox is empty
-  DeactivateReason evict_reason = DeactivateReason::moved;  // shard, with evicting
+  // shard: why it ends once its mailbox is empty (its shard moved away), or kNotEvicting. One
+  // byte, not a flag and a reason: the header stays at 80 bytes (see activation.cpp).
+  static constexpr DeactivateReason kNotEvicting = static_cast<DeactivateReason>(0xff);
+  DeactivateReason evict_reason = kNotEvicting;
+  bool evicting() const noexcept { return evict_reason != kNotEvicting; }
   bool constructed = false;          // runner
   bool stop_requested = false;       // runner
 

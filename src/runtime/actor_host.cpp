@@ -295,7 +295,7 @@ void ActorHost::release(Activation& a, const Outcome& outcome) {
   } else if (a.has_messages()) {
     lock.unlock();
     scheduler_.submit(&a);
-  } else if (a.evicting) {
+  } else if (a.evicting()) {
     discard(shard, a, lock, a.evict_reason);
   } else {
     a.busy = false;
@@ -317,14 +317,13 @@ void ActorHost::discard(Shard& shard, Activation& a, std::unique_lock<std::mutex
                               a.key_hash);
     // An actor that was being evicted stays evicted: its successor handles the queue and
     // then ends in its place (and, when moving, is the one whose end the new owner hears of).
-    next->evicting = a.evicting;
     next->evict_reason = a.evict_reason;
     while (queued) next->push(std::exchange(queued, queued->next));
     shard.table.insert(next);
     claim(shard, *next);
   }
   bool last_moving = false;
-  const bool moving = !next && a.evicting && a.evict_reason == DeactivateReason::moved;
+  const bool moving = !next && a.evict_reason == DeactivateReason::moved;
   if (moving) {
     const auto it = shard.moving.find(a.capability);
     last_moving = --it->second == 0;
@@ -366,7 +365,7 @@ void ActorHost::drain(Activation* a) {
     if (!message) {
       if (shard.closed) {
         discard(shard, *a, lock, DeactivateReason::shutdown);
-        } else if (a->evicting) {
+        } else if (a->evicting()) {
         discard(shard, *a, lock, a->evict_reason);
       } else {
         a->busy = false;
@@ -438,7 +437,7 @@ ActorHost::Eviction ActorHost::evict(const LostPredicate& lost) {
     {
       std::lock_guard lock(shard.mutex);
       shard.table.for_each([&](Activation* a) {
-        if (a->evicting) return;
+        if (a->evicting()) return;
         const std::optional<DeactivateReason> reason = lost(a->capability, s);
         if (!reason) return;
         ++result.ended;
@@ -446,8 +445,7 @@ ActorHost::Eviction ActorHost::evict(const LostPredicate& lost) {
           idle.emplace_back(a, *reason);
           return;
         }
-        a->evicting = true;  // its runner ends it once what it holds is handled
-        a->evict_reason = *reason;
+        a->evict_reason = *reason;  // its runner ends it once what it holds is handled
         if (*reason == DeactivateReason::moved) {
           ++shard.moving[a->capability];
           result.busy.emplace(a->capability, s);
