@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <map>
+#include <set>
 #include <thread>
 
 #include "node_process.hpp"
@@ -174,6 +175,20 @@ TEST_F(ThreeNodes, GarbageAndBadFramesDoNotDisturbTheNode) {
   EXPECT_NE(log.find("protocol version 2"), std::string::npos) << log;
 }
 
+void expect_no_duplicates(const std::vector<NodeProcess*>& nodes, const std::string& when) {
+  std::map<std::string, std::string> where;
+  for (NodeProcess* node : nodes) {
+    const std::string answer = node->command("activations");
+    ASSERT_EQ(answer.rfind("activations ", 0), 0u) << answer;
+    for (const Value& a : Value::parse(answer.substr(12))) {
+      const std::string id = a["id"];
+      const auto [it, fresh] = where.emplace(id, node->name());
+      EXPECT_TRUE(fresh) << when << ": " << id << " is active on " << it->second << " and "
+                         << node->name();
+    }
+  }
+}
+
 TEST(MultiProcessTest, KillNineUnderLoad) {
   auto a = start("node-a", "game");
   auto b = start("node-b", "game", seed(*a));
@@ -186,14 +201,22 @@ TEST(MultiProcessTest, KillNineUnderLoad) {
   std::atomic<long> slowest_ms{0};
   std::mutex mutex;
   std::map<std::string, long> errors;
+  std::set<std::string> failed_ids;
   std::atomic<std::int64_t> last_failure_ns{0};
+  // The actors that live on b: the only ones whose calls may fail when it dies.
+  std::set<std::string> on_b;
+  for (int i = 0; i < 200; ++i) {
+    const std::string id = "load-" + std::to_string(i);
+    if (client.owner_node(client.shard_for(id), "game").value() == "node-b") on_b.insert(id);
+  }
+  ASSERT_FALSE(on_b.empty());
   std::vector<std::thread> callers;
   for (int t = 0; t < 4; ++t) {
     callers.emplace_back([&, t] {
       for (long i = 0; !stop && i < 1'000'000; ++i) {
-        Request r{.module = "GameActor", .id = "load-" + std::to_string((t * 7919 + i) % 200),
-                  .payload = {{"action", "increment_score"}}, .capability = "game",
-                  .timeout = 1000ms};
+        const std::string id = "load-" + std::to_string((t * 7919 + i) % 200);
+        Request r{.module = "GameActor", .id = id, .payload = {{"action", "increment_score"}},
+                  .capability = "game", .timeout = 1000ms};
         const auto t0 = std::chrono::steady_clock::now();
         auto reply = client.call(std::move(r));
         const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -207,6 +230,7 @@ TEST(MultiProcessTest, KillNineUnderLoad) {
           last_failure_ns = std::chrono::steady_clock::now().time_since_epoch().count();
           std::lock_guard lock(mutex);
           ++errors[std::string(to_string(reply.error().code))];
+          failed_ids.insert(id);
         }
       }
     });
@@ -228,6 +252,10 @@ TEST(MultiProcessTest, KillNineUnderLoad) {
                                     std::chrono::nanoseconds(last_failure_ns.load())) - killed_at;
     EXPECT_LT(restored_after, 1500ms) << "failures went on past failure timeout + 1 s";
   }
+  for (const std::string& id : failed_ids) {
+    EXPECT_TRUE(on_b.contains(id)) << "a call to " << id << ", which did not live on b, failed";
+  }
+  expect_no_duplicates({a.get(), c.get()}, "after b was killed");
   EXPECT_EQ(client.nodes_for("game"), (std::vector<std::string>{"node-a", "node-c"}));
   auto after = client.call(Request{.module = "GameActor", .id = "load-1",
                                    .payload = {{"action", "get_stats"}}, .capability = "game"});
@@ -319,19 +347,6 @@ TEST(MultiProcessTest, RequestsReachingANonOwnerAreForwarded) {
 }
 
 // Every actor id active on at most one of the processes, by their own introspection.
-void expect_no_duplicates(const std::vector<NodeProcess*>& nodes, const std::string& when) {
-  std::map<std::string, std::string> where;
-  for (NodeProcess* node : nodes) {
-    const std::string answer = node->command("activations");
-    ASSERT_EQ(answer.rfind("activations ", 0), 0u) << answer;
-    for (const Value& a : Value::parse(answer.substr(12))) {
-      const std::string id = a["id"];
-      const auto [it, fresh] = where.emplace(id, node->name());
-      EXPECT_TRUE(fresh) << when << ": " << id << " is active on " << it->second << " and "
-                         << node->name();
-    }
-  }
-}
 
 TEST(MultiProcessTest, RebalancingUnderLoadFromEveryNodeFailsNothingAndKeepsState) {
   auto a = start("node-a", "game");
