@@ -7,6 +7,7 @@
 #include <stdexcept>
 
 #include "cluster/address.hpp"
+#include "core/thread_name.hpp"
 
 namespace mesh::detail {
 namespace {
@@ -67,8 +68,16 @@ void Cluster::start(std::vector<std::string> capabilities) {
     dial_missing();
     check_synced();
   });
-  io_thread_ = std::thread([this] { io_.run(); });
-  if (options_.discovery) discovery_thread_ = std::thread([this] { discovery_loop(); });
+  io_thread_ = std::thread([this] {
+    name_this_thread("mesh-io");
+    io_.run();
+  });
+  if (options_.discovery) {
+    discovery_thread_ = std::thread([this] {
+      name_this_thread("mesh-discovery");
+      discovery_loop();
+    });
+  }
 }
 
 void Cluster::stop() {

@@ -1,5 +1,6 @@
 #include "runtime/scheduler.hpp"
 
+#include "core/thread_name.hpp"
 #include "runtime/batch_flush.hpp"
 
 #include <algorithm>
@@ -91,6 +92,7 @@ bool Scheduler::wait_for_work(bool extra) {
 
 void Scheduler::run_worker(std::size_t own_queue, bool extra) {
   current_worker = {this, own_queue};
+  name_this_thread(extra ? "mesh-extra" : "mesh-worker");
   BatchFlush::enable();
   int since_flush = 0;
   for (;;) {

@@ -1,8 +1,13 @@
 #include "runtime/timer_service.hpp"
 
+#include "core/thread_name.hpp"
+
 namespace mesh::detail {
 
-TimerService::TimerService() : thread_([this] { run(); }) {}
+TimerService::TimerService() : thread_([this] {
+  name_this_thread("mesh-timer");
+  run();
+}) {}
 
 TimerService::~TimerService() { stop(); }
 

@@ -7,6 +7,8 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <set>
 
 #include "support/test_actors.hpp"
@@ -354,6 +356,26 @@ TEST(InProcessClusterTest, ARequestSentByAStaleViewIsForwardedAndTheSenderHearsT
   EXPECT_GE(shared, 1);
   EXPECT_LE(shared, 1 + took / 100ms) << "the view goes out at most every 100 ms";
   EXPECT_LT(shared, forwarded) << "not once per forwarded request";
+}
+
+TEST(InProcessClusterTest, ThreadsCarryNamesOperatorsCanTellApart) {
+  Node a(member("a"));
+  auto names = [] {
+    std::multiset<std::string> out;
+    for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
+      std::ifstream comm(task.path() / "comm");
+      std::string name;
+      std::getline(comm, name);
+      out.insert(name);
+    }
+    return out;
+  };
+  // Each thread names itself as it starts.
+  EXPECT_TRUE(eventually([&] {
+    const auto now = names();
+    return now.count("mesh-io") == 1 && now.count("mesh-timer") == 1 &&
+           now.count("mesh-worker") == 2;  // worker_threads = 2
+  }, 2000ms));
 }
 
 TEST(InProcessClusterTest, DuplicateNameIsRefused) {
