@@ -11,9 +11,8 @@ namespace mesh::detail {
 // CALL and CAST bodies: a map of module, id, capability, payload, hops, and optionally init;
 // CALL adds rid, timeout_ms and, for calls made inside a handler, chain ([[node, serial], ...],
 // newest first). See docs/wire-protocol.md.
-std::string encode_request(wire::Type type, std::uint64_t id, const Request& request,
-                           const ChainPtr& chain, std::uint32_t hops) {
-  std::string out;
+void append_request(std::string& out, wire::Type type, std::uint64_t id, const Request& request,
+                    const ChainPtr& chain, std::uint32_t hops) {
   const std::size_t start = wire::start_frame(out);
   msgpack::Writer w(out);
   const bool call = type == wire::Type::call;
@@ -41,6 +40,12 @@ std::string encode_request(wire::Type type, std::uint64_t id, const Request& req
     }
   }
   wire::finish_frame(out, start, type);
+}
+
+std::string encode_request(wire::Type type, std::uint64_t id, const Request& request,
+                           const ChainPtr& chain, std::uint32_t hops) {
+  std::string out;
+  append_request(out, type, id, request, chain, hops);
   return out;
 }
 
@@ -104,8 +109,7 @@ IncomingRequest decode_request(std::string_view body) {
 }
 
 // REPLY: {rid, ok: true, node, serial, value} or {rid, ok: false, code, message}.
-std::string encode_reply(std::uint64_t id, const Result<Reply>& result) {
-  std::string out;
+void append_reply(std::string& out, std::uint64_t id, const Result<Reply>& result) {
   const std::size_t start = wire::start_frame(out);
   msgpack::Writer w(out);
   w.map(result ? 5 : 4);
@@ -120,6 +124,11 @@ std::string encode_reply(std::uint64_t id, const Result<Reply>& result) {
     w.str("message"); w.str(result.error().message);
   }
   wire::finish_frame(out, start, wire::Type::reply);
+}
+
+std::string encode_reply(std::uint64_t id, const Result<Reply>& result) {
+  std::string out;
+  append_reply(out, id, result);
   return out;
 }
 

@@ -20,12 +20,16 @@ struct IncomingRequest {
   ChainPtr chain;
 };
 
-// A whole frame (header included) of type call or cast.
+// Appends a whole frame (header included) of type call or cast to `out`.
+void append_request(std::string& out, wire::Type type, std::uint64_t id, const Request& request,
+                    const ChainPtr& chain, std::uint32_t hops);
+// The same frame as a string of its own.
 std::string encode_request(wire::Type type, std::uint64_t id, const Request& request,
                            const ChainPtr& chain, std::uint32_t hops);
 // The body of a CALL or CAST. Throws std::invalid_argument when malformed.
 IncomingRequest decode_request(std::string_view body);
 
+void append_reply(std::string& out, std::uint64_t id, const Result<Reply>& result);
 std::string encode_reply(std::uint64_t id, const Result<Reply>& result);
 // The body of a REPLY: its request id and outcome. Throws std::invalid_argument when malformed.
 std::pair<std::uint64_t, Result<Reply>> decode_reply(std::string_view body);

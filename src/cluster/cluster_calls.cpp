@@ -14,6 +14,21 @@ Error unreachable(const std::string& owner) {
   return Error{Errc::node_unreachable, "no connection to node " + owner};
 }
 
+// Frames are encoded into a buffer each thread keeps, then copied into the connection's queue:
+// no allocation per frame once the buffer has grown to the largest frame this thread sent.
+std::string& scratch() {
+  thread_local std::string buffer;
+  buffer.clear();
+  return buffer;
+}
+
+std::string_view request_frame(wire::Type type, std::uint64_t id, const Request& request,
+                               const ChainPtr& chain, std::uint32_t hops) {
+  std::string& out = scratch();
+  append_request(out, type, id, request, chain, hops);
+  return out;
+}
+
 }  // namespace
 
 Result<Reply> Cluster::call(const std::string& owner, Request&& request, const ChainPtr& chain,
@@ -23,7 +38,7 @@ Result<Reply> Cluster::call(const std::string& owner, Request&& request, const C
   RefPtr<CallState> state(new CallState(Clock::now() + request.timeout));
   const std::uint64_t id = connection->add_call(state);
   if (id == 0) return std::unexpected(unreachable(owner));
-  connection->send(encode_request(wire::Type::call, id, request, chain, hops),
+  connection->send(request_frame(wire::Type::call, id, request, chain, hops),
                    Connection::Urgency::now);
   Scheduler::BlockingScope blocked;
   Result<Reply> result = state->wait();
@@ -45,14 +60,14 @@ void Cluster::async_call(const std::string& owner, Request&& request, const Chai
     return;
   }
   // Not urgent: pipelined calls pile up and leave in one write from the IO thread.
-  connection->send(encode_request(wire::Type::call, id, request, chain, hops),
+  connection->send(request_frame(wire::Type::call, id, request, chain, hops),
                    Connection::Urgency::background);
 }
 
 Result<void> Cluster::cast(const std::string& owner, Request&& request, std::uint32_t hops) {
   const ConnectionPtr connection = peer(owner);
   if (!connection ||
-      !connection->send(encode_request(wire::Type::cast, 0, request, nullptr, hops),
+      !connection->send(request_frame(wire::Type::cast, 0, request, nullptr, hops),
                         Connection::Urgency::background)) {
     return std::unexpected(unreachable(owner));
   }
@@ -66,7 +81,9 @@ void Cluster::handle_call(const ConnectionPtr& from, std::string_view body) {
   host_.serve_call(std::move(in.request), std::move(in.chain), in.hops, from->peer_name(),
                    [back, id](Result<Reply> result) {
                      if (const ConnectionPtr connection = back.lock()) {
-                       connection->send(encode_reply(id, result), Connection::Urgency::batch);
+                       std::string& frame = scratch();
+                       append_reply(frame, id, result);
+                       connection->send(frame, Connection::Urgency::batch);
                      }
                    });
 }

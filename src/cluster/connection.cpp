@@ -277,13 +277,15 @@ void Connection::expire_calls(Clock::time_point now) {
 }
 
 void Connection::fail_calls(const std::string& reason) {
-  std::unordered_map<std::uint64_t, RefPtr<CallState>> calls;
+  std::vector<RefPtr<CallState>> calls;
   {
     std::lock_guard lock(calls_mutex_);
     calls_closed_ = true;
-    calls.swap(calls_);
+    calls.reserve(calls_.size());
+    for (auto& [id, state] : calls_) calls.push_back(std::move(state));
+    calls_.clear();
   }
-  for (auto& [id, state] : calls) {
+  for (auto& state : calls) {
     state->complete(std::unexpected(Error{Errc::node_unreachable, reason}));
   }
 }

@@ -8,6 +8,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <memory_resource>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -134,7 +135,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool write_closed_ = false; // guarded by write_mutex_
 
   std::mutex calls_mutex_;
-  std::unordered_map<std::uint64_t, RefPtr<CallState>> calls_;  // guarded by calls_mutex_
+  // The map's nodes come from a pool owned by the connection: a call is added on the caller's
+  // thread and removed on the IO thread, and with malloc that free would contend for the
+  // caller's arena on every reply.
+  std::pmr::unsynchronized_pool_resource calls_pool_;  // guarded by calls_mutex_
+  std::pmr::unordered_map<std::uint64_t, RefPtr<CallState>> calls_{&calls_pool_};  // same
   std::uint64_t next_call_ = 1;                                 // guarded by calls_mutex_
   bool calls_closed_ = false;                                   // guarded by calls_mutex_
 };

@@ -1,5 +1,8 @@
 #include "cluster/msgpack_codec.hpp"
 
+#include <bit>
+#include <cstdint>
+
 namespace mesh::detail::msgpack {
 namespace {
 
@@ -70,7 +73,80 @@ void Writer::uint(std::uint64_t value) {
   }
 }
 
+void Writer::integer(std::int64_t value) {
+  if (value >= 0) {
+    uint(static_cast<std::uint64_t>(value));
+  } else if (value >= -32) {
+    out_.push_back(static_cast<char>(value));  // negative fixint
+  } else if (value >= INT8_MIN) {
+    out_.push_back('\xd0');
+    be(static_cast<std::uint64_t>(value), 1);
+  } else if (value >= INT16_MIN) {
+    out_.push_back('\xd1');
+    be(static_cast<std::uint64_t>(value), 2);
+  } else if (value >= INT32_MIN) {
+    out_.push_back('\xd2');
+    be(static_cast<std::uint64_t>(value), 4);
+  } else {
+    out_.push_back('\xd3');
+    be(static_cast<std::uint64_t>(value), 8);
+  }
+}
+
+// Written here rather than through nlohmann's to_msgpack, which allocates an output adapter per
+// call; the encoding is the same MessagePack (floats always as float64).
 void Writer::value(const Value& value) {
+  switch (value.type()) {
+    case Value::value_t::null:
+    case Value::value_t::discarded:
+      out_.push_back('\xc0');
+      return;
+    case Value::value_t::boolean:
+      boolean(value.get<bool>());
+      return;
+    case Value::value_t::number_integer:
+      integer(value.get<std::int64_t>());
+      return;
+    case Value::value_t::number_unsigned:
+      uint(value.get<std::uint64_t>());
+      return;
+    case Value::value_t::number_float: {
+      out_.push_back('\xcb');
+      be(std::bit_cast<std::uint64_t>(value.get<double>()), 8);
+      return;
+    }
+    case Value::value_t::string:
+      str(value.get_ref<const std::string&>());
+      return;
+    case Value::value_t::array:
+      array(static_cast<std::uint32_t>(value.size()));
+      for (const Value& item : value) this->value(item);
+      return;
+    case Value::value_t::object:
+      map(static_cast<std::uint32_t>(value.size()));
+      for (auto it = value.begin(); it != value.end(); ++it) {
+        str(it.key());
+        this->value(it.value());
+      }
+      return;
+    case Value::value_t::binary: {
+      const auto& bytes = value.get_binary();
+      if (bytes.has_subtype()) break;  // an ext type: nlohmann knows its many forms
+      const std::size_t n = bytes.size();
+      if (n < 256) {
+        out_.push_back('\xc4');
+        be(n, 1);
+      } else if (n < 65536) {
+        out_.push_back('\xc5');
+        be(n, 2);
+      } else {
+        out_.push_back('\xc6');
+        be(n, 4);
+      }
+      out_.append(reinterpret_cast<const char*>(bytes.data()), n);
+      return;
+    }
+  }
   Value::to_msgpack(value, nlohmann::detail::output_adapter<char>(out_));
 }
 

@@ -18,6 +18,7 @@ class Writer {
   void array(std::uint32_t size);
   void str(std::string_view text);
   void uint(std::uint64_t value);
+  void integer(std::int64_t value);
   void boolean(bool value) { out_.push_back(value ? '\xc3' : '\xc2'); }
   void value(const Value& value);  // any Value, through nlohmann
 
