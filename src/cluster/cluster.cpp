@@ -219,6 +219,9 @@ void Cluster::tick() {
     if (!connection->ready() && now - connection->opened_at() > kHandshakeTimeout) {
       connection->close("handshake timed out");
     }
+    if (connection->retiring && connection->ready() && retired(*connection, now)) {
+      connection->close("replaced by a second link");
+    }
   }
   if (now - last_heartbeat_ >= options_.heartbeat_interval) {
     last_heartbeat_ = now;
@@ -269,7 +272,7 @@ std::string Cluster::admit(const ConnectionPtr& connection) {
     // The peer is the same node with the same capabilities: it stays in the view throughout.
     connection->capabilities = existing->capabilities;
     connection->introduced = existing->introduced;
-    existing->close("replaced by a second link to " + name);
+    retire(existing);
     return "";
   }
   if (silent < options_.failure_timeout / 2) {
@@ -277,6 +280,26 @@ std::string Cluster::admit(const ConnectionPtr& connection) {
   }
   existing->close("replaced by a new incarnation of " + name);
   return "";
+}
+
+// The peer decides the same way and retires its end too (see admit).
+void Cluster::retire(const ConnectionPtr& link) {
+  link->retiring = true;
+  link->retired_at = Clock::now();
+  link->send(wire::encode_frame(wire::Type::retire, Value::object()), Connection::Urgency::now);
+  host_.log(LogLevel::debug, "retiring a second link to " + link->peer_name());
+}
+
+// A retired link closes once nothing can be in flight on it: the peer has retired it too (so
+// no request of its can follow), every call this node sent on it has its reply, every request
+// it received is answered and written, and a grace period has passed for a caller that took
+// the link just before it retired. Calls that take longer than kRetireLimit give way.
+bool Cluster::retired(Connection& link, Clock::time_point now) {
+  constexpr auto kGrace = std::chrono::milliseconds(100);
+  constexpr auto kRetireLimit = std::chrono::seconds(10);
+  if (now - link.retired_at >= kRetireLimit) return true;
+  return link.peer_retired && now - link.retired_at >= kGrace && link.pending_calls() == 0 &&
+         link.serving.load(std::memory_order_acquire) == 0 && link.unsent_bytes() == 0;
 }
 
 void Cluster::on_ready(const ConnectionPtr& connection) {
@@ -334,6 +357,8 @@ void Cluster::on_closed(const ConnectionPtr& connection, const std::string& reas
                   (connection->dialed_address().empty() ? "from " + connection->remote_endpoint()
                                                         : "to " + connection->dialed_address()) +
                   " closed during the handshake: " + reason);
+  } else if (connection->retiring) {
+    host_.log(LogLevel::debug, "closed the retired link to " + name + ": " + reason);
   }
 }
 
@@ -433,7 +458,14 @@ std::vector<std::string> string_list(const Value& body, std::string_view field) 
 
 void Cluster::on_frame(const ConnectionPtr& from, wire::Frame&& frame) {
   try {
+    if (from->retiring && (frame.type == wire::Type::members ||
+                           frame.type == wire::Type::capabilities)) {
+      return;  // the peer's MEMBERS on the link that replaced this one supersedes it
+    }
     switch (frame.type) {
+      case wire::Type::retire:
+        from->peer_retired = true;
+        return;
       case wire::Type::members:
         from->capabilities = string_list(frame.body, "capabilities");
         from->introduced = true;
@@ -449,12 +481,19 @@ void Cluster::on_frame(const ConnectionPtr& from, wire::Frame&& frame) {
         return;
       case wire::Type::heartbeat:
         return;
-      case wire::Type::leave:
+      case wire::Type::leave: {
         left_.insert(from->peer_name());
         known_.erase(from->peer_name());
         host_.log(LogLevel::info, from->peer_name() + " is leaving the cluster");
+        // It may have said so on a link this node has just replaced: drop the current one too.
+        const auto current = ready_.find(from->peer_name());
+        if (current != ready_.end() && current->second != from &&
+            current->second->peer_incarnation() == from->peer_incarnation()) {
+          current->second->close("left the cluster");
+        }
         from->close("left the cluster");
         return;
+      }
       case wire::Type::call:
         handle_call(from, frame.raw);
         return;

@@ -112,6 +112,8 @@ class Cluster final : public ConnectionOwner {
   void accept_next();
   void dial(const std::string& address);
   void back_off(const std::string& address);
+  void retire(const ConnectionPtr& link);
+  static bool retired(Connection& link, std::chrono::steady_clock::time_point now);
   void tick();
   void dial_missing();
   void publish_peers();

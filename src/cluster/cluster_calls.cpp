@@ -78,12 +78,15 @@ void Cluster::handle_call(const ConnectionPtr& from, std::string_view body) {
   IncomingRequest in = decode_request(body);
   std::weak_ptr<Connection> back = from;
   const std::uint64_t id = in.id;
+  from->serving.fetch_add(1, std::memory_order_relaxed);
   host_.serve_call(std::move(in.request), std::move(in.chain), in.hops, from->peer_name(),
                    [back, id](Result<Reply> result) {
                      if (const ConnectionPtr connection = back.lock()) {
                        std::string& frame = scratch();
                        append_reply(frame, id, result);
                        connection->send(frame, Connection::Urgency::batch);
+                       // After the reply is queued: a retiring link may close once this is 0.
+                       connection->serving.fetch_sub(1, std::memory_order_release);
                      }
                    });
 }

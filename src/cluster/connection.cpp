@@ -258,6 +258,11 @@ RefPtr<CallState> Connection::take_call(std::uint64_t id) {
   return state;
 }
 
+std::size_t Connection::pending_calls() {
+  std::lock_guard lock(calls_mutex_);
+  return calls_.size();
+}
+
 void Connection::expire_calls(Clock::time_point now) {
   std::vector<RefPtr<CallState>> expired;
   {

@@ -87,10 +87,19 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::vector<std::string> capabilities;
   bool introduced = false;
 
+  // A link replaced by another to the same node retires instead of closing at once, so that
+  // calls already sent on it in either direction still get their replies (IO thread only).
+  bool retiring = false;       // this node sent RETIRE: it sends only replies on it now
+  bool peer_retired = false;   // the peer sent RETIRE: no more requests will arrive on it
+  Clock::time_point retired_at{};
+  // Requests received on this link whose replies are not yet queued. Any thread.
+  std::atomic<std::uint32_t> serving{0};
+
   // Outstanding calls sent on this connection, by request id. Thread-safe.
   std::uint64_t add_call(RefPtr<CallState> state);  // 0 when already closed
   RefPtr<CallState> take_call(std::uint64_t id);
   void expire_calls(Clock::time_point now);          // times out calls past their deadline
+  std::size_t pending_calls();                       // calls sent here still waiting for replies
 
  private:
   enum class State : std::uint8_t { hello, auth, ready, closed };

@@ -38,6 +38,7 @@ std::string_view type_name(Type type) noexcept {
     case Type::reply: return "REPLY";
     case Type::handoff: return "HANDOFF";
     case Type::release: return "RELEASE";
+    case Type::retire: return "RETIRE";
   }
   return "UNKNOWN";
 }

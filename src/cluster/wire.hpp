@@ -29,8 +29,9 @@ enum class Type : std::uint8_t {
   reply = 10,
   handoff = 11,  // one actor (and its snapshot) moving with its shard to the receiver
   release = 12,  // the sender no longer holds these shards: the receiver may serve them
+  retire = 13,   // the sender replaced this link by another: only replies follow on it
 };
-inline constexpr std::uint8_t kMaxType = 12;
+inline constexpr std::uint8_t kMaxType = 13;
 
 std::string_view type_name(Type type) noexcept;
 

@@ -286,20 +286,24 @@ std::uint16_t free_port() {
 
 TEST(InProcessClusterTest, NodesDialingEachOtherAtOnceKeepOneLink) {
   // Each node is the other's seed, so both dial at start: two links cross, and both ends must
-  // keep the same one. A wrong choice shows as a lost peer or a node missing from a view.
+  // keep the same one. A wrong choice shows as a lost peer or a node missing from a view; a
+  // link closed under calls in flight shows as a failed call (the other link is retired: it
+  // closes only once nothing is in flight on it).
+  int total_retired = 0;
   for (int round = 0; round < 10; ++round) {
     const std::string pa = "127.0.0.1:" + std::to_string(free_port());
     const std::string pb = "127.0.0.1:" + std::to_string(free_port());
     std::mutex mutex;
     std::vector<std::string> lost;
+    int retiring = 0, retired = 0;
     auto options = [&](std::string name, std::string listen, std::string seed) {
       NodeOptions o = member(std::move(name), {std::move(seed)});
       o.listen = std::move(listen);
       o.log = [&](LogLevel, std::string_view line) {
-        if (line.rfind("lost ", 0) == 0) {
-          std::lock_guard lock(mutex);
-          lost.emplace_back(line);
-        }
+        std::lock_guard lock(mutex);
+        if (line.rfind("lost ", 0) == 0) lost.emplace_back(line);
+        if (line.rfind("retiring ", 0) == 0) ++retiring;
+        if (line.rfind("closed the retired link", 0) == 0) ++retired;
       };
       return o;
     };
@@ -307,14 +311,41 @@ TEST(InProcessClusterTest, NodesDialingEachOtherAtOnceKeepOneLink) {
     Node b(options("b", pb, pa));
     register_all(a);
     register_all(b);
-    ASSERT_TRUE(eventually([&] { return sees({&a, &b}, "test", 2); }, 3000ms)) << "round " << round;
-    std::this_thread::sleep_for(100ms);
+    std::atomic<bool> stop{false};
+    std::vector<std::string> failures;
+    std::vector<std::thread> callers;
+    for (Node* caller : {&a, &b}) {
+      callers.emplace_back([&, caller] {
+        for (int i = 0; !stop && i < 100'000; ++i) {
+          auto r = caller->call(req("Counter", "x" + std::to_string(i % 64)));
+          // no_nodes: neither node serves "test" before it has met the other (join sync).
+          if (!r && r.error().code != Errc::no_nodes) {
+            std::lock_guard lock(mutex);
+            failures.push_back(to_string(r.error()));
+          }
+        }
+      });
+    }
+    const bool met = eventually([&] { return sees({&a, &b}, "test", 2); }, 3000ms);
+    std::this_thread::sleep_for(200ms);
+    stop = true;
+    for (auto& t : callers) t.join();
+    ASSERT_TRUE(met) << "round " << round;
     EXPECT_TRUE(sees({&a, &b}, "test", 2)) << "round " << round;
+    EXPECT_TRUE(failures.empty()) << "round " << round << ": " << failures.size()
+                                  << " calls failed, first: " << failures.front();
     auto r = a.call(req("Counter", "crossed-" + std::to_string(round)));
     ASSERT_TRUE(r) << r.error();
+    // A retired link closes once nothing is in flight on it (here: within its 100 ms grace).
+    EXPECT_TRUE(eventually([&] {
+      std::lock_guard lock(mutex);
+      return retired == retiring;
+    }, 2000ms)) << "round " << round << ": a retired link stayed open";
     std::lock_guard lock(mutex);
+    total_retired += retired;
     EXPECT_TRUE(lost.empty()) << "round " << round << ": " << lost.front();
   }
+  RecordProperty("retired_links", total_retired);  // how often the links crossed
 }
 
 TEST(InProcessClusterTest, ARequestSentByAStaleViewIsForwardedAndTheSenderHearsTheNewerView) {
