@@ -351,13 +351,17 @@ TEST(MultiProcessTest, RequestsReachingANonOwnerAreForwarded) {
 TEST(MultiProcessTest, RebalancingUnderLoadFromEveryNodeFailsNothingAndKeepsState) {
   auto a = start("node-a", "game");
   auto b = start("node-b", "game", seed(*a));
-  for (NodeProcess* n : {a.get(), b.get()}) ASSERT_EQ(n->command("wait-nodes game 2 5000"), "ok");
+  auto c = start("node-c", "game", seed(*a));
+  for (NodeProcess* n : {a.get(), b.get(), c.get()}) {
+    ASSERT_EQ(n->command("wait-nodes game 3 5000"), "ok");
+  }
   Node client(client_options(*a));
-  ASSERT_TRUE(eventually([&] { return client.nodes_for("game").size() == 2; }, 5000ms));
+  ASSERT_TRUE(eventually([&] { return client.nodes_for("game").size() == 3; }, 5000ms));
 
-  // Load from every node: both processes and this test's own client node.
+  // Load from every node: the three processes and this test's own client node.
   ASSERT_EQ(a->command("load start from-a- 40"), "ok");
   ASSERT_EQ(b->command("load start from-b- 40"), "ok");
+  ASSERT_EQ(c->command("load start from-c- 40"), "ok");
   std::atomic<bool> stop{false};
   std::vector<long> acked(40, 0);
   std::vector<std::string> failures;
@@ -375,32 +379,34 @@ TEST(MultiProcessTest, RebalancingUnderLoadFromEveryNodeFailsNothingAndKeepsStat
   auto settle = [] { std::this_thread::sleep_for(300ms); };
   settle();
 
-  auto c = start("node-c", "game", seed(*a));  // a 3rd node joins
-  for (NodeProcess* n : {a.get(), b.get(), c.get()}) EXPECT_EQ(n->command("wait-nodes game 3 5000"), "ok");
+  auto d = start("node-d", "game", seed(*a));  // a 4th node joins
+  const std::vector<NodeProcess*> all{a.get(), b.get(), c.get(), d.get()};
+  for (NodeProcess* n : all) EXPECT_EQ(n->command("wait-nodes game 4 5000"), "ok");
   settle();
-  expect_no_duplicates({a.get(), b.get(), c.get()}, "after the join");
+  expect_no_duplicates(all, "after the join");
 
   EXPECT_EQ(b->command("set-capabilities"), "ok");  // a capability removed
-  for (NodeProcess* n : {a.get(), b.get(), c.get()}) EXPECT_EQ(n->command("wait-nodes game 2 5000"), "ok");
+  for (NodeProcess* n : all) EXPECT_EQ(n->command("wait-nodes game 3 5000"), "ok");
   settle();
-  expect_no_duplicates({a.get(), b.get(), c.get()}, "after removing b's capability");
+  expect_no_duplicates(all, "after removing b's capability");
 
   EXPECT_EQ(b->command("set-capabilities game"), "ok");  // and registered again
-  for (NodeProcess* n : {a.get(), b.get(), c.get()}) EXPECT_EQ(n->command("wait-nodes game 3 5000"), "ok");
+  for (NodeProcess* n : all) EXPECT_EQ(n->command("wait-nodes game 4 5000"), "ok");
   settle();
-  expect_no_duplicates({a.get(), b.get(), c.get()}, "after registering it again");
+  expect_no_duplicates(all, "after registering it again");
 
-  EXPECT_EQ(c->terminate(), 0);  // a graceful leave
-  for (NodeProcess* n : {a.get(), b.get()}) EXPECT_EQ(n->command("wait-nodes game 2 5000"), "ok");
+  EXPECT_EQ(d->terminate(), 0);  // a graceful leave
+  const std::vector<NodeProcess*> staying{a.get(), b.get(), c.get()};
+  for (NodeProcess* n : staying) EXPECT_EQ(n->command("wait-nodes game 3 5000"), "ok");
   settle();
-  expect_no_duplicates({a.get(), b.get()}, "after c left");
+  expect_no_duplicates(staying, "after d left");
 
   stop = true;
   load.join();
   EXPECT_TRUE(failures.empty()) << failures.size() << " client calls failed, first: " << failures.front();
   std::map<std::string, long> expected;
   for (int i = 0; i < 40; ++i) expected["from-client-" + std::to_string(i)] = acked[i];
-  for (NodeProcess* n : {a.get(), b.get()}) {
+  for (NodeProcess* n : staying) {
     const std::string answer = n->command("load stop");
     ASSERT_EQ(answer.rfind("load ", 0), 0u) << answer;
     const Value tally = Value::parse(answer.substr(5));
