@@ -38,19 +38,25 @@ void Writer::array(std::uint32_t size) {
   }
 }
 
-void Writer::str(std::string_view text) {
-  const std::size_t n = text.size();
-  if (n < 32) {
-    out_.push_back(static_cast<char>(0xa0 | n));
-  } else if (n < 256) {
-    out_.push_back('\xd9');
+// The header of a str or bin of n bytes: the 8-, 16- or 32-bit length form.
+void Writer::length(std::size_t n, char form8, char form16, char form32) {
+  if (n < 256) {
+    out_.push_back(form8);
     be(n, 1);
   } else if (n < 65536) {
-    out_.push_back('\xda');
+    out_.push_back(form16);
     be(n, 2);
   } else {
-    out_.push_back('\xdb');
+    out_.push_back(form32);
     be(n, 4);
+  }
+}
+
+void Writer::str(std::string_view text) {
+  if (text.size() < 32) {
+    out_.push_back(static_cast<char>(0xa0 | text.size()));
+  } else {
+    length(text.size(), '\xd9', '\xda', '\xdb');
   }
   out_.append(text);
 }
@@ -132,18 +138,8 @@ void Writer::value(const Value& value) {
     case Value::value_t::binary: {
       const auto& bytes = value.get_binary();
       if (bytes.has_subtype()) break;  // an ext type: nlohmann knows its many forms
-      const std::size_t n = bytes.size();
-      if (n < 256) {
-        out_.push_back('\xc4');
-        be(n, 1);
-      } else if (n < 65536) {
-        out_.push_back('\xc5');
-        be(n, 2);
-      } else {
-        out_.push_back('\xc6');
-        be(n, 4);
-      }
-      out_.append(reinterpret_cast<const char*>(bytes.data()), n);
+      length(bytes.size(), '\xc4', '\xc5', '\xc6');
+      out_.append(reinterpret_cast<const char*>(bytes.data()), bytes.size());
       return;
     }
   }

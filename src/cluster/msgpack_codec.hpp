@@ -24,6 +24,7 @@ class Writer {
 
  private:
   void be(std::uint64_t value, int bytes);
+  void length(std::size_t n, char form8, char form16, char form32);
   std::string& out_;
 };
 
