@@ -401,10 +401,19 @@ void Cluster::send_handoff(const std::string& to, const std::string& capability,
 }
 
 void Cluster::send_release(const std::string& to, const std::string& capability,
-                           const std::vector<std::uint32_t>& shards) {
+                           const std::vector<std::uint32_t>& shards, bool answer) {
   const ConnectionPtr connection = peer(to);
   if (!connection || shards.empty()) return;
-  connection->send(wire::encode_frame(wire::Type::release,
+  Value body{{"capability", capability}, {"shards", shards}};
+  if (answer) body["answer"] = true;
+  connection->send(wire::encode_frame(wire::Type::release, body), Connection::Urgency::background);
+}
+
+void Cluster::send_ask_release(const std::string& to, const std::string& capability,
+                               const std::vector<std::uint32_t>& shards) {
+  const ConnectionPtr connection = peer(to);
+  if (!connection || shards.empty()) return;
+  connection->send(wire::encode_frame(wire::Type::ask_release,
                                       Value{{"capability", capability}, {"shards", shards}}),
                    Connection::Urgency::background);
 }
@@ -438,6 +447,17 @@ std::uint32_t shard_number(std::uint64_t value) {
     throw std::invalid_argument("shard " + std::to_string(value) + " is out of range");
   }
   return static_cast<std::uint32_t>(value);
+}
+
+std::vector<std::uint32_t> shard_list(const Value& body) {
+  const Value& list = wire::get_field(body, "shards");
+  if (!list.is_array()) throw std::invalid_argument("field 'shards' is not a list");
+  std::vector<std::uint32_t> shards;
+  for (const Value& shard : list) {
+    if (!shard.is_number_unsigned()) throw std::invalid_argument("field 'shards' holds a non-shard");
+    shards.push_back(shard_number(shard.get<std::uint64_t>()));
+  }
+  return shards;
 }
 
 std::vector<std::string> string_list(const Value& body, std::string_view field) {
@@ -513,17 +533,19 @@ void Cluster::on_frame(const ConnectionPtr& from, wire::Frame&& frame) {
         return;
       }
       case wire::Type::release: {
-        const Value& list = wire::get_field(frame.body, "shards");
-        if (!list.is_array()) throw std::invalid_argument("field 'shards' is not a list");
-        std::vector<std::uint32_t> shards;
-        for (const Value& shard : list) {
-          if (!shard.is_number_unsigned()) throw std::invalid_argument("field 'shards' holds a non-shard");
-          shards.push_back(shard_number(shard.get<std::uint64_t>()));
+        const auto answer = frame.body.find("answer");
+        if (answer != frame.body.end() && !answer->is_boolean()) {
+          throw std::invalid_argument("field 'answer' is not a boolean");
         }
         host_.on_release(from->peer_name(), wire::get_string(frame.body, "capability"),
-                         std::move(shards));
+                         shard_list(frame.body),
+                         answer != frame.body.end() && answer->get<bool>());
         return;
       }
+      case wire::Type::ask_release:
+        host_.on_ask_release(from->peer_name(), wire::get_string(frame.body, "capability"),
+                             shard_list(frame.body));
+        return;
       default:
         break;
     }

@@ -43,8 +43,12 @@ class ClusterHost {
   virtual void on_handoff(const std::string& from, const std::string& capability,
                           std::uint32_t shard, std::string module, std::string id,
                           std::optional<Value> state) = 0;
+  // `answer`: sent in answer to this node's ASK_RELEASE.
   virtual void on_release(const std::string& from, const std::string& capability,
-                          std::vector<std::uint32_t> shards) = 0;
+                          std::vector<std::uint32_t> shards, bool answer) = 0;
+  // A peer still waits for this node to release these shards.
+  virtual void on_ask_release(const std::string& from, const std::string& capability,
+                              std::vector<std::uint32_t> shards) = 0;
 };
 
 struct ClusterOptions {
@@ -89,7 +93,9 @@ class Cluster final : public ConnectionOwner {
                     const std::string& module, const std::string& id,
                     const std::optional<Value>& state);
   void send_release(const std::string& to, const std::string& capability,
-                    const std::vector<std::uint32_t>& shards);
+                    const std::vector<std::uint32_t>& shards, bool answer = false);
+  void send_ask_release(const std::string& to, const std::string& capability,
+                        const std::vector<std::uint32_t>& shards);
   bool connected(const std::string& name) const { return peer(name) != nullptr; }
   // Sends peer `name` this node's MEMBERS (its members and capabilities), at most every 100 ms:
   // for a peer that sent a request here by a view older than this node's.

@@ -39,6 +39,7 @@ std::string_view type_name(Type type) noexcept {
     case Type::handoff: return "HANDOFF";
     case Type::release: return "RELEASE";
     case Type::retire: return "RETIRE";
+    case Type::ask_release: return "ASK_RELEASE";
   }
   return "UNKNOWN";
 }

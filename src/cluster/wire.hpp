@@ -30,8 +30,9 @@ enum class Type : std::uint8_t {
   handoff = 11,  // one actor (and its snapshot) moving with its shard to the receiver
   release = 12,  // the sender no longer holds these shards: the receiver may serve them
   retire = 13,   // the sender replaced this link by another: only replies follow on it
+  ask_release = 14,  // the sender still waits for these shards: release them if you can
 };
-inline constexpr std::uint8_t kMaxType = 13;
+inline constexpr std::uint8_t kMaxType = 14;
 
 std::string_view type_name(Type type) noexcept;
 

@@ -1,6 +1,7 @@
 #include "node/node_core.hpp"
 
 #include <algorithm>
+#include <random>
 #include <cstdio>
 #include <stdexcept>
 #include <map>
@@ -104,10 +105,17 @@ NodeCore::NodeCore(Node& facade, NodeOptions options)
       return routes_.read().owned_here(capability, shard);
     });
     host_.every(std::chrono::milliseconds(50), [this] {
-      for (const ShardKey& key : handoffs_.expire(ShardHandoffs::Clock::now())) {
+      const auto now = ShardHandoffs::Clock::now();
+      for (const ShardKey& key : handoffs_.expire(now)) {
         log(LogLevel::warning, "handoff of shard " + std::to_string(key.second) + " of " +
                                    capability_ids_.name(key.first) +
                                    " timed out: serving it without the previous owner's release");
+      }
+      // Waits that last are asked about again, with backoff and jitter (ShardHandoffs).
+      thread_local std::mt19937 random(std::random_device{}());
+      std::uniform_real_distribution<double> jitter(0.8, 1.2);
+      for (const auto& [to, shards] : handoffs_.due_asks(now, [&] { return jitter(random); })) {
+        cluster_->send_ask_release(to.first, capability_ids_.name(to.second), shards);
       }
     });
     cluster_->start({});
@@ -199,11 +207,33 @@ void NodeCore::on_handoff(const std::string& from, const std::string& capability
 }
 
 void NodeCore::on_release(const std::string& from, const std::string& capability,
-                          std::vector<std::uint32_t> shards) {
+                          std::vector<std::uint32_t> shards, bool answer) {
   const std::uint32_t id = capability_ids_.intern(capability);
   for (std::uint32_t shard : shards) {
-    if (shard < options_.shard_count) handoffs_.released({id, shard}, from);
+    if (shard < options_.shard_count) handoffs_.released({id, shard}, from, answer);
   }
+}
+
+// A peer still waits for shards it thinks this node held. Those this node does not own by its
+// view and holds no finishing activation of are released (again, or for the first time when
+// its RELEASE went to another node under a view that has changed since); the rest wait for
+// this node's own handoff, and the peer asks again later. Under membership_mutex_: a view change
+// publishes its table and registers its finishing activations (or sends their HANDOFFs) under
+// it, so no answer can slip in between and release a shard whose actors are still here.
+void NodeCore::on_ask_release(const std::string& from, const std::string& capability,
+                              std::vector<std::uint32_t> shards) {
+  const std::uint32_t id = capability_ids_.intern(capability);
+  std::lock_guard lock(membership_mutex_);
+  const RoutingTable& table = routes_.read();
+  std::vector<std::uint32_t> released;
+  for (std::uint32_t shard : shards) {
+    if (shard >= options_.shard_count || table.owned_here(id, shard) ||
+        handoffs_.outgoing({id, shard})) {
+      continue;
+    }
+    released.push_back(shard);
+  }
+  cluster_->send_release(from, capability, released, /*answer=*/true);
 }
 
 void NodeCore::adopt(const ShardKey& key, std::vector<ArrivingActor>&& actors) {

@@ -50,7 +50,9 @@ class NodeCore final : public Router, public ClusterHost {
   void on_handoff(const std::string& from, const std::string& capability, std::uint32_t shard,
                   std::string module, std::string id, std::optional<Value> state) override;
   void on_release(const std::string& from, const std::string& capability,
-                  std::vector<std::uint32_t> shards) override;
+                  std::vector<std::uint32_t> shards, bool answer) override;
+  void on_ask_release(const std::string& from, const std::string& capability,
+                      std::vector<std::uint32_t> shards) override;
 
   std::vector<std::string> nodes_for(std::string_view capability) const;
   std::vector<std::string> all_capabilities() const;

@@ -1,10 +1,14 @@
 #include "node/shard_handoffs.hpp"
 
+#include <algorithm>
+
 namespace mesh::detail {
 namespace {
 // An early RELEASE (one that arrived before this node's view said it gained the shard) is kept
 // this long for the view change to catch up.
 constexpr auto kKeepEarly = std::chrono::seconds(10);
+constexpr auto kFirstAsk = std::chrono::milliseconds(50);
+constexpr auto kMaxAskDelay = std::chrono::seconds(1);
 }  // namespace
 
 void ShardHandoffs::expect(const ShardKey& key, const std::string& from,
@@ -24,6 +28,8 @@ void ShardHandoffs::expect(const ShardKey& key, const std::string& from,
   if (inserted) waiting_count_.fetch_add(1, std::memory_order_relaxed);
   it->second.from = from;
   it->second.deadline = deadline;
+  it->second.ask_delay = kFirstAsk;
+  it->second.next_ask = Clock::now() + kFirstAsk;
   for (ArrivingActor& actor : actors) it->second.actors.push_back(std::move(actor));
 }
 
@@ -57,12 +63,13 @@ void ShardHandoffs::arrived(const ShardKey& key, const std::string& from, Arrivi
   early.actors.push_back(std::move(actor));
 }
 
-void ShardHandoffs::released(const ShardKey& key, const std::string& from) {
+void ShardHandoffs::released(const ShardKey& key, const std::string& from, bool answer) {
   std::lock_guard lock(mutex_);
   if (const auto it = incoming_.find(key); it != incoming_.end() && it->second.from == from) {
     release_locked(it);
     return;
   }
+  if (answer) return;
   Early& early = early_[key];
   if (early.from != from) early = Early{from, Clock::now(), {}, false};
   early.released = true;
@@ -101,6 +108,25 @@ std::vector<ShardKey> ShardHandoffs::expire(Clock::time_point now) {
   }
   std::erase_if(early_, [&](const auto& entry) { return now - entry.second.at > kKeepEarly; });
   return timed_out;
+}
+
+ShardHandoffs::Asks ShardHandoffs::due_asks(Clock::time_point now,
+                                            const std::function<double()>& jitter) {
+  std::lock_guard lock(mutex_);
+  Asks asks;
+  for (auto& [key, incoming] : incoming_) {
+    if (incoming.next_ask > now) continue;
+    asks[{incoming.from, key.first}].push_back(key.second);
+    incoming.ask_delay = std::min<Clock::duration>(incoming.ask_delay * 2, kMaxAskDelay);
+    incoming.next_ask =
+        now + std::chrono::duration_cast<Clock::duration>(incoming.ask_delay * jitter());
+  }
+  return asks;
+}
+
+bool ShardHandoffs::outgoing(const ShardKey& key) const {
+  std::lock_guard lock(mutex_);
+  return outgoing_.contains(key);
 }
 
 void ShardHandoffs::outgoing_changed(const ShardKey& key, int delta) {

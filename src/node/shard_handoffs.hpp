@@ -52,17 +52,27 @@ class ShardHandoffs {
   void wait(const ShardKey& key, Clock::time_point until);
   // A moved actor or a RELEASE from `from` arrived.
   void arrived(const ShardKey& key, const std::string& from, ArrivingActor actor);
-  void released(const ShardKey& key, const std::string& from);
+  // `answer`: a RELEASE sent in answer to ASK_RELEASE, which counts only while the key waits
+  // for `from` (a late duplicate must not pass for an early release of a later move).
+  void released(const ShardKey& key, const std::string& from, bool answer = false);
   // `node` is gone: everything it was to release is released (without state).
   void forget(const std::string& node);
   // Releases keys past their deadline and drops early releases nobody claimed; returns the
   // keys that timed out, for the log.
   std::vector<ShardKey> expire(Clock::time_point now);
+  // The waits due for asking their previous owner again (ASK_RELEASE), by (owner, capability).
+  // Each key is asked first after 50 ms, then after twice the previous delay (at most 1 s),
+  // each delay stretched by jitter(), a factor around 1 that keeps nodes from asking in step.
+  using Asks = std::map<std::pair<std::string, std::uint32_t>, std::vector<std::uint32_t>>;
+  Asks due_asks(Clock::time_point now, const std::function<double()>& jitter);
 
   // --- old owner ---
   // A lost shard whose busy activations are still finishing (+1), or whose last one ended and
   // was released (-1). The two may arrive in either order.
   void outgoing_changed(const ShardKey& key, int delta);
+
+  // Whether this node still finishes activations of the lost shard `key` before releasing it.
+  bool outgoing(const ShardKey& key) const;
 
   std::size_t in_progress() const;
   std::size_t outgoing_count() const;
@@ -71,6 +81,8 @@ class ShardHandoffs {
   struct Incoming {
     std::string from;
     Clock::time_point deadline;
+    Clock::time_point next_ask;
+    Clock::duration ask_delay{};
     std::vector<ArrivingActor> actors;
     std::vector<Resume> parked;
   };
