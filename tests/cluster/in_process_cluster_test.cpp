@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -407,6 +408,51 @@ TEST(InProcessClusterTest, ThreadsCarryNamesOperatorsCanTellApart) {
     return now.count("mesh-io") == 1 && now.count("mesh-timer") == 1 &&
            now.count("mesh-worker") == 2;  // worker_threads = 2
   }, 2000ms));
+}
+
+// Views that disagree on purpose: while "a" serves the capability everyone places every shard on
+// "a"; once it stops, "a" believes its shards go to `heir` while the others believe they go to
+// "b". So "a" sends its RELEASE to "c", and "b" waits for a RELEASE that "a" never sends it.
+struct HeirStrategy : PlacementStrategy {
+  explicit HeirStrategy(std::string heir) : heir(std::move(heir)) {}
+  std::size_t owner(std::uint32_t, std::string_view, std::span<const std::string> nodes) const override {
+    if (std::find(nodes.begin(), nodes.end(), "a") != nodes.end()) return 0;  // sorted: "a" first
+    const auto it = std::find(nodes.begin(), nodes.end(), heir);
+    return it == nodes.end() ? 0 : static_cast<std::size_t>(it - nodes.begin());
+  }
+  std::string heir;
+};
+
+TEST(InProcessClusterTest, AWaitForAReleaseThatWentElsewhereIsUnstuckByAskingAgain) {
+  auto options = [](std::string name, std::vector<std::string> seeds, std::string heir) {
+    NodeOptions o = member(std::move(name), std::move(seeds));
+    o.strategy = std::make_shared<HeirStrategy>(std::move(heir));
+    o.handoff_timeout = 10s;  // a wait that only the deadline ends would take this long
+    return o;
+  };
+  Node a(options("a", {}, "c"));
+  Node b(options("b", {a.listen_address()}, "b"));
+  Node c(options("c", {a.listen_address()}, "b"));
+  register_all(a);
+  register_all(b);
+  register_all(c);
+  b.register_capabilities({});
+  c.register_capabilities({});
+  ASSERT_TRUE(eventually([&] { return sees({&a, &b, &c}, "test", 1); }, 3000ms));
+  ASSERT_TRUE(b.call(req("Counter", "stuck?")));  // lives on "a"
+  b.register_capabilities({"test"});
+  c.register_capabilities({"test"});
+  ASSERT_TRUE(eventually([&] { return sees({&a, &b, &c}, "test", 3); }, 3000ms));
+
+  a.register_capabilities({});  // "a" hands its shards to "c"; "b" expects them from "a"
+  ASSERT_TRUE(eventually([&] { return sees({&a, &b, &c}, "test", 2); }, 3000ms));
+  const auto start = std::chrono::steady_clock::now();
+  auto r = b.call(req("Counter", "stuck?"));
+  const auto waited = std::chrono::steady_clock::now() - start;
+  ASSERT_TRUE(r) << r.error();
+  EXPECT_EQ(r->pid.node, "b");
+  EXPECT_LT(waited, 2s) << "the wait ended only by its deadline";
+  EXPECT_EQ(b.status().handoffs_in_progress, 0u);
 }
 
 TEST(InProcessClusterTest, DuplicateNameIsRefused) {
