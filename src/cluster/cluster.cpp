@@ -419,16 +419,14 @@ void Cluster::send_ask_release(const std::string& to, const std::string& capabil
 }
 
 void Cluster::share_view(const std::string& name) {
-  asio::post(io_, [this, name] {
-    const auto it = ready_.find(name);
-    if (it == ready_.end() || !it->second->introduced) return;
-    const auto now = Clock::now();
-    auto& last = view_shared_[name];
-    if (now - last < std::chrono::milliseconds(100)) return;
-    last = now;
-    send_members(it->second);
-    host_.log(LogLevel::debug, "sent " + name + " this node's view: it sent a request by an older one");
-  });
+  const auto now = Clock::now();
+  auto& last = view_shared_[name];
+  if (now - last < std::chrono::milliseconds(100)) return;
+  const auto it = ready_.find(name);
+  if (it == ready_.end() || !it->second->introduced) return;
+  last = now;
+  send_members(it->second);
+  host_.log(LogLevel::debug, "sent " + name + " this node's view: it sent a request by an older one");
 }
 
 void Cluster::set_capabilities(std::vector<std::string> capabilities) {

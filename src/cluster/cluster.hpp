@@ -98,7 +98,8 @@ class Cluster final : public ConnectionOwner {
                         const std::vector<std::uint32_t>& shards);
   bool connected(const std::string& name) const { return peer(name) != nullptr; }
   // Sends peer `name` this node's MEMBERS (its members and capabilities), at most every 100 ms:
-  // for a peer that sent a request here by a view older than this node's.
+  // for a peer that sent a request here by a view older than this node's. IO thread only (it
+  // is called while serving a peer's request, so forwarding posts nothing per request).
   void share_view(const std::string& name);
 
   // ConnectionOwner (IO thread).

@@ -458,7 +458,8 @@ void NodeCore::serve_call(Request&& request, ChainPtr chain, std::uint32_t hops,
   serve_call_settled(std::move(request), std::move(chain), hops, std::move(done), &from);
 }
 
-// `from`: the peer the request came from, on its first arrival; null once it waited to settle.
+// `from`: the peer the request came from, on its first arrival (on the IO thread); null once it
+// waited to settle (on the timer thread).
 void NodeCore::serve_call_settled(Request&& request, ChainPtr chain, std::uint32_t hops,
                                   CallState::Callback done, const std::string* from) {
   const bool settled = from == nullptr;
