@@ -8,7 +8,7 @@
 
 #include "cluster/wire.hpp"
 #include "mesh/request.hpp"
-#include "runtime/call_chain.hpp"
+#include "core/call_chain.hpp"
 
 namespace mesh::detail {
 

@@ -110,7 +110,9 @@ void Cluster::stop() {
 
 void Cluster::close_when_flushed(Clock::time_point give_up, std::promise<void>* done) {
   bool flushed = true;
-  for (const ConnectionPtr& connection : connections_) flushed = flushed && connection->unsent_bytes() == 0;
+  for (const auto& [connection, link] : connections_) {
+    flushed = flushed && connection->unsent_bytes() == 0;
+  }
   if (!flushed && Clock::now() < give_up) {
     auto timer = std::make_shared<asio::steady_timer>(io_, std::chrono::milliseconds(1));
     timer->async_wait([this, timer, give_up, done](const asio::error_code&) {
@@ -118,9 +120,9 @@ void Cluster::close_when_flushed(Clock::time_point give_up, std::promise<void>* 
     });
     return;
   }
-  for (const ConnectionPtr& connection : std::set(connections_)) {
-    connection->close("this node is leaving");
-  }
+  std::vector<ConnectionPtr> all;
+  for (const auto& [connection, link] : connections_) all.push_back(connection);
+  for (const ConnectionPtr& connection : all) connection->close("this node is leaving");
   done->set_value();
 }
 
@@ -135,7 +137,7 @@ void Cluster::accept_next() {
     }
     if (stopping_) return;
     auto connection = std::make_shared<Connection>(io_, std::move(socket), self_, *this, "");
-    connections_.insert(connection);
+    connections_.emplace(connection, Link{});
     connection->start();
     accept_next();
   });
@@ -175,7 +177,7 @@ void Cluster::dial(const std::string& address) {
                               }
                               auto connection = std::make_shared<Connection>(
                                   io_, std::move(*socket), self_, *this, address);
-                              connections_.insert(connection);
+                              connections_.emplace(connection, Link{});
                               connection->start();
                             });
       });
@@ -214,12 +216,12 @@ void Cluster::dial_missing() {
 
 void Cluster::tick() {
   const auto now = Clock::now();
-  for (const ConnectionPtr& connection : connections_) {
+  for (const auto& [connection, link] : connections_) {
     connection->expire_calls(now);
     if (!connection->ready() && now - connection->opened_at() > kHandshakeTimeout) {
       connection->close("handshake timed out");
     }
-    if (connection->retiring && connection->ready() && retired(*connection, now)) {
+    if (link.retiring && connection->ready() && retired(*connection, link, now)) {
       connection->close("replaced by a second link");
     }
   }
@@ -270,9 +272,11 @@ std::string Cluster::admit(const ConnectionPtr& connection) {
       return "already connected to " + name;
     }
     // The peer is the same node with the same capabilities: it stays in the view throughout.
-    connection->capabilities = existing->capabilities;
-    connection->introduced = existing->introduced;
-    retire(existing);
+    Link& old_link = link_of(existing);
+    Link& new_link = link_of(connection);
+    new_link.capabilities = old_link.capabilities;
+    new_link.introduced = old_link.introduced;
+    retire(existing, old_link);
     return "";
   }
   if (silent < options_.failure_timeout / 2) {
@@ -282,24 +286,33 @@ std::string Cluster::admit(const ConnectionPtr& connection) {
   return "";
 }
 
+Cluster::Link& Cluster::link_of(const ConnectionPtr& connection) {
+  const auto it = connections_.find(connection);
+  // Every connection is in connections_ from its start until on_closed, and only then.
+  if (it == connections_.end()) throw std::logic_error("mesh: a connection outside the cluster");
+  return it->second;
+}
+
 // The peer decides the same way and retires its end too (see admit).
-void Cluster::retire(const ConnectionPtr& link) {
-  link->retiring = true;
-  link->retired_at = Clock::now();
-  link->send(wire::encode_frame(wire::Type::retire, Value::object()), Connection::Urgency::now);
-  host_.log(LogLevel::debug, "retiring a second link to " + link->peer_name());
+void Cluster::retire(const ConnectionPtr& connection, Link& link) {
+  link.retiring = true;
+  link.retired_at = Clock::now();
+  connection->send(wire::encode_frame(wire::Type::retire, Value::object()),
+                   Connection::Urgency::now);
+  host_.log(LogLevel::debug, "retiring a second link to " + connection->peer_name());
 }
 
 // A retired link closes once nothing can be in flight on it: the peer has retired it too (so
 // no request of its can follow), every call this node sent on it has its reply, every request
 // it received is answered and written, and a grace period has passed for a caller that took
 // the link just before it retired. Calls that take longer than kRetireLimit give way.
-bool Cluster::retired(Connection& link, Clock::time_point now) {
+bool Cluster::retired(Connection& connection, const Link& link, Clock::time_point now) {
   constexpr auto kGrace = std::chrono::milliseconds(100);
   constexpr auto kRetireLimit = std::chrono::seconds(10);
   if (now - link.retired_at >= kRetireLimit) return true;
-  return link.peer_retired && now - link.retired_at >= kGrace && link.pending_calls() == 0 &&
-         link.serving.load(std::memory_order_acquire) == 0 && link.unsent_bytes() == 0;
+  return link.peer_retired && now - link.retired_at >= kGrace &&
+         connection.pending_calls() == 0 && connection.serving() == 0 &&
+         connection.unsent_bytes() == 0;
 }
 
 void Cluster::on_ready(const ConnectionPtr& connection) {
@@ -326,9 +339,13 @@ void Cluster::check_synced() {
   if (synced_ || stopping_) return;
   const bool alone = options_.seeds.empty() && !options_.discovery;
   bool met_everyone = !ready_.empty() && dialing_.empty();
-  for (const ConnectionPtr& connection : connections_) met_everyone = met_everyone && connection->ready();
+  for (const auto& [connection, link] : connections_) {
+    met_everyone = met_everyone && connection->ready();
+  }
   for (const auto& [name, known] : known_) met_everyone = met_everyone && ready_.contains(name);
-  for (const auto& [name, connection] : ready_) met_everyone = met_everyone && connection->introduced;
+  for (const auto& [name, connection] : ready_) {
+    met_everyone = met_everyone && link_of(connection).introduced;
+  }
   if (alone || met_everyone || Clock::now() - started_ >= options_.join_timeout) {
     synced_ = true;
     host_.on_synced();
@@ -336,7 +353,8 @@ void Cluster::check_synced() {
 }
 
 void Cluster::on_closed(const ConnectionPtr& connection, const std::string& reason) {
-  connections_.erase(connection);
+  const auto node = connections_.extract(connection);
+  const bool was_retiring = !node.empty() && node.mapped().retiring;
   if (!connection->dialed_address().empty()) {
     dialing_.erase(connection->dialed_address());
     if (!connection->admitted()) back_off(connection->dialed_address());
@@ -357,7 +375,7 @@ void Cluster::on_closed(const ConnectionPtr& connection, const std::string& reas
                   (connection->dialed_address().empty() ? "from " + connection->remote_endpoint()
                                                         : "to " + connection->dialed_address()) +
                   " closed during the handshake: " + reason);
-  } else if (connection->retiring) {
+  } else if (was_retiring) {
     host_.log(LogLevel::debug, "closed the retired link to " + name + ": " + reason);
   }
 }
@@ -369,53 +387,28 @@ void Cluster::publish_peers() {
     // A peer enters the view with its capabilities, never before them: a view that showed it
     // without them would briefly hand its shards to others. Its MEMBERS also proves it admitted
     // the link, so no call goes out on a link the peer is about to refuse.
-    if (!connection->introduced) continue;
+    const Link& link = link_of(connection);
+    if (!link.introduced) continue;
     peers->emplace(name, connection);
-    members.push_back(MemberInfo{name, connection->capabilities});
+    members.push_back(MemberInfo{name, link.capabilities});
   }
   peers_.publish(std::move(peers));
   host_.on_peers_changed(std::move(members));
 }
 
 void Cluster::send_members(const ConnectionPtr& to) {
-  Value members = Value::array();
-  members.push_back(Value{{"name", self_.name}, {"listen", self_.listen},
-                          {"incarnation", self_.incarnation}});
+  MembersMessage message{capabilities_, {{self_.name, self_.listen, self_.incarnation}}};
   for (auto& [name, connection] : ready_) {
-    members.push_back(Value{{"name", name}, {"listen", connection->peer_listen()},
-                            {"incarnation", connection->peer_incarnation()}});
+    message.members.push_back(
+        MemberAddress{name, connection->peer_listen(), connection->peer_incarnation()});
   }
-  to->send(wire::encode_frame(wire::Type::members,
-                              Value{{"capabilities", capabilities_}, {"members", members}}),
-           Connection::Urgency::background);
+  to->send(encode_members(message), Connection::Urgency::background);
 }
 
-void Cluster::send_handoff(const std::string& to, const std::string& capability,
-                           std::uint32_t shard, const std::string& module, const std::string& id,
-                           const std::optional<Value>& state) {
-  const ConnectionPtr connection = peer(to);
-  if (!connection) return;
-  Value body{{"capability", capability}, {"shard", shard}, {"module", module}, {"id", id}};
-  if (state) body["state"] = *state;
-  connection->send(wire::encode_frame(wire::Type::handoff, body), Connection::Urgency::background);
-}
-
-void Cluster::send_release(const std::string& to, const std::string& capability,
-                           const std::vector<std::uint32_t>& shards, bool answer) {
-  const ConnectionPtr connection = peer(to);
-  if (!connection || shards.empty()) return;
-  Value body{{"capability", capability}, {"shards", shards}};
-  if (answer) body["answer"] = true;
-  connection->send(wire::encode_frame(wire::Type::release, body), Connection::Urgency::background);
-}
-
-void Cluster::send_ask_release(const std::string& to, const std::string& capability,
-                               const std::vector<std::uint32_t>& shards) {
-  const ConnectionPtr connection = peer(to);
-  if (!connection || shards.empty()) return;
-  connection->send(wire::encode_frame(wire::Type::ask_release,
-                                      Value{{"capability", capability}, {"shards", shards}}),
-                   Connection::Urgency::background);
+void Cluster::send(const std::string& to, const ControlMessage& message) {
+  if (const ConnectionPtr connection = peer(to)) {
+    connection->send(encode_control(message), Connection::Urgency::background);
+  }
 }
 
 void Cluster::share_view(const std::string& name) {
@@ -423,7 +416,7 @@ void Cluster::share_view(const std::string& name) {
   auto& last = view_shared_[name];
   if (now - last < std::chrono::milliseconds(100)) return;
   const auto it = ready_.find(name);
-  if (it == ready_.end() || !it->second->introduced) return;
+  if (it == ready_.end() || !link_of(it->second).introduced) return;
   last = now;
   send_members(it->second);
   host_.log(LogLevel::debug, "sent " + name + " this node's view: it sent a request by an older one");
@@ -432,69 +425,38 @@ void Cluster::share_view(const std::string& name) {
 void Cluster::set_capabilities(std::vector<std::string> capabilities) {
   asio::post(io_, [this, capabilities = std::move(capabilities)]() mutable {
     capabilities_ = std::move(capabilities);
-    const std::string frame =
-        wire::encode_frame(wire::Type::capabilities, Value{{"capabilities", capabilities_}});
+    const std::string frame = encode_capabilities(CapabilitiesMessage{capabilities_});
     for (auto& [name, connection] : ready_) connection->send(frame, Connection::Urgency::background);
   });
 }
 
-namespace {
-// A shard number from the wire; larger than any shard count could be, it is malformed.
-std::uint32_t shard_number(std::uint64_t value) {
-  if (value > std::numeric_limits<std::uint32_t>::max()) {
-    throw std::invalid_argument("shard " + std::to_string(value) + " is out of range");
-  }
-  return static_cast<std::uint32_t>(value);
-}
-
-std::vector<std::uint32_t> shard_list(const Value& body) {
-  const Value& list = wire::get_field(body, "shards");
-  if (!list.is_array()) throw std::invalid_argument("field 'shards' is not a list");
-  std::vector<std::uint32_t> shards;
-  for (const Value& shard : list) {
-    if (!shard.is_number_unsigned()) throw std::invalid_argument("field 'shards' holds a non-shard");
-    shards.push_back(shard_number(shard.get<std::uint64_t>()));
-  }
-  return shards;
-}
-
-std::vector<std::string> string_list(const Value& body, std::string_view field) {
-  const Value& list = wire::get_field(body, field);
-  if (!list.is_array()) throw std::invalid_argument("field '" + std::string(field) + "' is not a list");
-  std::vector<std::string> out;
-  for (const Value& item : list) {
-    if (!item.is_string() || item.get_ref<const std::string&>().empty()) {
-      throw std::invalid_argument("field '" + std::string(field) + "' holds a non-name");
-    }
-    out.push_back(item.get<std::string>());
-  }
-  std::sort(out.begin(), out.end());
-  out.erase(std::unique(out.begin(), out.end()), out.end());
-  return out;
-}
-}  // namespace
-
 void Cluster::on_frame(const ConnectionPtr& from, wire::Frame&& frame) {
   try {
-    if (from->retiring && (frame.type == wire::Type::members ||
-                           frame.type == wire::Type::capabilities)) {
+    Link& link = link_of(from);
+    if (link.retiring && (frame.type == wire::Type::members ||
+                          frame.type == wire::Type::capabilities)) {
       return;  // the peer's MEMBERS on the link that replaced this one supersedes it
+    }
+    if (is_control(frame.type)) {
+      host_.on_control(from->peer_name(), decode_control(frame.type, std::move(frame.body)));
+      return;
     }
     switch (frame.type) {
       case wire::Type::retire:
-        from->peer_retired = true;
+        link.peer_retired = true;
         return;
-      case wire::Type::members:
-        from->capabilities = string_list(frame.body, "capabilities");
-        from->introduced = true;
-        handle_members(from, frame.body);
+      case wire::Type::members: {
+        MembersMessage members = decode_members(frame.body);
+        link.capabilities = std::move(members.capabilities);
+        link.introduced = true;
+        handle_members(from, members);
         publish_peers();
         check_synced();
         return;
+      }
       case wire::Type::capabilities:
-        from->capabilities = string_list(frame.body, "capabilities");
-        host_.log(LogLevel::info, from->peer_name() + " now serves " +
-                                      Value(from->capabilities).dump());
+        link.capabilities = decode_capabilities(frame.body).capabilities;
+        host_.log(LogLevel::info, from->peer_name() + " now serves " + Value(link.capabilities).dump());
         publish_peers();
         return;
       case wire::Type::heartbeat:
@@ -521,29 +483,6 @@ void Cluster::on_frame(const ConnectionPtr& from, wire::Frame&& frame) {
       case wire::Type::reply:
         handle_reply(from, frame.raw);
         return;
-      case wire::Type::handoff: {
-        std::optional<Value> state;
-        if (const auto it = frame.body.find("state"); it != frame.body.end()) state = std::move(*it);
-        host_.on_handoff(from->peer_name(), wire::get_string(frame.body, "capability"),
-                         shard_number(wire::get_u64(frame.body, "shard")),
-                         wire::get_string(frame.body, "module"), wire::get_string(frame.body, "id"),
-                         std::move(state));
-        return;
-      }
-      case wire::Type::release: {
-        const auto answer = frame.body.find("answer");
-        if (answer != frame.body.end() && !answer->is_boolean()) {
-          throw std::invalid_argument("field 'answer' is not a boolean");
-        }
-        host_.on_release(from->peer_name(), wire::get_string(frame.body, "capability"),
-                         shard_list(frame.body),
-                         answer != frame.body.end() && answer->get<bool>());
-        return;
-      }
-      case wire::Type::ask_release:
-        host_.on_ask_release(from->peer_name(), wire::get_string(frame.body, "capability"),
-                             shard_list(frame.body));
-        return;
       default:
         break;
     }
@@ -555,19 +494,17 @@ void Cluster::on_frame(const ConnectionPtr& from, wire::Frame&& frame) {
   }
 }
 
-void Cluster::handle_members(const ConnectionPtr& from, const Value& body) {
-  const Value& members = wire::get_field(body, "members");
-  if (!members.is_array()) throw std::invalid_argument("field 'members' is not a list");
+void Cluster::handle_members(const ConnectionPtr& from, const MembersMessage& message) {
   const auto now = Clock::now();
-  for (const Value& member : members) {
-    const std::string& name = wire::get_string(member, "name");
-    const std::string& listen = wire::get_string(member, "listen");
-    const std::uint64_t incarnation = wire::get_u64(member, "incarnation");
+  for (const MemberAddress& member : message.members) {
+    const std::string& name = member.name;
     if (name == self_.name || name.empty() || ready_.contains(name)) continue;
     if (left_.contains(name) && name != from->peer_name()) continue;
     Known& known = known_[name];
-    if (incarnation >= known.incarnation) known = Known{listen, incarnation, now};
-    if (self_.name < name) dial(listen);
+    if (member.incarnation >= known.incarnation) {
+      known = Known{member.listen, member.incarnation, now};
+    }
+    if (self_.name < name) dial(member.listen);
   }
 }
 

@@ -16,16 +16,18 @@
 #include <vector>
 
 #include "cluster/connection.hpp"
+#include "cluster/control_codec.hpp"
 #include "core/snapshot_cell.hpp"
 #include "core/string_map.hpp"
 #include "mesh/node_options.hpp"
 #include "mesh/request.hpp"
 #include "placement/routing_table.hpp"
-#include "runtime/call_chain.hpp"
+#include "core/call_chain.hpp"
 
 namespace mesh::detail {
 
-// What the cluster needs from its node. Called on the IO thread.
+// What the cluster hands up to its node: membership changes, requests from peers, and the
+// control messages it carries without acting on them. Called on the IO thread.
 class ClusterHost {
  public:
   virtual ~ClusterHost() = default;
@@ -39,16 +41,8 @@ class ClusterHost {
   // This node has met the cluster (or found nobody within join_timeout): its own capabilities
   // may take effect now without stealing shards from members it has not met yet.
   virtual void on_synced() = 0;
-  // A peer hands over an actor of a shard it no longer owns / releases shards.
-  virtual void on_handoff(const std::string& from, const std::string& capability,
-                          std::uint32_t shard, std::string module, std::string id,
-                          std::optional<Value> state) = 0;
-  // `answer`: sent in answer to this node's ASK_RELEASE.
-  virtual void on_release(const std::string& from, const std::string& capability,
-                          std::vector<std::uint32_t> shards, bool answer) = 0;
-  // A peer still waits for this node to release these shards.
-  virtual void on_ask_release(const std::string& from, const std::string& capability,
-                              std::vector<std::uint32_t> shards) = 0;
+  // A HANDOFF, RELEASE or ASK_RELEASE from peer `from`, decoded and checked for form only.
+  virtual void on_control(const std::string& from, ControlMessage&& message) = 0;
 };
 
 struct ClusterOptions {
@@ -88,14 +82,9 @@ class Cluster final : public ConnectionOwner {
   [[nodiscard]] Result<void> cast(const std::string& owner, Request&& request, std::uint32_t hops);
   void async_call(const std::string& owner, Request&& request, const ChainPtr& chain,
                   std::uint32_t hops, CallState::Callback done);
-  // Handoff messages; both keep their order with everything else sent to `to`.
-  void send_handoff(const std::string& to, const std::string& capability, std::uint32_t shard,
-                    const std::string& module, const std::string& id,
-                    const std::optional<Value>& state);
-  void send_release(const std::string& to, const std::string& capability,
-                    const std::vector<std::uint32_t>& shards, bool answer = false);
-  void send_ask_release(const std::string& to, const std::string& capability,
-                        const std::vector<std::uint32_t>& shards);
+  // Sends a control message to peer `to` (dropped when not connected). It keeps its order with
+  // everything else this node sends `to`. Any thread.
+  void send(const std::string& to, const ControlMessage& message);
   bool connected(const std::string& name) const { return peer(name) != nullptr; }
   // Sends peer `name` this node's MEMBERS (its members and capabilities), at most every 100 ms:
   // for a peer that sent a request here by a view older than this node's. IO thread only (it
@@ -109,6 +98,18 @@ class Cluster final : public ConnectionOwner {
   void on_closed(const ConnectionPtr& connection, const std::string& reason) override;
 
  private:
+  // What this node knows of one link besides the transport. IO thread only.
+  struct Link {
+    // The peer's capabilities as it last announced them, and whether it has (its first
+    // MEMBERS): only then does the peer enter this node's view.
+    std::vector<std::string> capabilities;
+    bool introduced = false;
+    // A link replaced by another to the same node retires instead of closing at once, so that
+    // calls already sent on it in either direction still get their replies.
+    bool retiring = false;      // this node sent RETIRE: it sends only replies on it now
+    bool peer_retired = false;  // the peer sent RETIRE: no more requests will arrive on it
+    std::chrono::steady_clock::time_point retired_at{};
+  };
   struct Known {
     std::string listen;
     std::uint64_t incarnation = 0;
@@ -119,13 +120,15 @@ class Cluster final : public ConnectionOwner {
   void accept_next();
   void dial(const std::string& address);
   void back_off(const std::string& address);
-  void retire(const ConnectionPtr& link);
-  static bool retired(Connection& link, std::chrono::steady_clock::time_point now);
+  Link& link_of(const ConnectionPtr& connection);
+  void retire(const ConnectionPtr& connection, Link& link);
+  static bool retired(Connection& connection, const Link& link,
+                      std::chrono::steady_clock::time_point now);
   void tick();
   void dial_missing();
   void publish_peers();
   void send_members(const ConnectionPtr& to);
-  void handle_members(const ConnectionPtr& from, const Value& body);
+  void handle_members(const ConnectionPtr& from, const MembersMessage& message);
   void handle_call(const ConnectionPtr& from, std::string_view body);
   void handle_cast(const ConnectionPtr& from, std::string_view body);
   void handle_reply(const ConnectionPtr& from, std::string_view body);
@@ -145,7 +148,7 @@ class Cluster final : public ConnectionOwner {
 
   // IO thread only.
   std::vector<std::string> capabilities_;
-  std::set<ConnectionPtr> connections_;
+  std::map<ConnectionPtr, Link> connections_;  // every connection, ready or not
   std::map<std::string, ConnectionPtr> ready_;
   std::set<std::string> dialing_;
   std::map<std::string, Known> known_;

@@ -3,7 +3,6 @@
 
 #include "cluster/call_codec.hpp"
 #include "cluster/cluster.hpp"
-#include "runtime/scheduler.hpp"
 
 namespace mesh::detail {
 namespace {
@@ -40,7 +39,6 @@ Result<Reply> Cluster::call(const std::string& owner, Request&& request, const C
   if (id == 0) return std::unexpected(unreachable(owner));
   connection->send(request_frame(wire::Type::call, id, request, chain, hops),
                    Connection::Urgency::now);
-  Scheduler::BlockingScope blocked;
   Result<Reply> result = state->wait();
   if (!result && result.error().code == Errc::timeout) connection->take_call(id);
   return result;
@@ -78,7 +76,7 @@ void Cluster::handle_call(const ConnectionPtr& from, std::string_view body) {
   IncomingRequest in = decode_request(body);
   std::weak_ptr<Connection> back = from;
   const std::uint64_t id = in.id;
-  from->serving.fetch_add(1, std::memory_order_relaxed);
+  from->begin_serving();
   host_.serve_call(std::move(in.request), std::move(in.chain), in.hops, from->peer_name(),
                    [back, id](Result<Reply> result) {
                      if (const ConnectionPtr connection = back.lock()) {
@@ -86,7 +84,7 @@ void Cluster::handle_call(const ConnectionPtr& from, std::string_view body) {
                        append_reply(frame, id, result);
                        connection->send(frame, Connection::Urgency::batch);
                        // After the reply is queued: a retiring link may close once this is 0.
-                       connection->serving.fetch_sub(1, std::memory_order_release);
+                       connection->end_serving();
                      }
                    });
 }

@@ -1,6 +1,6 @@
 #include "cluster/connection.hpp"
 
-#include "runtime/batch_flush.hpp"
+#include "core/batch_flush.hpp"
 
 #include <sys/socket.h>
 

@@ -16,7 +16,7 @@
 
 #include "cluster/auth.hpp"
 #include "cluster/wire.hpp"
-#include "runtime/call_state.hpp"
+#include "core/call_state.hpp"
 
 namespace mesh::detail {
 
@@ -82,18 +82,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
   Clock::time_point last_received() const { return Clock::time_point(Clock::duration(last_received_.load())); }
   Clock::time_point opened_at() const { return opened_at_; }
 
-  // Peer capabilities as it last announced them, and whether it has (its first MEMBERS): only
-  // then does the peer enter this node's view. IO thread only.
-  std::vector<std::string> capabilities;
-  bool introduced = false;
-
-  // A link replaced by another to the same node retires instead of closing at once, so that
-  // calls already sent on it in either direction still get their replies (IO thread only).
-  bool retiring = false;       // this node sent RETIRE: it sends only replies on it now
-  bool peer_retired = false;   // the peer sent RETIRE: no more requests will arrive on it
-  Clock::time_point retired_at{};
-  // Requests received on this link whose replies are not yet queued. Any thread.
-  std::atomic<std::uint32_t> serving{0};
+  // Requests received on this link whose replies are not yet queued: a retired link closes
+  // only once none is left. Any thread.
+  void begin_serving() noexcept { serving_.fetch_add(1, std::memory_order_relaxed); }
+  void end_serving() noexcept { serving_.fetch_sub(1, std::memory_order_release); }
+  std::uint32_t serving() const noexcept { return serving_.load(std::memory_order_acquire); }
 
   // Outstanding calls sent on this connection, by request id. Thread-safe.
   std::uint64_t add_call(RefPtr<CallState> state);  // 0 when already closed
@@ -142,6 +135,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool flush_posted_ = false; // guarded by write_mutex_
   bool waiting_writable_ = false;  // guarded by write_mutex_
   bool write_closed_ = false; // guarded by write_mutex_
+
+  std::atomic<std::uint32_t> serving_{0};
 
   std::mutex calls_mutex_;
   // The map's nodes come from a pool owned by the connection: a call is added on the caller's

@@ -1,13 +1,45 @@
 // SnapshotCell: an immutable value that is replaced rarely and read on every call.
 #pragma once
 
-#include <array>
 #include <atomic>
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <vector>
 
 namespace mesh::detail {
+
+// Each live cell owns a slot of every thread's snapshot cache, so that no two live cells share
+// one: a reader may hold the snapshot of one cell while it reads another (resolving a request
+// reads the routing table, then the actor registry), and a shared slot would free the first.
+// Slots are reused after a cell dies; until then a thread's entry keeps that cell's last
+// snapshot alive. Thread-safe.
+class SnapshotSlots {
+ public:
+  static std::uint32_t acquire() {
+    std::lock_guard lock(state().mutex);
+    auto& free = state().free;
+    if (free.empty()) return state().next++;
+    const std::uint32_t slot = free.back();
+    free.pop_back();
+    return slot;
+  }
+  static void release(std::uint32_t slot) {
+    std::lock_guard lock(state().mutex);
+    state().free.push_back(slot);
+  }
+
+ private:
+  struct State {
+    std::mutex mutex;
+    std::vector<std::uint32_t> free;  // guarded by mutex
+    std::uint32_t next = 0;           // guarded by mutex
+  };
+  static State& state() {
+    static State s;
+    return s;
+  }
+};
 
 // Readers get the current snapshot without a lock or a shared atomic write: each thread caches
 // a shared_ptr to the last snapshot it saw and only checks the cell's version (a read of a line
@@ -17,7 +49,10 @@ template <class T>
 class SnapshotCell {
  public:
   explicit SnapshotCell(std::shared_ptr<const T> initial)
-      : id_(next_cell_id()), current_(std::move(initial)) {}
+      : id_(next_cell_id()), slot_(SnapshotSlots::acquire()), current_(std::move(initial)) {}
+  ~SnapshotCell() { SnapshotSlots::release(slot_); }
+  SnapshotCell(const SnapshotCell&) = delete;
+  SnapshotCell& operator=(const SnapshotCell&) = delete;
 
   // The current snapshot; valid until this thread calls read() on this cell again.
   const T& read() const {
@@ -51,11 +86,11 @@ class SnapshotCell {
     return counter.fetch_add(1, std::memory_order_relaxed);
   }
 
-  // A few entries per thread, so a handful of cells (several nodes in one process) do not evict
-  // each other on every read. Cells are identified by a never-reused id, not by address.
+  // Entries move when the cache grows, but readers hold the snapshots, not the entries.
   Entry& cache_entry() const {
-    thread_local std::array<Entry, 8> cache;
-    return cache[id_ % cache.size()];
+    thread_local std::vector<Entry> cache;
+    if (slot_ >= cache.size()) cache.resize(slot_ + 1);
+    return cache[slot_];
   }
 
   void refresh(Entry& entry) const {
@@ -65,7 +100,8 @@ class SnapshotCell {
     entry.value = current_;
   }
 
-  const std::uint64_t id_;
+  const std::uint64_t id_;   // never reused: tells a reused slot's stale entry apart
+  const std::uint32_t slot_;
   alignas(64) std::atomic<std::uint64_t> version_{0};
   mutable std::mutex mutex_;
   std::shared_ptr<const T> current_;  // guarded by mutex_

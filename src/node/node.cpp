@@ -36,7 +36,7 @@ Result<Reply> Node::call(Request request) {
 Result<void> Node::cast(Request request) { return core_->route_cast(std::move(request)); }
 
 void Node::async_call(Request request, std::function<void(Result<Reply>)> done) {
-  core_->route_async_call(std::move(request), nullptr, std::move(done), true);
+  core_->route_async_call(std::move(request), std::move(done));
 }
 
 std::vector<std::string> Node::nodes_for(std::string_view capability) const {

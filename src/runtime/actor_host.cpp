@@ -68,9 +68,8 @@ struct ActorHost::Outcome {
   }
 };
 
-ActorHost::ActorHost(HostOptions options, Router& router)
+ActorHost::ActorHost(HostOptions options)
     : options_(std::move(options)),
-      router_(router),
       shards_(std::make_unique<Shard[]>(options_.shard_count)),
       scheduler_(options_.workers, options_.max_extra_workers,
                  [this](Activation* a) { drain(a); }) {
@@ -132,16 +131,14 @@ Result<Reply> ActorHost::run_inline(Shard& shard, Activation& a, std::unique_loc
   return to_reply(std::move(outcome), serial);
 }
 
-Result<Reply> ActorHost::call(const Target& target, Request&& request, const ChainPtr& chain) {
+std::optional<Result<Reply>> ActorHost::call(const Target& target, Request& request,
+                                             const ChainPtr& chain) {
   Shard& shard = shards_[target.shard];
   const bool may_inline = may_run_inline(*target.type);
   std::unique_lock lock(shard.mutex);
   if (shard.closed) return std::unexpected(shutting_down());
   Activation* found = find_or_create(shard, target, request.id);
-  if (!found) {
-    lock.unlock();
-    return router_.route_call(std::move(request), chain);
-  }
+  if (!found) return std::nullopt;
   Activation& a = *found;
   if (chain && chain->contains(options_.node_name, a.serial)) {
     return std::unexpected(deadlock_error(a));
@@ -153,80 +150,58 @@ Result<Reply> ActorHost::call(const Target& target, Request&& request, const Cha
   const bool submit = enqueue(shard, a, message);
   lock.unlock();
   if (submit) scheduler_.submit(&a);
-  Scheduler::BlockingScope blocked;
   return state->wait();
 }
 
-Result<void> ActorHost::cast(const Target& target, Request&& request) {
-  auto message = std::make_unique<Message>(Message{nullptr, MessageKind::cast,
-                                                   std::move(request.payload),
-                                                   std::move(request.init_arg), nullptr, {}});
+std::optional<Result<void>> ActorHost::cast(const Target& target, Request& request) {
   Shard& shard = shards_[target.shard];
   std::unique_lock lock(shard.mutex);
   if (shard.closed) return std::unexpected(shutting_down());
   Activation* a = find_or_create(shard, target, request.id);
-  if (!a) {
-    lock.unlock();
-    request.payload = std::move(message->payload);
-    request.init_arg = std::move(message->init_arg);
-    return router_.route_cast(std::move(request));
-  }
-  const bool submit = enqueue(shard, *a, message.release());
+  if (!a) return std::nullopt;
+  auto* message = new Message{nullptr, MessageKind::cast, std::move(request.payload),
+                              std::move(request.init_arg), nullptr, {}};
+  const bool submit = enqueue(shard, *a, message);
   lock.unlock();
   if (submit) scheduler_.submit(a);
-  return {};
+  return Result<void>{};
 }
 
-bool ActorHost::adopt(const Target& target, std::string id, std::optional<Value> state) {
+void ActorHost::adopt(const Target& target, std::string id, std::optional<Value> state) {
   Shard& shard = shards_[target.shard];
   std::unique_lock lock(shard.mutex);
   if (shard.closed || shard.table.find(key_hash(target), target.capability, target.type, id)) {
-    return true;
+    return;
   }
   Activation& a = *find_or_create(shard, target, id, /*check_owner=*/false);
-  claim(shard, a);
+  auto* message =
+      new Message{nullptr, MessageKind::restore, Value(), std::move(state), nullptr, {}};
+  const bool submit = enqueue(shard, a, message);
   lock.unlock();
-  const ActorVTable& vtable = *target.type->vtable;
-  Outcome outcome;
-  try {
-    vtable.construct(a.actor(), a.id, nullptr);
-    a.constructed = true;
-    if (state && vtable.restore) vtable.restore(a.actor(), std::move(*state));
-  } catch (...) {
-    outcome.error = Error{Errc::activation_failed, describe(std::current_exception())};
-    outcome.discard = true;
-  }
-  a.last_active_ms = now_ms();
-  release(a, outcome);
-  return !outcome.discard;
+  if (submit) scheduler_.submit(&a);
 }
 
-void ActorHost::async_call(const Target& target, Request&& request, const ChainPtr& chain,
-                           CallState::Callback done, AsyncOrigin origin) {
+bool ActorHost::async_call(const Target& target, Request& request, const ChainPtr& chain,
+                           CallState::Callback& done, AsyncOrigin origin) {
   Shard& shard = shards_[target.shard];
   const bool may_inline = origin == AsyncOrigin::local && may_run_inline(*target.type);
   std::unique_lock lock(shard.mutex);
   if (shard.closed) {
     lock.unlock();
     done(std::unexpected(shutting_down()));
-    return;
+    return true;
   }
   Activation* found = find_or_create(shard, target, request.id);
-  if (!found) {
-    lock.unlock();
-    router_.route_async_call(std::move(request), chain, std::move(done),
-                             origin == AsyncOrigin::local);
-    return;
-  }
+  if (!found) return false;
   Activation& a = *found;
   if (chain && chain->contains(options_.node_name, a.serial)) {
     lock.unlock();
     done(std::unexpected(deadlock_error(a)));
-    return;
+    return true;
   }
   if (may_inline && !a.busy) {
     done(run_inline(shard, a, lock, request, chain));
-    return;
+    return true;
   }
   const Clock::time_point deadline = Clock::now() + request.timeout;
   RefPtr<CallState> state(new CallState(deadline, std::move(done)));
@@ -235,22 +210,23 @@ void ActorHost::async_call(const Target& target, Request&& request, const ChainP
   const bool submit = enqueue(shard, a, message);
   lock.unlock();
   if (submit) scheduler_.submit(&a);
-  if (origin == AsyncOrigin::from_peer) return;
+  if (origin == AsyncOrigin::from_peer) return true;
   timers_.at(deadline, [state] {
     state->complete(std::unexpected(Error{Errc::timeout, "no reply within the request's timeout"}));
   });
+  return true;
 }
 
 ActorHost::Outcome ActorHost::run(Activation& a, MessageKind kind, Value&& payload,
                                   Value* init_arg, const ChainPtr& chain) {
-  HandlerFrame frame(router_, options_.node_name, a, chain);
+  HandlerFrame frame(options_.node_name, options_.node, *options_.capabilities, a, chain);
   const ActorVTable& vtable = *a.type->vtable;
   Outcome outcome;
   SlowRunCheck::arm();
   const Clock::time_point start = Clock::now();
   if (!a.constructed) {
     try {
-      vtable.construct(a.actor(), a.id, init_arg);
+      vtable.construct(a.actor(), a.id, kind == MessageKind::restore ? nullptr : init_arg);
       a.constructed = true;
     } catch (...) {
       outcome.error = Error{Errc::activation_failed, describe(std::current_exception())};
@@ -259,7 +235,9 @@ ActorHost::Outcome ActorHost::run(Activation& a, MessageKind kind, Value&& paylo
     }
   }
   try {
-    if (kind == MessageKind::call) {
+    if (kind == MessageKind::restore) {
+      if (init_arg && vtable.restore) vtable.restore(a.actor(), std::move(*init_arg));
+    } else if (kind == MessageKind::call) {
       outcome.value = vtable.handle_call(a.actor(), std::move(payload), frame.context());
     } else if (vtable.handle_cast) {
       vtable.handle_cast(a.actor(), std::move(payload), frame.context());
@@ -308,7 +286,8 @@ void ActorHost::release(Activation& a, const Outcome& outcome) {
 // later message can overtake them. Destroys `a` after unlocking: its destructor is user code.
 void ActorHost::discard(Shard& shard, Activation& a, std::unique_lock<std::mutex>& lock,
                         std::optional<DeactivateReason> reason) {
-  shard.table.erase(&a);
+  // One evicted while idle left the table at once (evict), so that new work meets a fresh one.
+  if (shard.table.find(a.key_hash, a.capability, a.type, a.id) == &a) shard.table.erase(&a);
   Message* queued = a.take_all();
   Activation* next = nullptr;
   if (queued && !shard.closed) {
@@ -384,6 +363,11 @@ void ActorHost::drain(Activation* a) {
     Value* init = message->init_arg ? &*message->init_arg : nullptr;
     const std::uint64_t serial = a->serial;
     Outcome outcome = run(*a, message->kind, std::move(message->payload), init, message->chain);
+    if (message->kind == MessageKind::restore && outcome.error && options_.log) {
+      options_.log(LogLevel::warning, "an arriving " + a->type->module + " " + a->id +
+                                          " failed to restore its state: " +
+                                          outcome.error->message);
+    }
     const bool discarded = outcome.discard;
     if (discarded) {
       lock.lock();
@@ -431,30 +415,32 @@ void ActorHost::sweep_idle(const ActorType& type, std::uint32_t idle_ms) {
 
 ActorHost::Eviction ActorHost::evict(const LostPredicate& lost) {
   Eviction result;
+  std::vector<Activation*> idle;  // claimed here, ended by the pool
   for (std::uint32_t s = 0; s < options_.shard_count; ++s) {
     Shard& shard = shards_[s];
-    std::vector<std::pair<Activation*, DeactivateReason>> idle;
-    {
-      std::lock_guard lock(shard.mutex);
-      shard.table.for_each([&](Activation* a) {
-        if (a->evicting()) return;
-        const std::optional<DeactivateReason> reason = lost(a->capability, s);
-        if (!reason) return;
-        ++result.ended;
-        if (!a->busy) {
-          idle.emplace_back(a, *reason);
-          return;
-        }
-        a->evict_reason = *reason;  // its runner ends it once what it holds is handled
-        if (*reason == DeactivateReason::moved) {
-          ++shard.moving[a->capability];
-          result.busy.emplace(a->capability, s);
-        }
-      });
-      for (auto& [a, reason] : idle) shard.table.erase(a);
-    }
-    for (auto& [a, reason] : idle) end(a, reason, reason == DeactivateReason::moved, false);
+    const std::size_t first = idle.size();
+    std::lock_guard lock(shard.mutex);
+    shard.table.for_each([&](Activation* a) {
+      if (a->evicting()) return;
+      const std::optional<DeactivateReason> reason = lost(a->capability, s);
+      if (!reason) return;
+      ++result.ended;
+      a->evict_reason = *reason;  // its runner ends it once what it holds is handled
+      if (*reason == DeactivateReason::moved) {
+        ++shard.moving[a->capability];
+        result.busy.insert(ShardRef{a->capability, s});
+      }
+      if (!a->busy) {
+        claim(shard, *a);
+        idle.push_back(a);
+      }
+    });
+    for (std::size_t i = first; i < idle.size(); ++i) shard.table.erase(idle[i]);
   }
+  // An idle one has an empty mailbox and is out of the table (new work meets a fresh activation,
+  // or the owner check): its runner ends it at once, on a pool thread, since its snapshot and
+  // on_deactivate hooks are user code and the caller may hold locks.
+  for (Activation* a : idle) scheduler_.submit(a);
   return result;
 }
 

@@ -4,29 +4,36 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
-#include <map>
-#include <set>
-#include <optional>
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <set>
+#include <map>
 #include <string>
 
+#include "core/call_state.hpp"
+#include "core/shard_ref.hpp"
 #include "mesh/error.hpp"
+#include "mesh/node_options.hpp"
 #include "mesh/request.hpp"
+#include "placement/capability_ids.hpp"
 #include "runtime/activation_table.hpp"
-#include "runtime/call_state.hpp"
-#include "runtime/router.hpp"
 #include "runtime/scheduler.hpp"
 #include "runtime/timer_service.hpp"
 
+namespace mesh {
+class Node;
+}
+
 namespace mesh::detail {
 
-// Where a request goes inside this node: resolved by the router before it reaches the host.
+// Where a request goes inside this node: resolved by the node before it reaches the host.
 struct Target {
   const ActorType* type;
   std::uint32_t capability;  // interned capability id
   std::uint32_t shard;
   std::uint64_t id_hash;     // stable_hash(id)
+  ShardRef shard_ref() const { return {capability, shard}; }
 };
 
 struct HostOptions {
@@ -35,34 +42,51 @@ struct HostOptions {
   std::uint32_t workers;
   std::uint32_t max_extra_workers;
   std::chrono::microseconds inline_limit;
+  // Handed to handlers through ActorContext::node(); the host itself never calls it.
+  Node* node = nullptr;
+  // Names of interned capability ids, for ActorContext::capability(). Outlives the host.
+  const CapabilityIds* capabilities = nullptr;
+  std::function<void(LogLevel, const std::string&)> log;
 };
 
 // Runs each actor's messages one at a time in arrival order. A call to an idle actor runs on the
 // caller's thread (no hand-off); otherwise the message waits in the actor's mailbox and the pool
 // drains it. Each shard has its own mutex guarding its table and its actors' mailboxes, held only
 // for lookups and queue operations, never while a handler runs. Thread-safe.
+//
+// Before a request creates an activation, the host asks the owner check whether this node still
+// owns the shard: when it does not (the view changed after the node routed the request), the
+// host serves nothing and says so (nullopt / false, the request left as it was), and the node
+// routes it again with the caller's deadline. The host never routes.
 class ActorHost {
  public:
-  ActorHost(HostOptions options, Router& router);
+  explicit ActorHost(HostOptions options);
   ~ActorHost();  // stops: see stop()
   ActorHost(const ActorHost&) = delete;
   ActorHost& operator=(const ActorHost&) = delete;
 
-  [[nodiscard]] Result<Reply> call(const Target& target, Request&& request, const ChainPtr& chain);
-  [[nodiscard]] Result<void> cast(const Target& target, Request&& request);
+  // The reply (blocking until it comes or request.timeout passes), or nullopt when the shard is
+  // not owned here (see above).
+  [[nodiscard]] std::optional<Result<Reply>> call(const Target& target, Request& request,
+                                                  const ChainPtr& chain);
+  // Queued (or failed), or nullopt when the shard is not owned here.
+  [[nodiscard]] std::optional<Result<void>> cast(const Target& target, Request& request);
   // How an async call is served. A peer's request (from_peer) never runs on the calling thread,
   // the IO thread, and needs no timer here: its caller times it out, and a queued call past its
   // deadline is skipped anyway.
   // `queued`: a local call that must not run on this thread (it was parked by a handoff).
   enum class AsyncOrigin : std::uint8_t { local, queued, from_peer };
-  void async_call(const Target& target, Request&& request, const ChainPtr& chain,
-                  CallState::Callback done, AsyncOrigin origin = AsyncOrigin::local);
+  // False when the shard is not owned here: then `request` and `done` are left as they were and
+  // `done` is not called. Otherwise `done` runs once, on whichever thread completes the call.
+  [[nodiscard]] bool async_call(const Target& target, Request& request, const ChainPtr& chain,
+                                CallState::Callback& done, AsyncOrigin origin = AsyncOrigin::local);
 
-  // Activates the actor at once and hands it `state` through its restore hook (an actor arriving
-  // with its shard). Does nothing if the actor is already active here or the node is stopping.
-  // Returns false when its constructor or restore hook threw (the actor then starts fresh on
-  // its next message).
-  bool adopt(const Target& target, std::string id, std::optional<Value> state);
+  // An actor arriving with its shard: creates its activation and queues, ahead of anything sent
+  // to it later, the construction and `state` for its restore hook. The pool runs them like a
+  // message, so no user code runs on the calling thread (an IO thread, or one holding locks).
+  // Does nothing if the actor is already active here or the node is stopping. A constructor or
+  // restore hook that throws is logged; the actor then starts fresh on its next message.
+  void adopt(const Target& target, std::string id, std::optional<Value> state);
   // Starts passivating idle activations of a type with an idle timeout.
   void watch_idle(const ActorType& type);
   // An activation that ended because its shard moved, with its snapshot when it has the hooks.
@@ -78,20 +102,20 @@ class ActorHost {
   void set_moved_sink(std::function<void(MovedActor&&)> sink) { moved_sink_ = std::move(sink); }
   // Asked, under the shard's mutex, before a request creates an activation: whether this node
   // owns (capability, shard) by its current view. A request resolved against a view that has
-  // just changed then goes back to the router instead of creating an actor the new owner will
+  // just changed is then refused (not owned) instead of creating an actor the new owner will
   // also create. Unset (one node alone): every shard is owned. Set once, before any request.
   using OwnerCheck = std::function<bool(std::uint32_t capability, std::uint32_t shard)>;
   void set_owner_check(OwnerCheck check) { owner_check_ = std::move(check); }
 
-  // Ends the activations for which lost(capability, shard) gives a reason: idle ones at once,
-  // busy ones once they have handled what their mailbox holds. `ended` counts both; `busy`
-  // lists the (capability, shard) pairs that still have moving activations to finish: the last
-  // of each reaches the moved-actor sink with `last` set.
+  // Ends the activations for which lost(capability, shard) gives a reason, each once it has
+  // handled what its mailbox holds, on a pool thread (never on the calling thread: the hooks it
+  // runs on its way out are user code). `ended` counts them; `busy` lists the shards that have
+  // moving activations to finish: the last of each reaches the moved-actor sink with `last` set.
   using LostPredicate =
       std::function<std::optional<DeactivateReason>(std::uint32_t capability, std::uint32_t shard)>;
   struct Eviction {
     std::size_t ended = 0;
-    std::set<std::pair<std::uint32_t, std::uint32_t>> busy;
+    std::set<ShardRef> busy;
   };
   Eviction evict(const LostPredicate& lost);
   // Fails queued messages with shutting_down, lets running handlers finish, destroys every
@@ -148,7 +172,6 @@ class ActorHost {
   static constexpr std::uint64_t kShardMask = (1u << kShardBits) - 1;
 
   const HostOptions options_;
-  Router& router_;
   const Clock::time_point epoch_ = Clock::now();
   std::unique_ptr<Shard[]> shards_;
   TimerService timers_;

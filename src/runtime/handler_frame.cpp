@@ -2,17 +2,16 @@
 
 #include <memory>
 
-#include "runtime/router.hpp"
-
 namespace mesh::detail {
 namespace {
 thread_local HandlerFrame* current_frame = nullptr;
 }  // namespace
 
-HandlerFrame::HandlerFrame(Router& r, const std::string& name, Activation& a,
-                           const ChainPtr& c) noexcept
-    : router(r),
-      node_name(name),
+HandlerFrame::HandlerFrame(const std::string& name, Node* n, const CapabilityIds& caps,
+                           Activation& a, const ChainPtr& c) noexcept
+    : node_name(name),
+      node(n),
+      capabilities(caps),
       activation(a),
       chain(c),
       outer_(current_frame),
@@ -42,6 +41,8 @@ const Pid& HandlerFrame::self() {
 
 }  // namespace mesh::detail
 
+// The parts of ActorContext that send messages (call, cast, async_call) belong to the node
+// layer: src/node/actor_context.cpp.
 namespace mesh {
 
 using detail::HandlerFrame;
@@ -51,23 +52,10 @@ const std::string& ActorContext::module() const noexcept {
   return frame_.activation.type->module;
 }
 const std::string& ActorContext::capability() const noexcept {
-  return frame_.router.capability_name(frame_.activation.capability);
+  return frame_.capabilities.name(frame_.activation.capability);
 }
 const Pid& ActorContext::self() const noexcept { return frame_.self(); }
-Node& ActorContext::node() const noexcept { return frame_.router.facade(); }
-
-Result<Reply> ActorContext::call(Request request) {
-  return frame_.router.route_call(std::move(request), frame_.chain_for_nested_call());
-}
-
-Result<void> ActorContext::cast(Request request) {
-  return frame_.router.route_cast(std::move(request));
-}
-
-void ActorContext::async_call(Request request, std::function<void(Result<Reply>)> done) {
-  frame_.router.route_async_call(std::move(request), nullptr, std::move(done), true);
-}
-
+Node& ActorContext::node() const noexcept { return *frame_.node; }
 void ActorContext::stop() noexcept { frame_.activation.stop_requested = true; }
 
 }  // namespace mesh

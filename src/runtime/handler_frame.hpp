@@ -3,19 +3,20 @@
 
 #include <optional>
 
+#include "core/call_chain.hpp"
 #include "mesh/actor.hpp"
+#include "placement/capability_ids.hpp"
 #include "runtime/activation.hpp"
-#include "runtime/call_chain.hpp"
 
 namespace mesh::detail {
-
-class Router;
 
 // Lives on the stack of the thread running one message, and is that thread's "current handler"
 // (frames nest when a handler's call runs another actor inline). Not thread-safe: one thread.
 struct HandlerFrame {
-  HandlerFrame(Router& router, const std::string& node_name, Activation& activation,
-               const ChainPtr& chain) noexcept;
+  // `node` is what ActorContext::node() returns (the runtime never calls it); `capabilities`
+  // names the activation's capability id.
+  HandlerFrame(const std::string& node_name, Node* node, const CapabilityIds& capabilities,
+               Activation& activation, const ChainPtr& chain) noexcept;
   ~HandlerFrame();
   HandlerFrame(const HandlerFrame&) = delete;
   HandlerFrame& operator=(const HandlerFrame&) = delete;
@@ -31,8 +32,9 @@ struct HandlerFrame {
   const Pid& self();
   ActorContext& context() noexcept { return context_; }
 
-  Router& router;
   const std::string& node_name;
+  Node* const node;
+  const CapabilityIds& capabilities;
   Activation& activation;
   const ChainPtr& chain;
 

@@ -4,12 +4,14 @@
 #include <optional>
 
 #include "mesh/value.hpp"
-#include "runtime/call_chain.hpp"
-#include "runtime/call_state.hpp"
+#include "core/call_chain.hpp"
+#include "core/call_state.hpp"
 
 namespace mesh::detail {
 
-enum class MessageKind : std::uint8_t { call, cast };
+// restore: an actor arriving with its shard is constructed and handed its state (init_arg, when
+// it has one) by the pool, like any message, never on the thread that received it.
+enum class MessageKind : std::uint8_t { call, cast, restore };
 
 // Owned by the mailbox it sits in, then by the thread that runs it.
 struct Message {

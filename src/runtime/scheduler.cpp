@@ -1,7 +1,7 @@
 #include "runtime/scheduler.hpp"
 
 #include "core/thread_name.hpp"
-#include "runtime/batch_flush.hpp"
+#include "core/batch_flush.hpp"
 
 #include <algorithm>
 #include <chrono>
@@ -94,6 +94,7 @@ void Scheduler::run_worker(std::size_t own_queue, bool extra) {
   current_worker = {this, own_queue};
   name_this_thread(extra ? "mesh-extra" : "mesh-worker");
   BatchFlush::enable();
+  set_blocking_listener(&blocking_);
   int since_flush = 0;
   for (;;) {
     if (Activation* activation = take(own_queue)) {
@@ -113,6 +114,7 @@ void Scheduler::run_worker(std::size_t own_queue, bool extra) {
     if (!wait_for_work(extra)) break;
   }
   current_worker = {};
+  set_blocking_listener(nullptr);
   if (extra) {
     std::lock_guard lock(threads_mutex_);
     --extra_running_;
@@ -166,19 +168,15 @@ void Scheduler::stop() {
   }
 }
 
-Scheduler::BlockingScope::BlockingScope()
-    : scheduler_(current_worker.scheduler) {
-  if (!scheduler_) return;
+void Scheduler::WorkerBlocking::blocking_begins() {
   BatchFlush::run();  // nothing this worker deferred may wait for the end of its wait
-  const std::uint32_t blocked = scheduler_->blocked_.fetch_add(1) + 1;
-  std::lock_guard lock(scheduler_->threads_mutex_);
+  const std::uint32_t blocked = scheduler_.blocked_.fetch_add(1) + 1;
+  std::lock_guard lock(scheduler_.threads_mutex_);
   const std::uint32_t total =
-      static_cast<std::uint32_t>(scheduler_->queues_.size()) + scheduler_->extra_running_;
-  if (total - std::min(total, blocked) < scheduler_->queues_.size()) scheduler_->add_extra_worker();
+      static_cast<std::uint32_t>(scheduler_.queues_.size()) + scheduler_.extra_running_;
+  if (total - std::min(total, blocked) < scheduler_.queues_.size()) scheduler_.add_extra_worker();
 }
 
-Scheduler::BlockingScope::~BlockingScope() {
-  if (scheduler_) scheduler_->blocked_.fetch_sub(1);
-}
+void Scheduler::WorkerBlocking::blocking_ends() noexcept { scheduler_.blocked_.fetch_sub(1); }
 
 }  // namespace mesh::detail

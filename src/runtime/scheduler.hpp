@@ -12,6 +12,8 @@
 #include <thread>
 #include <vector>
 
+#include "core/blocking.hpp"
+
 namespace mesh::detail {
 
 class Activation;
@@ -38,20 +40,20 @@ class Scheduler {
   void check_stalled();
   std::uint32_t thread_count() const;
 
-  // Marks the current thread, if it is one of this pool's workers, as blocked for the scope's
-  // lifetime; the pool compensates with an extra worker when work is waiting.
-  class BlockingScope {
-   public:
-    BlockingScope();
-    ~BlockingScope();
-    BlockingScope(const BlockingScope&) = delete;
-    BlockingScope& operator=(const BlockingScope&) = delete;
-
-   private:
-    Scheduler* scheduler_;
-  };
 
  private:
+  // Installed on every worker (core/blocking.hpp): a worker that blocks (a handler waiting for
+  // a reply) is counted, and the pool compensates with an extra worker when work is waiting.
+  class WorkerBlocking final : public BlockingListener {
+   public:
+    explicit WorkerBlocking(Scheduler& scheduler) : scheduler_(scheduler) {}
+    void blocking_begins() override;
+    void blocking_ends() noexcept override;
+
+   private:
+    Scheduler& scheduler_;
+  };
+
   struct alignas(64) Queue {
     std::mutex mutex;
     std::deque<Activation*> items;
@@ -83,6 +85,7 @@ class Scheduler {
   std::uint32_t extra_running_ = 0;          // guarded by threads_mutex_
   std::uint64_t taken_at_last_check_ = 0;    // guarded by threads_mutex_
   std::vector<std::thread::id> finished_;    // extra threads that returned; joined lazily
+  WorkerBlocking blocking_{*this};
 };
 
 }  // namespace mesh::detail

@@ -12,13 +12,14 @@ using namespace std::chrono_literals;
 using Clock = ShardHandoffs::Clock;
 
 struct Adopted {
-  std::vector<ShardKey> keys;
+  std::vector<ShardRef> keys;
 };
 
+// Release work runs as soon as it is posted (after the releasing call let go of the lock).
 ShardHandoffs make(Adopted& adopted) {
-  return ShardHandoffs([&adopted](const ShardKey& key, std::vector<ArrivingActor>&&) {
-    adopted.keys.push_back(key);
-  });
+  return ShardHandoffs(
+      [&adopted](const ShardRef& key, std::vector<ArrivingActor>&&) { adopted.keys.push_back(key); },
+      [](std::function<void()> task) { task(); });
 }
 
 TEST(ShardHandoffsTest, AWaitIsAskedAboutAgainWithGrowingDelays) {
@@ -93,10 +94,68 @@ TEST(ShardHandoffsTest, OutgoingShardsAreKnownUntilTheirLastActivationEnds) {
   Adopted adopted;
   ShardHandoffs handoffs = make(adopted);
   EXPECT_FALSE(handoffs.outgoing({2, 3}));
+  EXPECT_EQ(handoffs.in_progress(), 0u);
   handoffs.outgoing_changed({2, 3}, +1);
   EXPECT_TRUE(handoffs.outgoing({2, 3}));
+  EXPECT_EQ(handoffs.in_progress(), 1u);
+  handoffs.expect({2, 4}, "old", Clock::now() + 10s);
+  EXPECT_EQ(handoffs.in_progress(), 2u) << "incoming and outgoing both count";
   handoffs.outgoing_changed({2, 3}, -1);
   EXPECT_FALSE(handoffs.outgoing({2, 3}));
+  handoffs.released({2, 4}, "old");
+  EXPECT_EQ(handoffs.in_progress(), 0u);
+}
+
+// The thread that reports a release (the IO thread) runs none of its work: adoption and parked
+// work are posted, and new work keeps waiting until all of them have run, in order.
+TEST(ShardHandoffsTest, ReleaseWorkIsPostedAndKeepsItsOrderAheadOfNewWork) {
+  std::vector<std::function<void()>> posted;
+  std::vector<std::string> ran;
+  ShardHandoffs* self = nullptr;
+  ShardHandoffs handoffs(
+      [&](const ShardRef& key, std::vector<ArrivingActor>&& actors) {
+        ran.push_back("adopt " + std::to_string(actors.size()));
+        EXPECT_TRUE(self->waiting(key)) << "new work must not pass while actors are adopted";
+        // Work that arrives while the release is being handed over goes behind the parked.
+        EXPECT_TRUE(self->park(key, [&] { ran.push_back("late"); }));
+      },
+      [&](std::function<void()> task) { posted.push_back(std::move(task)); });
+  self = &handoffs;
+  handoffs.expect({1, 5}, "old", Clock::now() + 10s);
+  ASSERT_TRUE(handoffs.park({1, 5}, [&] {
+    ran.push_back("first");
+    // Resumed work routes again: on the finishing thread the shard lets it pass, or it would
+    // park behind itself until its deadline.
+    EXPECT_FALSE(self->waiting({1, 5}));
+    EXPECT_FALSE(self->park({1, 5}, [] {}));
+  }));
+  ASSERT_TRUE(handoffs.park({1, 5}, [&] { ran.push_back("second"); }));
+  handoffs.arrived({1, 5}, "old", ArrivingActor{"M", "a", Value(1)});
+  handoffs.released({1, 5}, "old");
+  EXPECT_TRUE(ran.empty()) << "nothing runs on the releasing thread";
+  EXPECT_TRUE(handoffs.waiting({1, 5}));
+  handoffs.released({1, 5}, "old");  // a duplicate posts nothing more
+  ASSERT_EQ(posted.size(), 1u);
+  posted[0]();
+  EXPECT_EQ(ran, (std::vector<std::string>{"adopt 1", "first", "second", "late"}));
+  EXPECT_FALSE(handoffs.waiting({1, 5}));
+  EXPECT_EQ(handoffs.in_progress(), 0u);
+}
+
+TEST(ShardHandoffsTest, ReleaseAllRunsWhatWaitsOnTheCallingThread) {
+  Adopted adopted;
+  std::vector<std::function<void()>> posted;
+  ShardHandoffs handoffs(
+      [&](const ShardRef& key, std::vector<ArrivingActor>&&) { adopted.keys.push_back(key); },
+      [&](std::function<void()> task) { posted.push_back(std::move(task)); });
+  handoffs.expect({3, 1}, "old", Clock::now() + 10s);
+  bool resumed = false;
+  ASSERT_TRUE(handoffs.park({3, 1}, [&] { resumed = true; }));
+  handoffs.release_all();
+  EXPECT_TRUE(resumed) << "parked work meets the stopping node instead of being dropped";
+  EXPECT_FALSE(handoffs.waiting({3, 1}));
+  EXPECT_TRUE(posted.empty());
+  ASSERT_EQ(adopted.keys.size(), 1u);
 }
 
 }  // namespace

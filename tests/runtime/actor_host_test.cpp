@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <condition_variable>
 #include <future>
 #include <mutex>
 #include <stdexcept>
@@ -12,6 +13,7 @@
 #include <vector>
 
 #include "mesh/node.hpp"
+#include "placement/capability_ids.hpp"
 #include "runtime/actor_type.hpp"
 
 namespace mesh::detail {
@@ -43,34 +45,15 @@ struct Mover {
   void restore(Value&& state) { count = state.get<int>(); }
 };
 
-// Records what the host hands back for routing again, and answers for the "new owner".
-class FakeRouter final : public Router {
- public:
-  std::atomic<int> calls{0}, casts{0}, async_calls{0};
-  std::atomic<bool> may_run_here{true};
-  Result<Reply> route_call(Request&&, const ChainPtr&) override {
-    ++calls;
-    return Reply{Pid{"new-owner", 1}, Value("elsewhere")};
-  }
-  Result<void> route_cast(Request&& request) override {
-    ++casts;
-    last_cast_payload = request.payload;
-    return {};
-  }
-  void route_async_call(Request&&, const ChainPtr&, CallState::Callback done, bool here) override {
-    ++async_calls;
-    may_run_here = here;
-    done(Reply{Pid{"new-owner", 2}, Value("elsewhere")});
-  }
-  Node& facade() override { std::abort(); }
-  const std::string& capability_name(std::uint32_t) const override { return name; }
-  std::string name = "test";
-  Value last_cast_payload;
-};
-
 class ActorHostTest : public ::testing::Test {
  protected:
-  ActorHostTest() : host(HostOptions{"here", 16, 2, 2, 1000us}, router) {
+  ActorHostTest()
+      : host(HostOptions{"here", 16, 2, 2, 1000us, nullptr, &capabilities,
+                         [this](LogLevel, const std::string& line) {
+                           std::lock_guard lock(log_mutex);
+                           log.push_back(line);
+                         }}) {
+    capabilities.intern("test");
     host.set_owner_check([this](std::uint32_t, std::uint32_t shard) {
       return owned[shard].load();
     });
@@ -81,92 +64,184 @@ class ActorHostTest : public ::testing::Test {
     return Request{.module = "Tally", .id = std::move(id), .payload = std::move(payload)};
   }
 
-  FakeRouter router;
+  CapabilityIds capabilities;
+  std::mutex log_mutex;
+  std::vector<std::string> log;
   ActorType type{"Tally", &actor_vtable<Tally>, ActorOptions{}};
   std::array<std::atomic<bool>, 16> owned;
   ActorHost host;
 };
 
-TEST_F(ActorHostTest, ARequestForAShardNoLongerOwnedGoesBackToTheRouter) {
+TEST_F(ActorHostTest, ARequestForAShardNoLongerOwnedIsRefusedAndLeftIntact) {
   owned[3] = false;
-  auto r = host.call(target(3), request("a"), nullptr);
-  ASSERT_TRUE(r) << r.error();
-  EXPECT_EQ(r->pid.node, "new-owner");
-  EXPECT_EQ(router.calls.load(), 1);
+  Request call = request("a", Value{{"n", 1}});
+  EXPECT_FALSE(host.call(target(3), call, nullptr).has_value()) << "refused, not served";
+  EXPECT_EQ(call.payload, (Value{{"n", 1}})) << "the node routes the same request again";
+  EXPECT_EQ(call.id, "a");
+
+  Request cast = request("a", Value{{"n", 7}});
+  EXPECT_FALSE(host.cast(target(3), cast).has_value());
+  EXPECT_EQ(cast.payload, (Value{{"n", 7}})) << "the payload travels on intact";
+
+  Request async = request("a", Value{{"n", 9}});
+  bool called = false;
+  CallState::Callback done = [&](Result<Reply>) { called = true; };
+  EXPECT_FALSE(host.async_call(target(3), async, nullptr, done,
+                               ActorHost::AsyncOrigin::from_peer));
+  EXPECT_FALSE(called) << "a refused async call's callback is the node's to call";
+  ASSERT_TRUE(done) << "the callback is left with the caller";
+  EXPECT_EQ(async.payload, (Value{{"n", 9}}));
   EXPECT_EQ(host.activation_count(), 0u) << "no second copy of the actor was created here";
-
-  ASSERT_TRUE(host.cast(target(3), request("a", Value{{"n", 7}})));
-  EXPECT_EQ(router.casts.load(), 1);
-  EXPECT_EQ(router.last_cast_payload, (Value{{"n", 7}})) << "the payload travels on intact";
-
-  std::promise<Result<Reply>> done;
-  host.async_call(target(3), request("a"), nullptr,
-                  [&](Result<Reply> reply) { done.set_value(std::move(reply)); },
-                  ActorHost::AsyncOrigin::from_peer);
-  auto async = done.get_future().get();
-  ASSERT_TRUE(async);
-  EXPECT_EQ(async->pid.node, "new-owner");
-  EXPECT_FALSE(router.may_run_here.load()) << "a peer's request must not run on the IO thread";
-  EXPECT_EQ(host.activation_count(), 0u);
 }
 
 TEST_F(ActorHostTest, AnActorStillActiveOnALostShardKeepsServingUntilItIsHandedOver) {
   // Only creating a new activation asks the owner check: an existing one is evicted (and
   // handed over) by the view change itself, after what it already holds.
-  auto first = host.call(target(5), request("b"), nullptr);
-  ASSERT_TRUE(first);
+  Request r1 = request("b");
+  auto first = host.call(target(5), r1, nullptr);
+  ASSERT_TRUE(first.has_value() && first->has_value());
   owned[5] = false;
-  auto second = host.call(target(5), request("b"), nullptr);
-  ASSERT_TRUE(second);
-  EXPECT_EQ(second->pid, first->pid);
-  EXPECT_EQ(second->value, 2);
-  EXPECT_EQ(router.calls.load(), 0);
+  Request r2 = request("b");
+  auto second = host.call(target(5), r2, nullptr);
+  ASSERT_TRUE(second.has_value()) << "an existing activation is not refused";
+  ASSERT_TRUE(second->has_value()) << second->error();
+  EXPECT_EQ((*second)->pid, (*first)->pid);
+  EXPECT_EQ((*second)->value, 2);
 }
 
-TEST_F(ActorHostTest, AnActorThatCrashesWhileMovingIsStillHandedOverOnce) {
+// Collects what the host hands to the moved-actor sink, and lets a test wait for it.
+struct MovedSink {
   std::mutex mutex;
+  std::condition_variable changed;
   std::vector<ActorHost::MovedActor> moved;
-  host.set_moved_sink([&](ActorHost::MovedActor&& m) {
-    std::lock_guard lock(mutex);
-    moved.push_back(std::move(m));
-  });
+  void attach(ActorHost& host) {
+    host.set_moved_sink([this](ActorHost::MovedActor&& m) {
+      std::lock_guard lock(mutex);
+      moved.push_back(std::move(m));
+      changed.notify_all();
+    });
+  }
+  bool wait_for(std::size_t count) {
+    std::unique_lock lock(mutex);
+    return changed.wait_for(lock, 5s, [&] { return moved.size() >= count; });
+  }
+};
+
+TEST_F(ActorHostTest, AnActorThatCrashesWhileMovingIsStillHandedOverOnce) {
+  MovedSink sink;
+  sink.attach(host);
   ActorType mover{"Mover", &actor_vtable<Mover>, ActorOptions{}};
   const Target t{&mover, 0, 7, 99};
   std::promise<void> gate;
   Mover::gate = &gate;
   std::promise<Result<Reply>> blocked;
-  host.async_call(t, request("m", Value{{"block", true}}), nullptr,
-                  [&](Result<Reply> r) { blocked.set_value(std::move(r)); },
-                  ActorHost::AsyncOrigin::from_peer);
-  ASSERT_TRUE(host.cast(t, request("m", Value{{"crash", true}})));
-  ASSERT_TRUE(host.cast(t, request("m", Value{{"inc", 1}})));
+  Request blocking = request("m", Value{{"block", true}});
+  CallState::Callback done = [&](Result<Reply> r) { blocked.set_value(std::move(r)); };
+  ASSERT_TRUE(host.async_call(t, blocking, nullptr, done, ActorHost::AsyncOrigin::from_peer));
+  Request crash = request("m", Value{{"crash", true}});
+  Request inc = request("m", Value{{"inc", 1}});
+  ASSERT_TRUE(host.cast(t, crash).value_or(Result<void>{}).has_value());
+  ASSERT_TRUE(host.cast(t, inc).value_or(Result<void>{}).has_value());
   const auto eviction = host.evict([](std::uint32_t, std::uint32_t shard) -> std::optional<DeactivateReason> {
     if (shard == 7) return DeactivateReason::moved;
     return std::nullopt;
   });
   EXPECT_EQ(eviction.ended, 1u);
-  EXPECT_TRUE(eviction.busy.contains({0u, 7u}));
+  EXPECT_TRUE(eviction.busy.contains(ShardRef{0, 7}));
   gate.set_value();
   ASSERT_EQ(blocked.get_future().wait_for(5s), std::future_status::ready);
   // The crash discards the actor; its successor handles the queued increment, then moves.
-  for (int i = 0; i < 500 && host.activation_count() > 0; ++i) std::this_thread::sleep_for(2ms);
-  EXPECT_EQ(host.activation_count(), 0u) << "the successor must end too, not stay behind";
-  std::lock_guard lock(mutex);
-  ASSERT_EQ(moved.size(), 1u);
-  EXPECT_TRUE(moved[0].last);
-  ASSERT_TRUE(moved[0].state.has_value());
-  EXPECT_EQ(*moved[0].state, 1);
+  ASSERT_TRUE(sink.wait_for(1)) << "the successor must end too, not stay behind";
+  EXPECT_EQ(host.activation_count(), 0u);
+  std::lock_guard lock(sink.mutex);
+  ASSERT_EQ(sink.moved.size(), 1u);
+  EXPECT_TRUE(sink.moved[0].last);
+  ASSERT_TRUE(sink.moved[0].state.has_value());
+  EXPECT_EQ(*sink.moved[0].state, 1);
   Mover::gate = nullptr;
 }
 
 TEST_F(ActorHostTest, OwnedShardsActivateHere) {
   for (int i = 0; i < 10; ++i) {
-    auto r = host.call(target(static_cast<std::uint32_t>(i)), request("c" + std::to_string(i)), nullptr);
-    ASSERT_TRUE(r);
-    EXPECT_EQ(r->pid.node, "here");
+    Request r = request("c" + std::to_string(i));
+    auto reply = host.call(target(static_cast<std::uint32_t>(i)), r, nullptr);
+    ASSERT_TRUE(reply.has_value());
+    ASSERT_TRUE(reply->has_value()) << reply->error();
+    EXPECT_EQ((*reply)->pid.node, "here");
   }
   EXPECT_EQ(host.activation_count(), 10u);
-  EXPECT_EQ(router.calls.load(), 0);
+}
+
+// Hooks that block until released and record the thread they ran on.
+struct Slow {
+  static inline std::promise<void>* gate = nullptr;
+  static inline std::atomic<std::thread::id> restored_on{};
+  static inline std::atomic<std::thread::id> deactivated_on{};
+  explicit Slow(std::string) {}
+  int count = 0;
+  Value handle_call(Value&&) { return ++count; }
+  Value snapshot() { return count; }
+  void restore(Value&& state) {
+    restored_on = std::this_thread::get_id();
+    gate->get_future().wait();  // NOLINT: one waiter per test
+    count = state.get<int>();
+  }
+  void on_deactivate(DeactivateReason) {
+    deactivated_on = std::this_thread::get_id();
+    gate->get_future().wait();  // NOLINT: one waiter per test
+  }
+};
+
+TEST_F(ActorHostTest, AnArrivingActorIsRestoredOnThePoolAheadOfItsNextMessage) {
+  ActorType slow{"Slow", &actor_vtable<Slow>, ActorOptions{}};
+  const Target t{&slow, 0, 2, 7};
+  std::promise<void> gate;
+  Slow::gate = &gate;
+  // adopt() returns while the restore hook is still blocked: it runs no user code itself.
+  host.adopt(t, "s", Value(41));
+  EXPECT_EQ(host.activation_count(), 1u);
+  std::future<std::optional<Result<Reply>>> next = std::async(std::launch::async, [&] {
+    Request r{.module = "Slow", .id = "s", .payload = Value::object()};
+    return host.call(t, r, nullptr);
+  });
+  EXPECT_EQ(next.wait_for(50ms), std::future_status::timeout)
+      << "the next message waits for the restore";
+  gate.set_value();
+  ASSERT_EQ(next.wait_for(5s), std::future_status::ready);
+  auto reply = next.get();
+  ASSERT_TRUE(reply.has_value() && reply->has_value());
+  EXPECT_EQ((*reply)->value, 42) << "the restored state came first";
+  EXPECT_NE(Slow::restored_on.load(), std::this_thread::get_id());
+  host.stop();  // before `slow`, which its activation points to, goes out of scope
+  Slow::gate = nullptr;
+}
+
+TEST_F(ActorHostTest, EvictionEndsIdleActorsOnThePoolNotOnTheCaller) {
+  MovedSink sink;
+  sink.attach(host);
+  ActorType slow{"Slow", &actor_vtable<Slow>, ActorOptions{}};
+  const Target t{&slow, 0, 4, 9};
+  Request r{.module = "Slow", .id = "e", .payload = Value::object()};
+  auto first = host.call(t, r, nullptr);
+  ASSERT_TRUE(first.has_value() && first->has_value());
+  std::promise<void> gate;
+  Slow::gate = &gate;
+  // evict() returns while the on_deactivate hook is blocked: the caller (a view change, under
+  // the rebalancer's lock on the IO thread) runs no user code.
+  const auto eviction = host.evict([](std::uint32_t, std::uint32_t shard) -> std::optional<DeactivateReason> {
+    if (shard == 4) return DeactivateReason::moved;
+    return std::nullopt;
+  });
+  EXPECT_EQ(eviction.ended, 1u);
+  EXPECT_TRUE(eviction.busy.contains(ShardRef{0, 4})) << "its RELEASE waits for it to end";
+  gate.set_value();
+  ASSERT_TRUE(sink.wait_for(1));
+  EXPECT_NE(Slow::deactivated_on.load(), std::this_thread::get_id());
+  std::lock_guard lock(sink.mutex);
+  EXPECT_TRUE(sink.moved[0].last);
+  ASSERT_TRUE(sink.moved[0].state.has_value());
+  EXPECT_EQ(*sink.moved[0].state, 1);
+  Slow::gate = nullptr;
 }
 
 }  // namespace

@@ -31,7 +31,7 @@ TEST(SchedulerTest, BlockedWorkerIsCompensated) {
   bool second_ran = false;
   Scheduler scheduler(1, 4, [&](Activation* a) {
     if (untag(a) == 1) {
-      Scheduler::BlockingScope blocked;
+      BlockingScope blocked;  // what CallState::wait opens
       std::unique_lock lock(m);
       cv.wait_for(lock, 2s, [&] { return second_ran; });
     } else {

@@ -10,8 +10,9 @@
 #include <optional>
 
 #include "mesh/error.hpp"
+#include "core/blocking.hpp"
+#include "core/ref_ptr.hpp"
 #include "mesh/request.hpp"
-#include "runtime/ref_ptr.hpp"
 
 namespace mesh::detail {
 
@@ -35,7 +36,8 @@ class CallState final : public RefCounted {
   // calls) on the completing thread.
   bool complete(Result<Reply> outcome);
 
-  // Blocking calls: waits for the outcome until the deadline, then completes with timeout.
+  // Blocking calls: waits for the outcome until the deadline, then completes with timeout. The
+  // wait is a BlockingScope: a pool worker that waits here lets its pool compensate.
   // A remote reply usually comes within tens of microseconds, so one waiter at a time first
   // polls for a short while: that saves the thread wake-up, which costs as much again on the
   // 2-core VMs we measure on (docs/benchmarks.md).
@@ -77,6 +79,7 @@ inline bool CallState::complete(Result<Reply> outcome) {
 }
 
 inline Result<Reply> CallState::wait() {
+  BlockingScope blocked;
   if (polling_waiters().fetch_add(1, std::memory_order_relaxed) == 0) {
     const Clock::time_point until = std::min(Clock::now() + kPollFor, deadline_);
     for (int i = 0; !ready_.load(std::memory_order_acquire); ++i) {

@@ -1,0 +1,118 @@
+// Requests that arrived from peers: served by this node's own view, forwarded when their shard
+// is not this node's (the sender's view was older), a bounded number of times.
+#include <algorithm>
+#include <memory>
+
+#include "node/node_core.hpp"
+#include "node/request_deadline.hpp"
+
+namespace mesh::detail {
+namespace {
+
+// How many times a request may be passed on by nodes that are not its owner.
+constexpr std::uint32_t kMaxForwards = 8;
+
+// A node that receives a forwarded request its view sends on again disagrees with the sender's
+// view for a moment (one of them has not seen the latest change yet); it waits this long, which
+// doubles with each hop, for the views to settle before it forwards.
+std::chrono::milliseconds settle_delay(std::uint32_t hops) {
+  return std::chrono::milliseconds(1u << std::min<std::uint32_t>(hops - 1, 6));
+}
+
+}  // namespace
+
+void NodeCore::serve_call(Request&& request, ChainPtr chain, std::uint32_t hops,
+                          const std::string& from, CallState::Callback done) {
+  const auto deadline = Clock::now() + request.timeout;
+  serve_call_settled(std::move(request), std::move(chain), hops, std::move(done), &from, deadline,
+                     0);
+}
+
+void NodeCore::serve_call_settled(Request&& request, ChainPtr chain, std::uint32_t hops,
+                                  CallState::Callback done, const std::string* from,
+                                  Clock::time_point deadline, std::uint32_t attempt) {
+  rebalancer_.note_peer_request();
+  Result<Route> route = resolve(request);
+  if (!route) {
+    done(std::unexpected(std::move(route.error())));
+    return;
+  }
+  if (from == nullptr && !with_time_left(request, deadline)) {
+    done(std::unexpected(timed_out("while it was being routed")));
+    return;
+  }
+  if (const Target* local = std::get_if<Target>(&*route)) {
+    if (rebalancer_.handoffs().waiting(local->shard_ref())) {
+      auto parked = std::make_shared<std::pair<Request, CallState::Callback>>(std::move(request),
+                                                                              std::move(done));
+      if (rebalancer_.handoffs().park(
+              local->shard_ref(), [this, parked, chain, hops, deadline, attempt] {
+                serve_call_settled(std::move(parked->first), chain, hops,
+                                   std::move(parked->second), nullptr, deadline, attempt + 1);
+              })) {
+        return;
+      }
+      request = std::move(parked->first);
+      done = std::move(parked->second);
+    }
+    if (host_.async_call(*local, request, chain, done, ActorHost::AsyncOrigin::from_peer)) return;
+    if (attempt >= kMaxReroutes) {
+      done(std::unexpected(unsettled()));
+      return;
+    }
+    // The view changed after resolve: this node's newer view decides, without waiting to settle.
+    serve_call_settled(std::move(request), std::move(chain), hops, std::move(done), nullptr,
+                       deadline, attempt + 1);
+  } else if (hops >= kMaxForwards) {
+    done(std::unexpected(Error{Errc::node_unreachable,
+                               "request forwarded " + std::to_string(hops) +
+                                   " times without reaching its owner"}));
+  } else if (hops > 0 && from != nullptr) {
+    auto parked = std::make_shared<std::pair<Request, CallState::Callback>>(std::move(request),
+                                                                            std::move(done));
+    host_.after(settle_delay(hops), [this, parked, chain, hops, deadline, attempt] {
+      serve_call_settled(std::move(parked->first), chain, hops, std::move(parked->second),
+                         nullptr, deadline, attempt);
+    });
+  } else {
+    // Straight from the sender, which took this node for the owner: its view is older than
+    // this node's, so it hears this node's view too.
+    if (hops == 0 && from) cluster_->share_view(*from);
+    cluster_->async_call(std::get<std::string>(*route), std::move(request), chain, hops + 1,
+                         std::move(done));
+  }
+}
+
+void NodeCore::serve_cast(Request&& request, std::uint32_t hops, const std::string& from) {
+  serve_cast_settled(std::move(request), hops, &from, 0);
+}
+
+void NodeCore::serve_cast_settled(Request&& request, std::uint32_t hops, const std::string* from,
+                                  std::uint32_t attempt) {
+  Result<Route> route = resolve(request);
+  if (!route) {
+    log(LogLevel::debug, "dropped a cast from a peer: " + to_string(route.error()));
+  } else if (const Target* local = std::get_if<Target>(&*route)) {
+    if (rebalancer_.handoffs().waiting(local->shard_ref())) {
+      auto parked = std::make_shared<Request>(std::move(request));
+      if (rebalancer_.handoffs().park(local->shard_ref(), [this, parked, hops, attempt] {
+            serve_cast_settled(std::move(*parked), hops, nullptr, attempt + 1);
+          })) {
+        return;
+      }
+      request = std::move(*parked);
+    }
+    if (host_.cast(*local, request)) return;
+    if (attempt < kMaxReroutes) serve_cast_settled(std::move(request), hops, nullptr, attempt + 1);
+  } else if (hops > 0 && from != nullptr && hops < kMaxForwards) {
+    auto parked = std::make_shared<Request>(std::move(request));
+    host_.after(settle_delay(hops), [this, parked, hops, attempt] {
+      serve_cast_settled(std::move(*parked), hops, nullptr, attempt);
+    });
+  } else if (hops < kMaxForwards) {
+    if (hops == 0 && from) cluster_->share_view(*from);
+    (void)cluster_->cast(std::get<std::string>(*route), std::move(request), hops + 1);
+  }
+}
+
+}  // namespace mesh::detail
