@@ -1,6 +1,7 @@
 // Crashes, failed activations and request errors.
 #include <gtest/gtest.h>
 
+#include "support/expect.hpp"
 #include "support/test_actors.hpp"
 
 namespace mesh::test {
@@ -17,9 +18,7 @@ TEST_F(ErrorsTest, ThrowInHandleCallIsActorCrashedAndNextCallGetsAFreshActor) {
   ASSERT_TRUE(before);
   EXPECT_EQ(before->value, 1);
   auto crash = node.call(req("Crasher", "x", {{"op", "crash"}, {"why", "kaboom"}}));
-  ASSERT_FALSE(crash);
-  EXPECT_EQ(crash.error().code, Errc::actor_crashed);
-  EXPECT_EQ(crash.error().message, "kaboom");
+  EXPECT_TRUE(IsError(crash, Errc::actor_crashed, "kaboom"));
   auto after = node.call(req("Crasher", "x"));
   ASSERT_TRUE(after) << after.error();
   EXPECT_NE(after->pid, before->pid);
@@ -28,8 +27,9 @@ TEST_F(ErrorsTest, ThrowInHandleCallIsActorCrashedAndNextCallGetsAFreshActor) {
 
 TEST_F(ErrorsTest, CrashLeavesOtherActorsAlone) {
   auto other = node.call(req("Counter", "bystander"));
-  ASSERT_TRUE(node.call(req("Crasher", "y")));
-  ASSERT_FALSE(node.call(req("Crasher", "y", {{"op", "crash"}})));
+  ASSERT_TRUE(HasValue(other));
+  ASSERT_TRUE(HasValue(node.call(req("Crasher", "y"))));
+  ASSERT_TRUE(IsError(node.call(req("Crasher", "y", {{"op", "crash"}})), Errc::actor_crashed));
   auto again = node.call(req("Counter", "bystander"));
   ASSERT_TRUE(again);
   EXPECT_EQ(again->pid, other->pid);
@@ -38,9 +38,7 @@ TEST_F(ErrorsTest, CrashLeavesOtherActorsAlone) {
 
 TEST_F(ErrorsTest, ThrowInConstructorIsActivationFailed) {
   auto r = node.call(req("FailingInit", "bad-1"));
-  ASSERT_FALSE(r);
-  EXPECT_EQ(r.error().code, Errc::activation_failed);
-  EXPECT_EQ(r.error().message, "cannot start bad-1");
+  EXPECT_TRUE(IsError(r, Errc::activation_failed, "cannot start bad-1"));
   auto ok = node.call(req("FailingInit", "good-1"));
   ASSERT_TRUE(ok) << ok.error();
   EXPECT_EQ(ok->value, "ok");
@@ -73,40 +71,34 @@ TEST_F(ErrorsTest, CastToActorWithoutHandleCastIsACrash) {
 
 TEST_F(ErrorsTest, EmptyFieldsAreInvalidRequest) {
   for (Request r : {req("", "id"), req("Counter", ""), req("Counter", "id", {}, "")}) {
-    auto call = node.call(r);
-    ASSERT_FALSE(call);
-    EXPECT_EQ(call.error().code, Errc::invalid_request);
-    auto cast = node.cast(r);
-    ASSERT_FALSE(cast);
-    EXPECT_EQ(cast.error().code, Errc::invalid_request);
+    EXPECT_TRUE(IsError(node.call(r), Errc::invalid_request))
+        << "call " << r.module << "/" << r.id << "/" << r.capability;
+    EXPECT_TRUE(IsError(node.cast(r), Errc::invalid_request))
+        << "cast " << r.module << "/" << r.id << "/" << r.capability;
   }
   Request zero = req("Counter", "id");
   zero.timeout = 0ms;
-  EXPECT_EQ(node.call(zero).error().code, Errc::invalid_request);
+  EXPECT_TRUE(IsError(node.call(zero), Errc::invalid_request));
 }
 
 TEST_F(ErrorsTest, UnknownCapabilityIsNoNodes) {
-  auto r = node.call(req("Counter", "id", {}, "nobody-has-this"));
-  ASSERT_FALSE(r);
-  EXPECT_EQ(r.error().code, Errc::no_nodes);
-  EXPECT_EQ(node.cast(req("Counter", "id", {}, "nobody")).error().code, Errc::no_nodes);
+  EXPECT_TRUE(IsError(node.call(req("Counter", "id", {}, "nobody-has-this")), Errc::no_nodes));
+  EXPECT_TRUE(IsError(node.cast(req("Counter", "id", {}, "nobody")), Errc::no_nodes));
 }
 
 TEST_F(ErrorsTest, NodeWithoutCapabilitiesHasNoNodes) {
   Node bare(NodeOptions{.name = "bare"});
   bare.register_actor<Counter>("Counter");
-  EXPECT_EQ(bare.call(req("Counter", "id")).error().code, Errc::no_nodes);
+  EXPECT_TRUE(IsError(bare.call(req("Counter", "id")), Errc::no_nodes));
 }
 
 TEST_F(ErrorsTest, UnknownModuleIsUnknownModule) {
-  auto r = node.call(req("NoSuchModule", "id"));
-  ASSERT_FALSE(r);
-  EXPECT_EQ(r.error().code, Errc::unknown_module);
-  std::atomic<int> code{0};
-  node.async_call(req("NoSuchModule", "id"), [&](Result<Reply> reply) {
-    code = static_cast<int>(reply.error().code);
-  });
-  EXPECT_EQ(code.load(), static_cast<int>(Errc::unknown_module));
+  EXPECT_TRUE(IsError(node.call(req("NoSuchModule", "id")), Errc::unknown_module));
+  // The failure is known before anything is queued, so `done` runs before async_call returns.
+  std::optional<Result<Reply>> async;
+  node.async_call(req("NoSuchModule", "id"), [&](Result<Reply> reply) { async = std::move(reply); });
+  ASSERT_TRUE(async.has_value()) << "done did not run before async_call returned";
+  EXPECT_TRUE(IsError(*async, Errc::unknown_module));
 }
 
 TEST_F(ErrorsTest, TimeoutIsBoundedAndTheLateReplyIsDropped) {
@@ -117,8 +109,7 @@ TEST_F(ErrorsTest, TimeoutIsBoundedAndTheLateReplyIsDropped) {
   const auto start = std::chrono::steady_clock::now();
   auto r = node.call(std::move(timed));
   const auto waited = std::chrono::steady_clock::now() - start;
-  ASSERT_FALSE(r);
-  EXPECT_EQ(r.error().code, Errc::timeout);
+  EXPECT_TRUE(IsError(r, Errc::timeout));
   EXPECT_GE(waited, 50ms);
   EXPECT_LT(waited, 250ms);
   // The next call gets its own reply: the cast and this call ran, the timed-out one was skipped.
@@ -139,7 +130,10 @@ TEST_F(ErrorsTest, AsyncCallTimesOut) {
   });
   ASSERT_TRUE(eventually([&] { return calls.load() == 1; }, 250ms));
   EXPECT_EQ(code.load(), static_cast<int>(Errc::timeout));
-  std::this_thread::sleep_for(350ms);
+  // This call queues behind the cast and the timed-out request, so when it returns the
+  // timed-out request has been run or skipped: a late reply would have come by now.
+  auto next = node.call(req("Sleeper", "slow-async"));
+  ASSERT_TRUE(HasValue(next));
   EXPECT_EQ(calls.load(), 1) << "done runs exactly once";
 }
 
@@ -152,8 +146,38 @@ TEST_F(ErrorsTest, SlowModuleStopsRunningOnCallersThreadsSoTimeoutsHold) {
   timed.timeout = 50ms;
   const auto start = std::chrono::steady_clock::now();
   auto r = node.call(std::move(timed));
-  EXPECT_EQ(r.error().code, Errc::timeout);
+  EXPECT_TRUE(IsError(r, Errc::timeout));
   EXPECT_LT(std::chrono::steady_clock::now() - start, 300ms);
+}
+
+// The checks above rely on IsError/HasValue failing, not crashing, when a result is not what
+// they expect; and on their messages saying what it was.
+TEST(ExpectHelpersTest, IsErrorAndHasValueFailReadably) {
+  const Result<Reply> value = Reply{.pid = {}, .value = 42};
+  const Result<Reply> crashed = std::unexpected(Error{Errc::actor_crashed, "kaboom"});
+  const Result<void> done;
+
+  EXPECT_TRUE(IsError(crashed, Errc::actor_crashed));
+  EXPECT_TRUE(IsError(crashed, Errc::actor_crashed, "kaboom"));
+  EXPECT_TRUE(HasValue(value));
+  EXPECT_TRUE(HasValue(done));
+
+  const auto on_value = IsError(value, Errc::timeout);
+  EXPECT_FALSE(on_value);
+  EXPECT_NE(std::string(on_value.message()).find("42"), std::string::npos) << on_value.message();
+  const auto on_void = IsError(done, Errc::timeout);
+  EXPECT_FALSE(on_void);
+  const auto other_code = IsError(crashed, Errc::timeout);
+  EXPECT_FALSE(other_code);
+  EXPECT_NE(std::string(other_code.message()).find("actor_crashed: kaboom"), std::string::npos)
+      << other_code.message();
+  const auto other_message = IsError(crashed, Errc::actor_crashed, "boom");
+  EXPECT_FALSE(other_message);
+  EXPECT_NE(std::string(other_message.message()).find("kaboom"), std::string::npos)
+      << other_message.message();
+  const auto no_value = HasValue(crashed);
+  EXPECT_FALSE(no_value);
+  EXPECT_NE(std::string(no_value.message()).find("kaboom"), std::string::npos) << no_value.message();
 }
 
 }  // namespace
