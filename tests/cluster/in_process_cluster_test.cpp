@@ -456,12 +456,36 @@ TEST(InProcessClusterTest, AWaitForAReleaseThatWentElsewhereIsUnstuckByAskingAga
 }
 
 TEST(InProcessClusterTest, DuplicateNameIsRefused) {
-  Node a(member("a"));
-  a.register_capabilities({"test"});
+  // What a logs, to see the twin reach it and be refused for its name. Outlives both nodes.
+  struct Log {
+    std::mutex mutex;
+    std::vector<std::string> lines;
+    bool has(std::string_view text) {
+      std::lock_guard lock(mutex);
+      return std::any_of(lines.begin(), lines.end(),
+                         [&](const std::string& line) { return line.find(text) != std::string::npos; });
+    }
+  };
+  auto log = std::make_shared<Log>();
+  NodeOptions options = member("a");
+  options.log = [log](LogLevel level, std::string_view line) {
+    test_log(level, line);
+    std::lock_guard lock(log->mutex);
+    log->lines.emplace_back(line);
+  };
+  Node a(options);
+  register_all(a);
   Node twin(member("a", {a.listen_address()}));
   twin.register_capabilities({"twin"});
-  std::this_thread::sleep_for(300ms);
+  ASSERT_TRUE(eventually([&] { return log->has("duplicate node name a"); }, 3000ms))
+      << "a never refused the twin for its name";
   EXPECT_TRUE(a.nodes_for("twin").empty());
+  EXPECT_EQ(a.all_capabilities(), std::vector<std::string>{"test"});
+  EXPECT_FALSE(log->has("connected to a")) << "a admitted the twin at some point";
+  auto served = a.call(req("Counter", "after-twin"));
+  ASSERT_TRUE(served) << served.error();
+  EXPECT_EQ(served->pid.node, "a");
+  EXPECT_EQ(served->value, 1);
 }
 
 TEST(InProcessClusterTest, NestedRemoteCallCycleIsDeadlock) {
