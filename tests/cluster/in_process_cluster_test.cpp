@@ -462,8 +462,9 @@ TEST(InProcessClusterTest, DuplicateNameIsRefused) {
     std::vector<std::string> lines;
     bool has(std::string_view text) {
       std::lock_guard lock(mutex);
-      return std::any_of(lines.begin(), lines.end(),
-                         [&](const std::string& line) { return line.find(text) != std::string::npos; });
+      return std::any_of(lines.begin(), lines.end(), [&](const std::string& line) {
+        return line.find(text) != std::string::npos;
+      });
     }
   };
   auto log = std::make_shared<Log>();

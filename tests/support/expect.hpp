@@ -42,18 +42,18 @@ template <class T>
 ::testing::AssertionResult IsError(const Result<T>& result, Errc code,
                                    std::optional<std::string_view> message = std::nullopt) {
   if (result.has_value()) {
-    return ::testing::AssertionFailure() << "expected the error " << code << " but got "
-                                         << expect_detail::describe_value(result);
+    return ::testing::AssertionFailure()
+           << "expected the error " << code << " but got " << expect_detail::describe_value(result);
   }
   const Error& error = result.error();
   if (error.code != code) {
-    return ::testing::AssertionFailure() << "expected the error " << code << " but got the error "
-                                         << error;
+    return ::testing::AssertionFailure()
+           << "expected the error " << code << " but got the error " << error;
   }
   if (message && error.message != *message) {
-    return ::testing::AssertionFailure() << "expected the error " << code << " with message \""
-                                         << *message << "\" but its message is \""
-                                         << error.message << "\"";
+    return ::testing::AssertionFailure()
+           << "expected the error " << code << " with message \"" << *message
+           << "\" but its message is \"" << error.message << "\"";
   }
   return ::testing::AssertionSuccess() << "got the error " << error;
 }
@@ -62,8 +62,7 @@ template <class T>
 template <class T>
 ::testing::AssertionResult HasValue(const Result<T>& result) {
   if (!result.has_value()) {
-    return ::testing::AssertionFailure() << "expected a value but got the error "
-                                         << result.error();
+    return ::testing::AssertionFailure() << "expected a value but got the error " << result.error();
   }
   return ::testing::AssertionSuccess() << "got " << expect_detail::describe_value(result);
 }
