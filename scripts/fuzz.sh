@@ -13,12 +13,19 @@ clang++-16 -std=c++2b -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-r
   -Wno-macro-redefined -D__cpp_concepts=202002L \
   -Iinclude -Isrc \
   tests/fuzz/frame_fuzzer.cpp src/cluster/wire.cpp src/cluster/msgpack_codec.cpp \
-  src/cluster/call_codec.cpp src/core/error.cpp src/core/pid.cpp \
+  src/cluster/call_codec.cpp src/cluster/control_codec.cpp src/core/error.cpp src/core/pid.cpp \
   -o "$out/frame_fuzzer"
-# Seeds: a few valid frames, so the fuzzer starts from the real format.
+# Seeds: the example frames of docs/wire-protocol.md, so the fuzzer starts from the real format.
 "$out/frame_fuzzer" -runs=0 "$out/corpus" >/dev/null 2>&1 || true
-printf '\x00\x00\x00\x2c\x01\x0a\x85\xa3rid\x01\xa2ok\xc3\xa4node\xa1n\xa6serial\x07\xa5value\x2a' \
-  > "$out/corpus/reply"
+awk -v out="$out/corpus" '
+  /^<!-- example: / { name = $3; next }
+  /^```text$/       { if (name != "") { grab = 1; hex = "" }; next }
+  /^```$/           { if (grab) { print hex > (out "/" name ".hex"); grab = 0; name = "" }; next }
+  grab              { hex = hex " " $0 }' docs/wire-protocol.md
+for hex in "$out"/corpus/*.hex; do
+  printf "$(sed 's/ *\([0-9a-f][0-9a-f]\)/\\x\1/g' "$hex")" > "${hex%.hex}"
+  rm "$hex"
+done
 printf '\x00\x00\x00\x03\x01\x06\x80' > "$out/corpus/heartbeat"
 "$out/frame_fuzzer" -max_total_time="$seconds" -max_len=4096 -timeout=5 -rss_limit_mb=2048 \
   -print_final_stats=1 "$out/corpus" 2>&1 | tail -n 12

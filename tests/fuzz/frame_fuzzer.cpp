@@ -1,4 +1,5 @@
-// libFuzzer target: arbitrary bytes through the frame parser and the CALL/CAST/REPLY decoders.
+// libFuzzer target: arbitrary bytes through the frame parser, the CALL/CAST/REPLY decoders and
+// the control-frame decoders (MEMBERS, CAPABILITIES, HANDOFF, RELEASE, ASK_RELEASE).
 // A decoder may reject input (an Error or std::invalid_argument), never crash, hang or leak.
 // Build and run with scripts/fuzz.sh.
 #include <cstddef>
@@ -7,7 +8,9 @@
 #include <string_view>
 
 #include "cluster/call_codec.hpp"
+#include "cluster/control_codec.hpp"
 #include "cluster/wire.hpp"
+#include "mesh/value.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   using namespace mesh::detail;
@@ -20,12 +23,18 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     for (;;) {
       auto next = parser.next();
       if (!next || !next->has_value()) break;
-      const wire::Frame& frame = **next;
+      wire::Frame& frame = **next;
       try {
         if (frame.type == wire::Type::reply) {
           (void)decode_reply(frame.raw);
         } else if (wire::raw_body(frame.type)) {
           (void)decode_request(frame.raw);
+        } else if (frame.type == wire::Type::members) {
+          (void)decode_members(frame.body);
+        } else if (frame.type == wire::Type::capabilities) {
+          (void)decode_capabilities(frame.body);
+        } else if (is_control(frame.type)) {
+          (void)decode_control(frame.type, std::move(frame.body));
         }
       } catch (const std::invalid_argument&) {
       }
@@ -41,6 +50,24 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   try {
     (void)decode_reply(bytes);
   } catch (const std::invalid_argument&) {
+  }
+  // As a MessagePack body of every control type.
+  mesh::Value body = mesh::Value::from_msgpack(bytes.begin(), bytes.end(), true, false);
+  if (body.is_object()) {
+    for (const wire::Type type : {wire::Type::handoff, wire::Type::release, wire::Type::ask_release}) {
+      try {
+        (void)decode_control(type, mesh::Value(body));
+      } catch (const std::invalid_argument&) {
+      }
+    }
+    try {
+      (void)decode_members(body);
+    } catch (const std::invalid_argument&) {
+    }
+    try {
+      (void)decode_capabilities(body);
+    } catch (const std::invalid_argument&) {
+    }
   }
   return 0;
 }
