@@ -30,11 +30,30 @@ namespace mesh {
 
 class Node;
 
+// Where a module's handlers may run. Running a call on the caller's own thread (when the actor
+// is idle) saves the hand-off to the pool, but a handler cannot be interrupted: while it runs
+// there, its caller's timeout cannot cut the wait short (docs/runtime.md).
+enum class HandlerMode : std::uint8_t {
+  // Through the pool until the module has shown it is fast (8 handler runs in a row within
+  // NodeOptions::inline_limit), then on callers' threads; a slow run sends it back to the pool
+  // for at least 10 s and until it has shown it is fast again.
+  adaptive,
+  // Declared fast: on callers' threads from the first call. A handler that is slow anyway
+  // overruns its caller's timeout.
+  non_blocking,
+  // Declared slow or blocking: always through the pool, so every caller's timeout holds.
+  blocking,
+};
+
 // Per-type settings given to Node::register_actor.
 struct ActorOptions {
   // An activation that has handled no message for this long is passivated (stopped; the next
   // call activates a fresh one). 0 = stay until a crash, a stop or a move.
   std::chrono::milliseconds idle_timeout{0};
+  // Messages one activation may hold waiting (not counting the one it runs). A call or cast
+  // beyond it fails at once with Errc::overloaded instead of growing the mailbox. 1 or more.
+  std::uint32_t max_queue = 10000;
+  HandlerMode handlers = HandlerMode::adaptive;
 };
 
 // Why an activation ends (on_deactivate). A crash calls no hook: the object threw.

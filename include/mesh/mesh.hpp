@@ -4,6 +4,7 @@
 #include "mesh/actor.hpp"
 #include "mesh/discovery.hpp"
 #include "mesh/error.hpp"
+#include "mesh/no_inline_handlers.hpp"
 #include "mesh/node.hpp"
 #include "mesh/node_options.hpp"
 #include "mesh/pid.hpp"

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <string_view>
@@ -37,8 +38,9 @@ struct NodeOptions {
   // actor, or a handler running far longer than inline_limit), so that queued work for other
   // actors never waits behind them. Extra threads retire after a second without work.
   std::uint32_t max_extra_workers = 64;
-  // A module whose handler ran longer than this stops running on callers' threads for a while:
-  // its calls go through the pool, where a caller's timeout can cut the wait short.
+  // A handler run longer than this is slow (ActorOptions::handlers): an adaptive module whose
+  // handler ran slow stops running on callers' threads; its calls go through the pool, where a
+  // caller's timeout cuts the wait short.
   std::chrono::microseconds inline_limit{1000};
 
   // Cluster (used when `listen` is set).
@@ -60,6 +62,15 @@ struct NodeOptions {
   // How long a node that gained a shard waits for the previous owner to release it (calls for
   // the shard wait meanwhile) before serving it anyway.
   std::chrono::milliseconds handoff_timeout{3000};
+
+  // Limits (docs/runtime.md, "Overload"). Activations this node may hold, 0 = no limit: at the
+  // limit, a new activation first passivates the least recently used idle ones
+  // (on_deactivate(idle)), and fails with Errc::overloaded only when none is idle.
+  std::size_t max_activations = 0;
+  // Bytes queued for one peer that it has not read yet: beyond it, calls and casts to that peer
+  // fail at once with Errc::overloaded (replies to it are dropped; its callers time out) instead
+  // of buffering without limit. At least max_frame_bytes.
+  std::size_t max_send_queue_bytes = 64u << 20;
 };
 
 }  // namespace mesh

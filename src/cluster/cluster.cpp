@@ -8,6 +8,7 @@
 
 #include "cluster/address.hpp"
 #include "core/thread_name.hpp"
+#include "mesh/no_inline_handlers.hpp"
 
 namespace mesh::detail {
 namespace {
@@ -50,7 +51,8 @@ Cluster::Cluster(ClusterOptions options, ClusterHost& host)
   const auto bound = acceptor_.local_endpoint();
   const std::string host_part = split_address(options_.listen)->host;
   self_ = LocalIdentity{options_.name, new_incarnation(), join_address(host_part, bound.port()),
-                        options_.cookie, options_.max_frame_bytes};
+                        options_.cookie, options_.max_frame_bytes,
+                        options_.max_send_queue_bytes};
   if (self_.name.empty()) self_.name = self_.listen;
 }
 
@@ -70,6 +72,7 @@ void Cluster::start(std::vector<std::string> capabilities) {
   });
   io_thread_ = std::thread([this] {
     name_this_thread("mesh-io");
+    const NoInlineHandlers no_handlers_on_the_io_thread;
     io_.run();
   });
   if (options_.discovery) {

@@ -56,6 +56,7 @@ struct ClusterOptions {
   std::shared_ptr<Discovery> discovery;
   std::chrono::milliseconds discovery_interval;
   std::chrono::milliseconds join_timeout;
+  std::size_t max_send_queue_bytes;
 };
 
 // Full mesh: every node keeps one connection to every other node; of two nodes that learn of

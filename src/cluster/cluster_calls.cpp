@@ -13,6 +13,11 @@ Error unreachable(const std::string& owner) {
   return Error{Errc::node_unreachable, "no connection to node " + owner};
 }
 
+Error not_reading(const std::string& owner) {
+  return Error{Errc::overloaded, "node " + owner +
+                                     " is not reading: max_send_queue_bytes are waiting for it"};
+}
+
 // Frames are encoded into a buffer each thread keeps, then copied into the connection's queue:
 // no allocation per frame once the buffer has grown to the largest frame this thread sent.
 std::string& scratch() {
@@ -37,8 +42,16 @@ Result<Reply> Cluster::call(const std::string& owner, Request&& request, const C
   RefPtr<CallState> state(new CallState(Clock::now() + request.timeout));
   const std::uint64_t id = connection->add_call(state);
   if (id == 0) return std::unexpected(unreachable(owner));
-  connection->send(request_frame(wire::Type::call, id, request, chain, hops),
-                   Connection::Urgency::now);
+  switch (connection->send_bounded(request_frame(wire::Type::call, id, request, chain, hops),
+                                   Connection::Urgency::now)) {
+    case Connection::Sent::queued:
+      break;
+    case Connection::Sent::full:
+      connection->take_call(id);
+      return std::unexpected(not_reading(owner));
+    case Connection::Sent::closed:
+      break;  // the connection fails its calls as it closes
+  }
   Result<Reply> result = state->wait();
   if (!result && result.error().code == Errc::timeout) connection->take_call(id);
   return result;
@@ -58,18 +71,27 @@ void Cluster::async_call(const std::string& owner, Request&& request, const Chai
     return;
   }
   // Not urgent: pipelined calls pile up and leave in one write from the IO thread.
-  connection->send(request_frame(wire::Type::call, id, request, chain, hops),
-                   Connection::Urgency::background);
+  if (connection->send_bounded(request_frame(wire::Type::call, id, request, chain, hops),
+                               Connection::Urgency::background) == Connection::Sent::full) {
+    if (RefPtr<CallState> mine = connection->take_call(id)) {
+      mine->complete(std::unexpected(not_reading(owner)));
+    }
+  }
 }
 
 Result<void> Cluster::cast(const std::string& owner, Request&& request, std::uint32_t hops) {
   const ConnectionPtr connection = peer(owner);
-  if (!connection ||
-      !connection->send(request_frame(wire::Type::cast, 0, request, nullptr, hops),
-                        Connection::Urgency::background)) {
-    return std::unexpected(unreachable(owner));
+  if (!connection) return std::unexpected(unreachable(owner));
+  switch (connection->send_bounded(request_frame(wire::Type::cast, 0, request, nullptr, hops),
+                                   Connection::Urgency::background)) {
+    case Connection::Sent::queued:
+      return {};
+    case Connection::Sent::full:
+      return std::unexpected(not_reading(owner));
+    case Connection::Sent::closed:
+      break;
   }
-  return {};
+  return std::unexpected(unreachable(owner));
 }
 
 void Cluster::handle_call(const ConnectionPtr& from, std::string_view body) {
@@ -82,7 +104,8 @@ void Cluster::handle_call(const ConnectionPtr& from, std::string_view body) {
                      if (const ConnectionPtr connection = back.lock()) {
                        std::string& frame = scratch();
                        append_reply(frame, id, result);
-                       connection->send(frame, Connection::Urgency::batch);
+                       // A reply to a peer that does not read is dropped: its caller times out.
+                       (void)connection->send_bounded(frame, Connection::Urgency::batch);
                        // After the reply is queued: a retiring link may close once this is 0.
                        connection->end_serving();
                      }

@@ -155,9 +155,27 @@ void Connection::refuse(std::string_view code, const std::string& reason) {
 bool Connection::send(std::string_view frame, Urgency urgency) {
   std::lock_guard lock(write_mutex_);
   if (write_closed_) return false;
+  send_locked(frame, urgency);
+  return true;
+}
+
+Connection::Sent Connection::send_bounded(std::string_view frame, Urgency urgency) {
+  std::lock_guard lock(write_mutex_);
+  if (write_closed_) return Sent::closed;
+  // Once full, the link stays refused until half of the bound has drained: a small frame must
+  // not slip into the last bytes of room and then wait behind a peer that reads nothing.
+  const std::size_t bound = self_.max_send_queue_bytes;
+  if (congested_ && out_.size() > bound / 2) return Sent::full;
+  congested_ = out_.size() + frame.size() > bound;
+  if (congested_) return Sent::full;
+  send_locked(frame, urgency);
+  return Sent::queued;
+}
+
+void Connection::send_locked(std::string_view frame, Urgency urgency) {
   const bool idle = out_.empty() && !flush_posted_ && !waiting_writable_;
   out_.append(frame);
-  if (!idle) return true;
+  if (!idle) return;
   if (urgency == Urgency::batch && BatchFlush::active()) {
     // A pool worker: write when its batch ends, together with the replies that follow.
     flush_posted_ = true;
@@ -176,7 +194,6 @@ bool Connection::send(std::string_view frame, Urgency urgency) {
       if (!self->waiting_writable_ && !self->write_closed_) self->write_locked();
     });
   }
-  return true;
 }
 
 // Writes what it can without blocking; the rest waits for the socket to become writable.

@@ -27,6 +27,7 @@ struct LocalIdentity {
   std::string listen;  // the address peers can reach this node at
   std::string cookie;
   std::size_t max_frame_bytes;
+  std::size_t max_send_queue_bytes;
 };
 
 class Connection;
@@ -62,8 +63,15 @@ class Connection : public std::enable_shared_from_this<Connection> {
     batch,       // like now, but a pool worker holds it until its batch ends (replies)
     background,  // leave it to the IO thread, which writes everything queued at once
   };
-  // Queues one encoded frame. Returns false once the connection is closed.
+  // Queues one encoded frame. Returns false once the connection is closed. For frames whose
+  // number the protocol bounds (handshake, membership, heartbeats, handoffs).
   bool send(std::string_view frame, Urgency urgency);
+  // For requests and replies, whose number the peer's reading bounds: refused (`full`) when
+  // more than LocalIdentity::max_send_queue_bytes would wait unwritten, and from then on until
+  // half of that has drained, so a peer that stops reading cannot make this node buffer
+  // without limit.
+  enum class Sent : std::uint8_t { queued, closed, full };
+  Sent send_bounded(std::string_view frame, Urgency urgency);
   void close(std::string reason);  // any thread; the owner hears of it on the IO thread
   std::size_t unsent_bytes();      // queued but not yet written
 
@@ -103,6 +111,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool on_hello(const wire::Frame& frame);
   bool on_auth(const wire::Frame& frame);
   void refuse(std::string_view code, const std::string& reason);
+  void send_locked(std::string_view frame, Urgency urgency);  // caller holds write_mutex_
   void write_locked();  // caller holds write_mutex_
   void arm_write_wait();
   void do_close(const std::string& reason);
@@ -135,6 +144,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool flush_posted_ = false; // guarded by write_mutex_
   bool waiting_writable_ = false;  // guarded by write_mutex_
   bool write_closed_ = false; // guarded by write_mutex_
+  bool congested_ = false;    // guarded by write_mutex_: send_bounded refused, not drained yet
 
   std::atomic<std::uint32_t> serving_{0};
 

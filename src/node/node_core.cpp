@@ -42,6 +42,9 @@ const NodeOptions& validated(const NodeOptions& options) {
   if (options.max_frame_bytes < 1024) {
     throw std::invalid_argument("mesh: max_frame_bytes must be at least 1024");
   }
+  if (options.max_send_queue_bytes < options.max_frame_bytes) {
+    throw std::invalid_argument("mesh: max_send_queue_bytes must be at least max_frame_bytes");
+  }
   return options;
 }
 
@@ -50,7 +53,8 @@ std::unique_ptr<Cluster> make_cluster(const NodeOptions& options, ClusterHost& h
   return std::make_unique<Cluster>(
       ClusterOptions{options.name, options.listen, options.seeds, options.cookie,
                      options.heartbeat_interval, options.failure_timeout, options.max_frame_bytes,
-                     options.discovery, options.discovery_interval, options.join_timeout},
+                     options.discovery, options.discovery_interval, options.join_timeout,
+                     options.max_send_queue_bytes},
       host);
 }
 
@@ -77,7 +81,8 @@ NodeCore::NodeCore(Node& facade, NodeOptions options)
       host_(HostOptions{options_.name, options_.shard_count, options_.worker_threads,
                         options_.max_extra_workers, options_.inline_limit, &facade_,
                         &capability_ids_,
-                        [this](LogLevel level, const std::string& message) { log(level, message); }}),
+                        [this](LogLevel level, const std::string& message) { log(level, message); },
+                        options_.max_activations}),
       rebalancer_(options_, cluster_.get(), host_, registry_, capability_ids_,
                   [this](LogLevel level, const std::string& message) { log(level, message); }) {
   if (cluster_) {

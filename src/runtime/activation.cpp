@@ -43,29 +43,39 @@ void Activation::destroy(Activation* activation, std::optional<DeactivateReason>
   ::operator delete(activation, std::align_val_t{alignment_of(type)});
 }
 
+// The mailbox is a circular list reached through its tail (tail_->next is the head): one
+// pointer instead of two keeps room in the 80-byte header for the queue length.
 void Activation::push(Message* message) noexcept {
-  message->next = nullptr;
   if (tail_) {
+    message->next = tail_->next;
     tail_->next = message;
   } else {
-    head_ = message;
+    message->next = message;
   }
   tail_ = message;
+  ++queued_;
 }
 
 Message* Activation::pop() noexcept {
-  Message* message = head_;
-  if (message) {
-    head_ = message->next;
-    if (!head_) tail_ = nullptr;
-    message->next = nullptr;
+  if (!tail_) return nullptr;
+  Message* head = tail_->next;
+  if (head == tail_) {
+    tail_ = nullptr;
+  } else {
+    tail_->next = head->next;
   }
-  return message;
+  head->next = nullptr;
+  --queued_;
+  return head;
 }
 
 Message* Activation::take_all() noexcept {
+  if (!tail_) return nullptr;
+  Message* head = tail_->next;
+  tail_->next = nullptr;
   tail_ = nullptr;
-  return std::exchange(head_, nullptr);
+  queued_ = 0;
+  return head;
 }
 
 }  // namespace mesh::detail

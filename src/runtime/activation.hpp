@@ -30,8 +30,9 @@ class Activation {
   // Mailbox (shard).
   void push(Message* message) noexcept;
   Message* pop() noexcept;
-  Message* take_all() noexcept;  // empties the mailbox, returns the old list
-  bool has_messages() const noexcept { return head_ != nullptr; }
+  Message* take_all() noexcept;  // empties the mailbox, returns the old list (null-terminated)
+  bool has_messages() const noexcept { return tail_ != nullptr; }
+  std::uint32_t queued() const noexcept { return queued_; }
 
   const ActorType* const type;
   const std::string id;
@@ -54,8 +55,8 @@ class Activation {
       : type(&t), id(std::move(i)), serial(s), key_hash(h), capability(cap) {}
   static std::size_t actor_offset(const ActorType& type) noexcept;
 
-  Message* head_ = nullptr;  // shard
-  Message* tail_ = nullptr;  // shard
+  Message* tail_ = nullptr;   // shard; circular: tail_->next is the head
+  std::uint32_t queued_ = 0;  // shard: messages in the mailbox
 };
 
 }  // namespace mesh::detail

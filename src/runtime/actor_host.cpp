@@ -1,10 +1,12 @@
 #include "runtime/actor_host.hpp"
 
 #include <algorithm>
+#include <functional>
 #include <exception>
 #include <thread>
 #include <vector>
 
+#include "mesh/no_inline_handlers.hpp"
 #include "runtime/handler_frame.hpp"
 #include "runtime/slow_run_check.hpp"
 
@@ -15,8 +17,10 @@ namespace {
 constexpr std::uint32_t kMaxInlineDepth = 32;
 // Messages one activation may handle before its worker moves on to other actors.
 constexpr int kDrainBudget = 64;
-// How long a module whose handler ran past inline_limit stays off callers' threads.
-constexpr auto kSlowCooldown = std::chrono::seconds(10);
+// How long an adaptive module whose handler ran past inline_limit stays off callers' threads
+// at least, and how many fast runs in a row it then needs to go back to them.
+constexpr std::int64_t kSlowCooldownMs = 10'000;
+constexpr std::uint32_t kFastRunsToInline = 8;
 // How often the pool is checked for work stuck behind long handlers.
 constexpr auto kStallCheckPeriod = std::chrono::milliseconds(20);
 
@@ -32,6 +36,11 @@ std::uint32_t key_hash(const Target& target) {
 }
 
 Error shutting_down() { return Error{Errc::shutting_down, "the node is shutting down"}; }
+
+Error mailbox_full(const Activation& a) {
+  return Error{Errc::overloaded, "the mailbox of " + a.type->module + " " + a.id + " holds " +
+                                     std::to_string(a.queued()) + " messages (max_queue)"};
+}
 
 Error deadlock_error(const Activation& a) {
   return Error{Errc::deadlock,
@@ -84,14 +93,80 @@ std::uint32_t ActorHost::now_ms() const {
 }
 
 Activation* ActorHost::find_or_create(Shard& shard, const Target& target, std::string& id,
-                                      bool check_owner) {
+                                      Refusal& refusal, bool arriving) {
   const std::uint32_t hash = key_hash(target);
   if (Activation* a = shard.table.find(hash, target.capability, target.type, id)) return a;
-  if (check_owner && owner_check_ && !owner_check_(target.capability, target.shard)) return nullptr;
+  if (!arriving) {
+    if (owner_check_ && !owner_check_(target.capability, target.shard)) {
+      refusal = Refusal::not_owned;
+      return nullptr;
+    }
+    if (options_.max_activations != 0 &&
+        activations_.load(std::memory_order_relaxed) >= options_.max_activations) {
+      refusal = Refusal::at_limit;
+      return nullptr;
+    }
+  }
   Activation* a = Activation::create(*target.type, target.capability, std::move(id),
                                      new_serial(shard, target.shard), hash);
-  shard.table.insert(a);
+  table_insert(shard, a);
   return a;
+}
+
+void ActorHost::table_insert(Shard& shard, Activation* a) {
+  shard.table.insert(a);
+  if (options_.max_activations != 0) activations_.fetch_add(1, std::memory_order_relaxed);
+}
+
+void ActorHost::table_erase(Shard& shard, Activation* a) {
+  shard.table.erase(a);
+  if (options_.max_activations != 0) activations_.fetch_sub(1, std::memory_order_relaxed);
+}
+
+Error ActorHost::no_room() const {
+  return Error{Errc::overloaded, "node " + options_.node_name + " holds max_activations (" +
+                                     std::to_string(options_.max_activations) +
+                                     ") activations and none of them is idle"};
+}
+
+// At max_activations: passivates the least recently used idle activations, about a sixteenth
+// of the limit at a time (so that the scans, two over every shard, are shared by many new
+// activations). They leave their tables at once and end on the pool with on_deactivate(idle).
+// Returns how many went (0: none was idle). Serialized by room_mutex_, taken before any shard's.
+std::size_t ActorHost::make_room() {
+  std::lock_guard room(room_mutex_);
+  if (activations_.load(std::memory_order_relaxed) < options_.max_activations) return 1;
+  const std::uint32_t now = now_ms();
+  std::vector<std::uint32_t> ages;
+  for (std::uint32_t s = 0; s < options_.shard_count; ++s) {
+    std::lock_guard lock(shards_[s].mutex);
+    shards_[s].table.for_each([&](Activation* a) {
+      if (!a->busy && !a->evicting()) ages.push_back(now - a->last_active_ms);
+    });
+  }
+  if (ages.empty()) return 0;
+  const std::size_t want =
+      std::min(ages.size(), std::max<std::size_t>(1, options_.max_activations / 16));
+  std::nth_element(ages.begin(), ages.begin() + static_cast<std::ptrdiff_t>(want - 1), ages.end(),
+                   std::greater<>());
+  const std::uint32_t oldest_kept = ages[want - 1];
+  std::vector<Activation*> going;
+  for (std::uint32_t s = 0; s < options_.shard_count && going.size() < want; ++s) {
+    Shard& shard = shards_[s];
+    const std::size_t first = going.size();
+    std::lock_guard lock(shard.mutex);
+    shard.table.for_each([&](Activation* a) {
+      if (going.size() < want && !a->busy && !a->evicting() &&
+          now - a->last_active_ms >= oldest_kept) {
+        a->evict_reason = DeactivateReason::idle;
+        claim(shard, *a);
+        going.push_back(a);
+      }
+    });
+    for (std::size_t i = first; i < going.size(); ++i) table_erase(shard, going[i]);
+  }
+  for (Activation* a : going) scheduler_.submit(a);
+  return going.size();
 }
 
 // Serials are unique per node: a per-shard counter above the shard's index.
@@ -115,7 +190,7 @@ bool ActorHost::enqueue(Shard& shard, Activation& a, Message* message) {
 // Whether a call to an idle actor of this type may run on the calling thread.
 bool ActorHost::may_run_inline(const ActorType& type) {
   return type.inline_allowed.load(std::memory_order_relaxed) &&
-         HandlerFrame::depth() < kMaxInlineDepth;
+         HandlerFrame::depth() < kMaxInlineDepth && !NoInlineHandlers::active();
 }
 
 // Runs a call on the calling thread: claims the idle actor `a` (its shard locked by `lock`),
@@ -137,13 +212,22 @@ std::optional<Result<Reply>> ActorHost::call(const Target& target, Request& requ
   const bool may_inline = may_run_inline(*target.type);
   std::unique_lock lock(shard.mutex);
   if (shard.closed) return std::unexpected(shutting_down());
-  Activation* found = find_or_create(shard, target, request.id);
-  if (!found) return std::nullopt;
+  Refusal refusal{};
+  Activation* found = find_or_create(shard, target, request.id, refusal);
+  while (!found) {
+    if (refusal == Refusal::not_owned) return std::nullopt;
+    lock.unlock();
+    if (make_room() == 0) return std::unexpected(no_room());
+    lock.lock();
+    if (shard.closed) return std::unexpected(shutting_down());
+    found = find_or_create(shard, target, request.id, refusal);
+  }
   Activation& a = *found;
   if (chain && chain->contains(options_.node_name, a.serial)) {
     return std::unexpected(deadlock_error(a));
   }
   if (may_inline && !a.busy) return run_inline(shard, a, lock, request, chain);
+  if (a.queued() >= a.type->options.max_queue) return std::unexpected(mailbox_full(a));
   RefPtr<CallState> state(new CallState(Clock::now() + request.timeout));
   auto* message = new Message{nullptr, MessageKind::call, std::move(request.payload),
                               std::move(request.init_arg), chain, state};
@@ -157,8 +241,17 @@ std::optional<Result<void>> ActorHost::cast(const Target& target, Request& reque
   Shard& shard = shards_[target.shard];
   std::unique_lock lock(shard.mutex);
   if (shard.closed) return std::unexpected(shutting_down());
-  Activation* a = find_or_create(shard, target, request.id);
-  if (!a) return std::nullopt;
+  Refusal refusal{};
+  Activation* a = find_or_create(shard, target, request.id, refusal);
+  while (!a) {
+    if (refusal == Refusal::not_owned) return std::nullopt;
+    lock.unlock();
+    if (make_room() == 0) return std::unexpected(no_room());
+    lock.lock();
+    if (shard.closed) return std::unexpected(shutting_down());
+    a = find_or_create(shard, target, request.id, refusal);
+  }
+  if (a->queued() >= a->type->options.max_queue) return std::unexpected(mailbox_full(*a));
   auto* message = new Message{nullptr, MessageKind::cast, std::move(request.payload),
                               std::move(request.init_arg), nullptr, {}};
   const bool submit = enqueue(shard, *a, message);
@@ -173,7 +266,8 @@ void ActorHost::adopt(const Target& target, std::string id, std::optional<Value>
   if (shard.closed || shard.table.find(key_hash(target), target.capability, target.type, id)) {
     return;
   }
-  Activation& a = *find_or_create(shard, target, id, /*check_owner=*/false);
+  Refusal unused{};
+  Activation& a = *find_or_create(shard, target, id, unused, /*arriving=*/true);
   auto* message =
       new Message{nullptr, MessageKind::restore, Value(), std::move(state), nullptr, {}};
   const bool submit = enqueue(shard, a, message);
@@ -191,8 +285,23 @@ bool ActorHost::async_call(const Target& target, Request& request, const ChainPt
     done(std::unexpected(shutting_down()));
     return true;
   }
-  Activation* found = find_or_create(shard, target, request.id);
-  if (!found) return false;
+  Refusal refusal{};
+  Activation* found = find_or_create(shard, target, request.id, refusal);
+  while (!found) {
+    if (refusal == Refusal::not_owned) return false;
+    lock.unlock();
+    if (make_room() == 0) {
+      done(std::unexpected(no_room()));
+      return true;
+    }
+    lock.lock();
+    if (shard.closed) {
+      lock.unlock();
+      done(std::unexpected(shutting_down()));
+      return true;
+    }
+    found = find_or_create(shard, target, request.id, refusal);
+  }
   Activation& a = *found;
   if (chain && chain->contains(options_.node_name, a.serial)) {
     lock.unlock();
@@ -201,6 +310,12 @@ bool ActorHost::async_call(const Target& target, Request& request, const ChainPt
   }
   if (may_inline && !a.busy) {
     done(run_inline(shard, a, lock, request, chain));
+    return true;
+  }
+  if (a.queued() >= a.type->options.max_queue) {
+    const Error full = mailbox_full(a);
+    lock.unlock();
+    done(std::unexpected(full));
     return true;
   }
   const Clock::time_point deadline = Clock::now() + request.timeout;
@@ -249,9 +364,13 @@ ActorHost::Outcome ActorHost::run(Activation& a, MessageKind kind, Value&& paylo
     outcome.discard = true;
   }
   const Clock::time_point end = Clock::now();
-  if (end - start > options_.inline_limit && SlowRunCheck::confirm()) mark_slow(*a.type);
   a.last_active_ms = static_cast<std::uint32_t>(
       std::chrono::duration_cast<std::chrono::milliseconds>(end - epoch_).count());
+  if (end - start > options_.inline_limit) {
+    if (SlowRunCheck::confirm()) mark_slow(*a.type, a.last_active_ms);
+  } else if (!a.type->inline_allowed.load(std::memory_order_relaxed)) {
+    note_fast(*a.type, a.last_active_ms);
+  }
   outcome.discard = outcome.discard || a.stop_requested;
   return outcome;
 }
@@ -287,7 +406,7 @@ void ActorHost::release(Activation& a, const Outcome& outcome) {
 void ActorHost::discard(Shard& shard, Activation& a, std::unique_lock<std::mutex>& lock,
                         std::optional<DeactivateReason> reason) {
   // One evicted while idle left the table at once (evict), so that new work meets a fresh one.
-  if (shard.table.find(a.key_hash, a.capability, a.type, a.id) == &a) shard.table.erase(&a);
+  if (shard.table.find(a.key_hash, a.capability, a.type, a.id) == &a) table_erase(shard, &a);
   Message* queued = a.take_all();
   Activation* next = nullptr;
   if (queued && !shard.closed) {
@@ -298,7 +417,7 @@ void ActorHost::discard(Shard& shard, Activation& a, std::unique_lock<std::mutex
     // then ends in its place (and, when moving, is the one whose end the new owner hears of).
     next->evict_reason = a.evict_reason;
     while (queued) next->push(std::exchange(queued, queued->next));
-    shard.table.insert(next);
+    table_insert(shard, next);
     claim(shard, *next);
   }
   bool last_moving = false;
@@ -379,12 +498,25 @@ void ActorHost::drain(Activation* a) {
   scheduler_.submit(a);
 }
 
-void ActorHost::mark_slow(const ActorType& type) {
-  auto& mutable_type = const_cast<ActorType&>(type);
-  if (!mutable_type.inline_allowed.exchange(false, std::memory_order_relaxed)) return;
-  timers_.at(Clock::now() + kSlowCooldown, [&mutable_type] {
-    mutable_type.inline_allowed.store(true, std::memory_order_relaxed);
-  });
+// A slow run takes an adaptive module off callers' threads (HandlerMode); declared modes stay.
+void ActorHost::mark_slow(const ActorType& type, std::uint32_t now_ms) {
+  if (type.options.handlers != HandlerMode::adaptive) return;
+  auto& t = const_cast<ActorType&>(type);
+  t.fast_runs.store(0, std::memory_order_relaxed);
+  t.slow_until_ms.store(static_cast<std::int64_t>(now_ms) + kSlowCooldownMs,
+                        std::memory_order_relaxed);
+  t.inline_allowed.store(false, std::memory_order_relaxed);
+}
+
+// A fast run of an adaptive module that is off callers' threads: after the cooldown, enough of
+// them in a row put it back.
+void ActorHost::note_fast(const ActorType& type, std::uint32_t now_ms) {
+  if (type.options.handlers != HandlerMode::adaptive) return;
+  auto& t = const_cast<ActorType&>(type);
+  if (static_cast<std::int64_t>(now_ms) < t.slow_until_ms.load(std::memory_order_relaxed)) return;
+  if (t.fast_runs.fetch_add(1, std::memory_order_relaxed) + 1 >= kFastRunsToInline) {
+    t.inline_allowed.store(true, std::memory_order_relaxed);
+  }
 }
 
 void ActorHost::watch_idle(const ActorType& type) {
@@ -408,7 +540,7 @@ void ActorHost::sweep_idle(const ActorType& type, std::uint32_t idle_ms) {
     shard.table.for_each([&](Activation* a) {
       if (a->type == &type && !a->busy && now - a->last_active_ms >= idle_ms) expired.push_back(a);
     });
-    for (std::size_t i = first; i < expired.size(); ++i) shard.table.erase(expired[i]);
+    for (std::size_t i = first; i < expired.size(); ++i) table_erase(shard, expired[i]);
   }
   for (Activation* a : expired) Activation::destroy(a, DeactivateReason::idle);
 }
@@ -435,7 +567,7 @@ ActorHost::Eviction ActorHost::evict(const LostPredicate& lost) {
         idle.push_back(a);
       }
     });
-    for (std::size_t i = first; i < idle.size(); ++i) shard.table.erase(idle[i]);
+    for (std::size_t i = first; i < idle.size(); ++i) table_erase(shard, idle[i]);
   }
   // An idle one has an empty mailbox and is out of the table (new work meets a fresh activation,
   // or the owner check): its runner ends it at once, on a pool thread, since its snapshot and
@@ -479,7 +611,7 @@ void ActorHost::stop() {
           }
           if (!a->busy) idle.push_back(a);
         });
-        for (Activation* a : idle) shard.table.erase(a);
+        for (Activation* a : idle) table_erase(shard, a);
       }
       fail_all(queued, shutting_down());
       for (Activation* a : idle) Activation::destroy(a, DeactivateReason::shutdown);

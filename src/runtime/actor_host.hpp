@@ -1,6 +1,7 @@
 // ActorHost: the activations this node hosts, their mailboxes and the threads that run them.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -47,6 +48,7 @@ struct HostOptions {
   // Names of interned capability ids, for ActorContext::capability(). Outlives the host.
   const CapabilityIds* capabilities = nullptr;
   std::function<void(LogLevel, const std::string&)> log;
+  std::size_t max_activations = 0;  // NodeOptions::max_activations
 };
 
 // Runs each actor's messages one at a time in arrival order. A call to an idle actor runs on the
@@ -145,11 +147,20 @@ class ActorHost {
     std::map<std::uint32_t, std::uint32_t> moving;  // guarded by mutex
   };
   struct Outcome;
+  enum class Refusal : std::uint8_t { none, not_owned, at_limit };
 
   Shard& shard_of(const Activation& a) { return shards_[a.serial & kShardMask]; }
-  // Null when the actor is not active here and the owner check says the shard is not ours.
+  // Null, and why, when the actor is not active here and may not be created: the owner check
+  // says the shard is not ours, or the node is at max_activations. An arriving actor is created
+  // regardless (it must not be lost, and its shard is this node's by the view that sent it).
   Activation* find_or_create(Shard& shard, const Target& target, std::string& id,
-                             bool check_owner = true);
+                             Refusal& refusal, bool arriving = false);
+  // Every insertion into and removal from a shard's table, so that the node's count is kept
+  // (only when max_activations is set).
+  void table_insert(Shard& shard, Activation* a);
+  void table_erase(Shard& shard, Activation* a);
+  std::size_t make_room();
+  Error no_room() const;
   static std::uint64_t new_serial(Shard& shard, std::uint32_t shard_index);
   static void claim(Shard& shard, Activation& a);
   static bool may_run_inline(const ActorType& type);
@@ -163,7 +174,8 @@ class ActorHost {
                std::optional<DeactivateReason> reason);
   void end(Activation* a, std::optional<DeactivateReason> reason, bool moving, bool last);
   void drain(Activation* a);
-  void mark_slow(const ActorType& type);
+  void mark_slow(const ActorType& type, std::uint32_t now_ms);
+  void note_fast(const ActorType& type, std::uint32_t now_ms);
   void sweep_idle(const ActorType& type, std::uint32_t idle_ms);
   std::uint32_t now_ms() const;
   Result<Reply> to_reply(Outcome&& outcome, std::uint64_t serial) const;
@@ -179,6 +191,11 @@ class ActorHost {
   std::once_flag stopped_;
   std::function<void(MovedActor&&)> moved_sink_;
   OwnerCheck owner_check_;
+  // Activations in the shards' tables, kept only when max_activations is set (a shared counter
+  // the default configuration does not pay for).
+  std::atomic<std::size_t> activations_{0};
+  // Serializes make_room; taken before a shard's mutex, never while holding one.
+  std::mutex room_mutex_;
 };
 
 }  // namespace mesh::detail

@@ -12,6 +12,13 @@ const ActorType& ActorRegistry::add(std::string module, const ActorVTable& vtabl
   if (options.idle_timeout < std::chrono::milliseconds::zero()) {
     throw std::invalid_argument("mesh: idle_timeout of " + module + " is negative");
   }
+  if (options.max_queue == 0) {
+    throw std::invalid_argument("mesh: max_queue of " + module + " must be at least 1");
+  }
+  if (options.handlers != HandlerMode::adaptive && options.handlers != HandlerMode::non_blocking &&
+      options.handlers != HandlerMode::blocking) {
+    throw std::invalid_argument("mesh: handlers of " + module + " is not a HandlerMode");
+  }
   std::lock_guard lock(mutex_);
   auto next = std::make_shared<Index>(*index_.load());
   if (next->contains(module)) {
@@ -21,6 +28,8 @@ const ActorType& ActorRegistry::add(std::string module, const ActorVTable& vtabl
   type->module = std::move(module);
   type->vtable = &vtable;
   type->options = options;
+  type->inline_allowed.store(options.handlers == HandlerMode::non_blocking,
+                             std::memory_order_relaxed);
   const ActorType& added = *types_.emplace_back(std::move(type));
   next->emplace(added.module, &added);
   index_.publish(std::move(next));

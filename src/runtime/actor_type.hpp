@@ -15,9 +15,12 @@ struct ActorType {
   std::string module;
   const ActorVTable* vtable;
   ActorOptions options;
-  // False while a handler of this type recently ran longer than NodeOptions::inline_limit: its
-  // calls then go through the pool, where a caller's timeout can cut the wait short.
-  std::atomic<bool> inline_allowed{true};
+  // Whether idle actors of this type may run calls on callers' threads (HandlerMode): always
+  // for non_blocking, never for blocking; adaptive types earn it with kFastRunsToInline fast
+  // runs in a row and lose it with one slow run, for at least kSlowCooldown.
+  std::atomic<bool> inline_allowed{false};
+  std::atomic<std::uint32_t> fast_runs{0};  // adaptive: fast runs since the last slow one
+  std::atomic<std::int64_t> slow_until_ms{0};  // adaptive: no inline runs before (host clock)
 };
 
 }  // namespace mesh::detail
