@@ -138,6 +138,9 @@ class ActorHost {
 
  private:
   struct alignas(64) Shard {
+    // Lock order (docs/architecture.md): taken after the node's membership and handoff mutexes
+    // and room_mutex_, one shard at a time; released before the scheduler or the timers are
+    // called and before any user code runs.
     mutable std::mutex mutex;
     ActivationTable table;         // guarded by mutex
     std::uint64_t next_serial = 0; // guarded by mutex

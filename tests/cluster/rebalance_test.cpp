@@ -167,7 +167,8 @@ TEST(RebalanceTest, JoinCapabilityChangesAndLeaveUnderLoadFailNothingAndKeepStat
                                         << load.failures().front();
   expect_exact_counts(client, load);
   expect_no_duplicates({&a});
-  EXPECT_EQ(a.status().handoffs_in_progress, 0u);
+  EXPECT_TRUE(eventually([&] { return a.status().handoffs_in_progress == 0; }, 2000ms))
+      << a.status().handoffs_in_progress << " handoffs still in progress";
   std::lock_guard lock(liveness().mutex);
   EXPECT_TRUE(liveness().overlaps.empty())
       << liveness().overlaps.size() << " moments with two live copies, first of "
