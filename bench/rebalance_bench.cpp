@@ -7,6 +7,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -32,7 +33,14 @@ struct Account {
 mesh::NodeOptions options(std::string name, std::vector<std::string> seeds) {
   return mesh::NodeOptions{.name = std::move(name), .listen = "127.0.0.1:0",
                            .seeds = std::move(seeds), .cookie = "bench",
-                           .log = [](mesh::LogLevel, std::string_view) {}};
+                           .log = [](mesh::LogLevel level, std::string_view line) {
+                             // MESH_BENCH_LOG=1 shows the nodes' warnings, to tell why a run failed.
+                             static const bool shown = std::getenv("MESH_BENCH_LOG") != nullptr;
+                             if (shown && level >= mesh::LogLevel::warning) {
+                               std::fprintf(stderr, "%.*s\n", static_cast<int>(line.size()),
+                                            line.data());
+                             }
+                           }};
 }
 
 std::unique_ptr<mesh::Node> server(std::string name, std::vector<std::string> seeds) {
@@ -176,7 +184,11 @@ int main() {
   for (int i = 0; i < kActors; ++i) {
     auto reply = client.call(mesh::Request{.module = "Account", .id = "acct-" + std::to_string(i),
                                            .payload = "get", .capability = "bank"});
-    if (!reply || reply->value.get<long>() != expected[i]) ++wrong;
+    if (!reply || reply->value.get<long>() != expected[i]) {
+      ++wrong;
+      std::printf("acct-%d: expected %ld, got %s\n", i, expected[i],
+                  reply ? reply->value.dump().c_str() : mesh::to_string(reply.error()).c_str());
+    }
   }
   std::printf("total: %zu calls, %ld failed; %d of %d actors end with a count different from "
               "their acknowledged increments\n",

@@ -414,6 +414,14 @@ void Cluster::send(const std::string& to, const ControlMessage& message) {
   }
 }
 
+void Cluster::send(const std::string& to, std::span<const ControlMessage> messages) {
+  const ConnectionPtr connection = peer(to);
+  if (!connection || messages.empty()) return;
+  std::string frames;
+  for (const ControlMessage& message : messages) frames += encode_control(message);
+  connection->send(frames, Connection::Urgency::background);
+}
+
 void Cluster::share_view(const std::string& name) {
   const auto now = Clock::now();
   auto& last = view_shared_[name];

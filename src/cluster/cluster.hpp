@@ -11,6 +11,7 @@
 #include <memory>
 #include <mutex>
 #include <set>
+#include <span>
 #include <string>
 #include <thread>
 #include <vector>
@@ -86,6 +87,9 @@ class Cluster final : public ConnectionOwner {
   // Sends a control message to peer `to` (dropped when not connected). It keeps its order with
   // everything else this node sends `to`. Any thread.
   void send(const std::string& to, const ControlMessage& message);
+  // Several, in this order, in one write on one link: none can overtake another even while a
+  // second link to `to` replaces the first.
+  void send(const std::string& to, std::span<const ControlMessage> messages);
   bool connected(const std::string& name) const { return peer(name) != nullptr; }
   // Sends peer `name` this node's MEMBERS (its members and capabilities), at most every 100 ms:
   // for a peer that sent a request here by a view older than this node's. IO thread only (it

@@ -88,6 +88,7 @@ NodeCore::NodeCore(Node& facade, NodeOptions options)
   if (cluster_) {
     host_.set_moved_sink(
         [this](ActorHost::MovedActor&& moved) { rebalancer_.on_moved(std::move(moved)); });
+    host_.set_shard_moved_sink([this](ShardRef key) { rebalancer_.on_shard_moved(key); });
     host_.set_owner_check([this](std::uint32_t capability, std::uint32_t shard) {
       return rebalancer_.table().owned_here(capability, shard);
     });

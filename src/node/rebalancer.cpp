@@ -198,23 +198,37 @@ void Rebalancer::adopt(const ShardRef& key, std::vector<ArrivingActor>&& actors)
   }
 }
 
-// An activation ended because its shard moved: its snapshot goes to the new owner, and the
-// shard's RELEASE follows the last of its actors.
+// An activation ended because its shard moved: its snapshot waits here until every activation
+// of its shard has ended (on_shard_moved).
 void Rebalancer::on_moved(ActorHost::MovedActor&& moved) {
-  const std::string& capability = capability_ids_.name(moved.capability);
-  std::string to;
+  const ShardRef key{moved.capability, moved.shard};
+  HandoffMessage handoff{capability_ids_.name(moved.capability), moved.shard,
+                         std::move(moved.module), std::move(moved.id), std::move(moved.state)};
+  std::lock_guard lock(moving_mutex_);
+  moving_[key].push_back(std::move(handoff));
+}
+
+// The last activation of a lost shard has ended: every snapshot and the shard's RELEASE leave
+// together, in one write on one link, to the shard's owner by the view of this moment. Sent one
+// by one as each activation ended (on different pool threads), a HANDOFF could leave on a link
+// that a second link to the same peer was replacing and arrive after a RELEASE sent on the new
+// one: the new owner would have started that actor fresh.
+void Rebalancer::on_shard_moved(ShardRef key) {
+  std::vector<ControlMessage> messages;
+  {
+    std::lock_guard lock(moving_mutex_);
+    if (const auto it = moving_.find(key); it != moving_.end()) {
+      for (HandoffMessage& handoff : it->second) messages.emplace_back(std::move(handoff));
+      moving_.erase(it);
+    }
+  }
+  const std::string& capability = capability_ids_.name(key.capability);
   if (const CapabilityRoute* route = routes_.load()->find(capability);
-      route && !route->owned_here(moved.shard)) {
-    to = route->owner_of(moved.shard);
+      route && !route->owned_here(key.shard)) {
+    messages.push_back(ReleaseMessage{capability, {key.shard}, false});
+    cluster_->send(route->owner_of(key.shard), messages);
   }
-  if (!to.empty()) {
-    cluster_->send(to, HandoffMessage{capability, moved.shard, std::move(moved.module),
-                                      std::move(moved.id), std::move(moved.state)});
-  }
-  if (moved.last) {
-    if (!to.empty()) send_release(to, capability, {moved.shard}, false);
-    handoffs_.outgoing_changed({moved.capability, moved.shard}, -1);
-  }
+  handoffs_.outgoing_changed(key, -1);
 }
 
 void Rebalancer::publish_routes() {

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -62,8 +63,10 @@ class Rebalancer {
   void on_control(const std::string& from, ControlMessage&& message);
   // This node's own capabilities (Node::register_capabilities).
   void set_capabilities(std::vector<std::string> capabilities);
-  // An activation ended because its shard moved (the host's moved-actor sink).
+  // An activation ended because its shard moved (the host's moved-actor sink), and the last
+  // of a shard's moving activations has ended (the host's shard-moved sink).
   void on_moved(ActorHost::MovedActor&& moved);
+  void on_shard_moved(ShardRef key);
   // A peer's request arrived: while leaving, the node lingers until they stop coming.
   void note_peer_request();
 
@@ -110,6 +113,10 @@ class Rebalancer {
   std::atomic<std::chrono::steady_clock::rep> last_peer_request_{0};
   std::atomic<std::uint64_t> reconciler_runs_{0};
   std::atomic<std::uint64_t> reconciler_stopped_{0};
+  // Snapshots of a lost shard's ended activations, until its last one ends (on_moved). A leaf
+  // lock: nothing else is taken while it is held.
+  std::mutex moving_mutex_;
+  std::map<ShardRef, std::vector<HandoffMessage>> moving_;  // guarded by moving_mutex_
 };
 
 }  // namespace mesh::detail

@@ -420,39 +420,47 @@ void ActorHost::discard(Shard& shard, Activation& a, std::unique_lock<std::mutex
     table_insert(shard, next);
     claim(shard, *next);
   }
-  bool last_moving = false;
   const bool moving = !next && a.evict_reason == DeactivateReason::moved;
-  if (moving) {
-    const auto it = shard.moving.find(a.capability);
-    last_moving = --it->second == 0;
-    if (last_moving) shard.moving.erase(it);
-  }
   lock.unlock();
   if (next) scheduler_.submit(next);
   fail_all(queued, shutting_down());
-  end(&a, reason, moving, last_moving);
+  end(&a, reason, moving);
   lock.lock();
   --shard.busy;
 }
 
 // Destroys an activation that is out of every table. One that is moving (its shard went to
-// another node) reaches the moved-actor sink, with its snapshot when it ended normally.
-void ActorHost::end(Activation* a, std::optional<DeactivateReason> reason, bool moving, bool last) {
+// another node) reaches the moved-actor sink, with its snapshot when it ended normally; only
+// then does it count as ended for its shard, so the shard-moved sink, called by whichever thread
+// ends the shard's last one, comes after every actor of the shard has reached the moved-actor
+// sink (they end on different threads, and the last to be counted need not be the last to
+// report).
+void ActorHost::end(Activation* a, std::optional<DeactivateReason> reason, bool moving) {
+  const ShardRef key{a->capability, static_cast<std::uint32_t>(a->serial & kShardMask)};
   if (!moving || !moved_sink_) {
     Activation::destroy(a, reason);
-    return;
-  }
-  MovedActor moved{a->capability, static_cast<std::uint32_t>(a->serial & kShardMask),
-                   a->type->module, a->id, std::nullopt, last};
-  if (reason == DeactivateReason::moved && a->constructed && a->type->vtable->snapshot) {
-    try {
-      moved.state = a->type->vtable->snapshot(a->actor());
-    } catch (...) {
-      // No state then: the new owner starts this actor fresh.
+  } else {
+    MovedActor moved{key.capability, key.shard, a->type->module, a->id, std::nullopt};
+    if (reason == DeactivateReason::moved && a->constructed && a->type->vtable->snapshot) {
+      try {
+        moved.state = a->type->vtable->snapshot(a->actor());
+      } catch (...) {
+        // No state then: the new owner starts this actor fresh.
+      }
     }
+    Activation::destroy(a, reason);
+    moved_sink_(std::move(moved));
   }
-  Activation::destroy(a, reason);
-  moved_sink_(std::move(moved));
+  if (!moving) return;
+  bool last;
+  {
+    Shard& shard = shards_[key.shard];
+    std::lock_guard lock(shard.mutex);
+    const auto it = shard.moving.find(key.capability);
+    last = --it->second == 0;
+    if (last) shard.moving.erase(it);
+  }
+  if (last && shard_moved_sink_) shard_moved_sink_(key);
 }
 
 void ActorHost::drain(Activation* a) {

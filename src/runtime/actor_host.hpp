@@ -98,10 +98,14 @@ class ActorHost {
     std::string module;
     std::string id;
     std::optional<Value> state;  // none without the hooks, or when it crashed on its way out
-    bool last;  // the last of its (capability, shard) that evict() left busy has now ended
   };
   // Receives every MovedActor, on whichever thread ended it. Set once, before any view change.
   void set_moved_sink(std::function<void(MovedActor&&)> sink) { moved_sink_ = std::move(sink); }
+  // Told once the last moving activation of a shard evict() listed in `busy` has ended, after
+  // every one of them has reached the moved-actor sink. Set once, before any view change.
+  void set_shard_moved_sink(std::function<void(ShardRef)> sink) {
+    shard_moved_sink_ = std::move(sink);
+  }
   // Asked, under the shard's mutex, before a request creates an activation: whether this node
   // owns (capability, shard) by its current view. A request resolved against a view that has
   // just changed is then refused (not owned) instead of creating an actor the new owner will
@@ -112,7 +116,7 @@ class ActorHost {
   // Ends the activations for which lost(capability, shard) gives a reason, each once it has
   // handled what its mailbox holds, on a pool thread (never on the calling thread: the hooks it
   // runs on its way out are user code). `ended` counts them; `busy` lists the shards that have
-  // moving activations to finish: the last of each reaches the moved-actor sink with `last` set.
+  // moving activations to finish: each shard reaches the shard-moved sink once they all ended.
   using LostPredicate =
       std::function<std::optional<DeactivateReason>(std::uint32_t capability, std::uint32_t shard)>;
   struct Eviction {
@@ -175,7 +179,7 @@ class ActorHost {
   void release(Activation& a, const Outcome& outcome);
   void discard(Shard& shard, Activation& a, std::unique_lock<std::mutex>& lock,
                std::optional<DeactivateReason> reason);
-  void end(Activation* a, std::optional<DeactivateReason> reason, bool moving, bool last);
+  void end(Activation* a, std::optional<DeactivateReason> reason, bool moving);
   void drain(Activation* a);
   void mark_slow(const ActorType& type, std::uint32_t now_ms);
   void note_fast(const ActorType& type, std::uint32_t now_ms);
@@ -193,6 +197,7 @@ class ActorHost {
   Scheduler scheduler_;
   std::once_flag stopped_;
   std::function<void(MovedActor&&)> moved_sink_;
+  std::function<void(ShardRef)> shard_moved_sink_;
   OwnerCheck owner_check_;
   // Activations in the shards' tables, kept only when max_activations is set (a shared counter
   // the default configuration does not pay for).

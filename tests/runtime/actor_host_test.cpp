@@ -109,21 +109,30 @@ TEST_F(ActorHostTest, AnActorStillActiveOnALostShardKeepsServingUntilItIsHandedO
   EXPECT_EQ((*second)->value, 2);
 }
 
-// Collects what the host hands to the moved-actor sink, and lets a test wait for it.
+// Collects what the host hands to the moved-actor and shard-moved sinks, and lets a test wait
+// for a shard to be done; `actors_before_done` records how many actors had been reported when
+// each shard was.
 struct MovedSink {
   std::mutex mutex;
   std::condition_variable changed;
   std::vector<ActorHost::MovedActor> moved;
+  std::vector<ShardRef> done;
+  std::vector<std::size_t> actors_before_done;
   void attach(ActorHost& host) {
     host.set_moved_sink([this](ActorHost::MovedActor&& m) {
       std::lock_guard lock(mutex);
       moved.push_back(std::move(m));
+    });
+    host.set_shard_moved_sink([this](ShardRef key) {
+      std::lock_guard lock(mutex);
+      done.push_back(key);
+      actors_before_done.push_back(moved.size());
       changed.notify_all();
     });
   }
-  bool wait_for(std::size_t count) {
+  bool wait_for_shards(std::size_t count) {
     std::unique_lock lock(mutex);
-    return changed.wait_for(lock, 5s, [&] { return moved.size() >= count; });
+    return changed.wait_for(lock, 5s, [&] { return done.size() >= count; });
   }
 };
 
@@ -151,14 +160,37 @@ TEST_F(ActorHostTest, AnActorThatCrashesWhileMovingIsStillHandedOverOnce) {
   gate.set_value();
   ASSERT_EQ(blocked.get_future().wait_for(5s), std::future_status::ready);
   // The crash discards the actor; its successor handles the queued increment, then moves.
-  ASSERT_TRUE(sink.wait_for(1)) << "the successor must end too, not stay behind";
+  ASSERT_TRUE(sink.wait_for_shards(1)) << "the successor must end too, not stay behind";
   EXPECT_EQ(host.activation_count(), 0u);
   std::lock_guard lock(sink.mutex);
-  ASSERT_EQ(sink.moved.size(), 1u);
-  EXPECT_TRUE(sink.moved[0].last);
+  ASSERT_EQ(sink.moved.size(), 1u) << "handed over once";
+  EXPECT_EQ(sink.done, (std::vector<ShardRef>{{0, 7}}));
+  EXPECT_EQ(sink.actors_before_done, (std::vector<std::size_t>{1}));
   ASSERT_TRUE(sink.moved[0].state.has_value());
   EXPECT_EQ(*sink.moved[0].state, 1);
   Mover::gate = nullptr;
+}
+
+// A shard's actors end on different pool threads; the shard is done only after all of them
+// were reported, whichever thread ends last (else a HANDOFF could follow its RELEASE).
+TEST_F(ActorHostTest, AShardIsDoneOnlyAfterEveryActorOfItWasReported) {
+  MovedSink sink;
+  sink.attach(host);
+  for (int round = 0; round < 20; ++round) {
+    for (int i = 0; i < 16; ++i) {
+      Request r = request("m" + std::to_string(i));
+      auto reply = host.call(target(9), r, nullptr);
+      ASSERT_TRUE(reply.has_value() && reply->has_value());
+    }
+    const auto eviction = host.evict([](std::uint32_t, std::uint32_t shard) -> std::optional<DeactivateReason> {
+      if (shard == 9) return DeactivateReason::moved;
+      return std::nullopt;
+    });
+    ASSERT_EQ(eviction.ended, 16u);
+    ASSERT_TRUE(sink.wait_for_shards(static_cast<std::size_t>(round) + 1));
+    std::lock_guard lock(sink.mutex);
+    EXPECT_EQ(sink.actors_before_done.back(), 16u * (static_cast<std::size_t>(round) + 1));
+  }
 }
 
 TEST_F(ActorHostTest, OwnedShardsActivateHere) {
@@ -235,10 +267,11 @@ TEST_F(ActorHostTest, EvictionEndsIdleActorsOnThePoolNotOnTheCaller) {
   EXPECT_EQ(eviction.ended, 1u);
   EXPECT_TRUE(eviction.busy.contains(ShardRef{0, 4})) << "its RELEASE waits for it to end";
   gate.set_value();
-  ASSERT_TRUE(sink.wait_for(1));
+  ASSERT_TRUE(sink.wait_for_shards(1));
   EXPECT_NE(Slow::deactivated_on.load(), std::this_thread::get_id());
   std::lock_guard lock(sink.mutex);
-  EXPECT_TRUE(sink.moved[0].last);
+  ASSERT_EQ(sink.moved.size(), 1u);
+  EXPECT_EQ(sink.done, (std::vector<ShardRef>{{0, 4}}));
   ASSERT_TRUE(sink.moved[0].state.has_value());
   EXPECT_EQ(*sink.moved[0].state, 1);
   Slow::gate = nullptr;
