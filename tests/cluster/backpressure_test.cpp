@@ -6,26 +6,17 @@
 
 #include <chrono>
 #include <cstdio>
-#include <fstream>
 #include <string>
 
 #include "node_process.hpp"
 #include "support/expect.hpp"
+#include "support/rss.hpp"
 #include "support/test_actors.hpp"
 
 namespace mesh::test {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-std::size_t rss_kib() {
-  std::ifstream status("/proc/self/status");
-  std::string line;
-  while (std::getline(status, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::stoul(line.substr(6));
-  }
-  return 0;
-}
 
 TEST(BackpressureTest, APeerThatStopsReadingGetsOverloadedNotUnboundedBuffers) {
   tools::NodeProcess b(MESH_NODE_BINARY,

@@ -6,13 +6,13 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
-#include <fstream>
 #include <future>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "support/expect.hpp"
+#include "support/rss.hpp"
 #include "support/test_actors.hpp"
 
 namespace mesh::test {
@@ -38,15 +38,6 @@ struct Gated {
 Request to(std::string module, std::string id, std::chrono::milliseconds timeout = 5000ms) {
   return Request{.module = std::move(module), .id = std::move(id), .payload = Value::object(),
                  .capability = "test", .timeout = timeout};
-}
-
-std::size_t rss_kib() {
-  std::ifstream status("/proc/self/status");
-  std::string line;
-  while (std::getline(status, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::stoul(line.substr(6));
-  }
-  return 0;
 }
 
 TEST(OverloadTest, AFullMailboxFailsFastWithOverloaded) {
