@@ -3,6 +3,7 @@
 
 #include <compare>
 #include <cstdint>
+#include <string>
 
 namespace mesh::detail {
 
@@ -12,6 +13,14 @@ struct ShardRef {
   std::uint32_t capability;
   std::uint32_t shard;
   friend auto operator<=>(const ShardRef&, const ShardRef&) = default;
+};
+
+// The shards of one capability that travel between this node and one peer together (a RELEASE,
+// an ASK_RELEASE): who, and which capability (interned id).
+struct PeerCapability {
+  std::string peer;
+  std::uint32_t capability;
+  friend auto operator<=>(const PeerCapability&, const PeerCapability&) = default;
 };
 
 }  // namespace mesh::detail

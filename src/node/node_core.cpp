@@ -230,17 +230,16 @@ void NodeCore::route_async(Request&& request, CallState::Callback done,
     return;
   }
   if (rebalancer_.handoffs().waiting(local->shard_ref())) {
-    auto parked = std::make_shared<std::pair<Request, CallState::Callback>>(std::move(request),
-                                                                            std::move(done));
+    auto parked = std::make_shared<ParkedCall>(std::move(request), std::move(done));
     // Resumed on the thread that finishes the release: queued, never run there.
     if (rebalancer_.handoffs().park(local->shard_ref(), [this, parked, deadline, attempt] {
-          route_async(std::move(parked->first), std::move(parked->second), deadline,
+          route_async(std::move(parked->request), std::move(parked->done), deadline,
                       ActorHost::AsyncOrigin::queued, attempt + 1);
         })) {
       return;
     }
-    request = std::move(parked->first);
-    done = std::move(parked->second);
+    request = std::move(parked->request);
+    done = std::move(parked->done);
   }
   if (host_.async_call(*local, request, nullptr, done, origin)) return;
   if (attempt >= kMaxReroutes) {

@@ -61,6 +61,12 @@ class NodeCore final : public ClusterHost {
 
  private:
   using Clock = std::chrono::steady_clock;
+  // A call held behind its shard's handoff until the shard is released.
+  struct ParkedCall {
+    ParkedCall(Request&& r, CallState::Callback&& d) : request(std::move(r)), done(std::move(d)) {}
+    Request request;
+    CallState::Callback done;
+  };
   // Where a request goes: this node's host, or the named owner node.
   using Route = std::variant<Target, std::string>;
   Result<Route> resolve(const Request& request) const;

@@ -43,17 +43,16 @@ void NodeCore::serve_call_settled(Request&& request, ChainPtr chain, std::uint32
   }
   if (const Target* local = std::get_if<Target>(&*route)) {
     if (rebalancer_.handoffs().waiting(local->shard_ref())) {
-      auto parked = std::make_shared<std::pair<Request, CallState::Callback>>(std::move(request),
-                                                                              std::move(done));
+      auto parked = std::make_shared<ParkedCall>(std::move(request), std::move(done));
       if (rebalancer_.handoffs().park(
               local->shard_ref(), [this, parked, chain, hops, deadline, attempt] {
-                serve_call_settled(std::move(parked->first), chain, hops,
-                                   std::move(parked->second), nullptr, deadline, attempt + 1);
+                serve_call_settled(std::move(parked->request), chain, hops,
+                                   std::move(parked->done), nullptr, deadline, attempt + 1);
               })) {
         return;
       }
-      request = std::move(parked->first);
-      done = std::move(parked->second);
+      request = std::move(parked->request);
+      done = std::move(parked->done);
     }
     if (host_.async_call(*local, request, chain, done, ActorHost::AsyncOrigin::from_peer)) return;
     if (attempt >= kMaxReroutes) {
@@ -68,10 +67,9 @@ void NodeCore::serve_call_settled(Request&& request, ChainPtr chain, std::uint32
                                "request forwarded " + std::to_string(hops) +
                                    " times without reaching its owner"}));
   } else if (hops > 0 && from != nullptr) {
-    auto parked = std::make_shared<std::pair<Request, CallState::Callback>>(std::move(request),
-                                                                            std::move(done));
+    auto parked = std::make_shared<ParkedCall>(std::move(request), std::move(done));
     host_.after(settle_delay(hops), [this, parked, chain, hops, deadline, attempt] {
-      serve_call_settled(std::move(parked->first), chain, hops, std::move(parked->second),
+      serve_call_settled(std::move(parked->request), chain, hops, std::move(parked->done),
                          nullptr, deadline, attempt);
     });
   } else {

@@ -56,7 +56,8 @@ void Rebalancer::handoff_tick() {
   thread_local std::mt19937 random(std::random_device{}());
   std::uniform_real_distribution<double> jitter(0.8, 1.2);
   for (auto& [to, shards] : handoffs_.due_asks(now, [&] { return jitter(random); })) {
-    cluster_->send(to.first, AskReleaseMessage{capability_ids_.name(to.second), std::move(shards)});
+    cluster_->send(to.peer,
+                   AskReleaseMessage{capability_ids_.name(to.capability), std::move(shards)});
   }
 }
 
@@ -285,16 +286,16 @@ void Rebalancer::hand_off_lost(const RoutingTable& before, const RoutingTable& a
                              " activations of shards now owned elsewhere");
   }
   if (!cluster_) return;
-  std::map<std::pair<std::string, std::uint32_t>, std::vector<std::uint32_t>> releases;
+  std::map<PeerCapability, std::vector<std::uint32_t>> releases;
   for (const auto& [key, to] : lost) {
     if (eviction.busy.contains(key)) {
       handoffs_.outgoing_changed(key, +1);  // released by on_moved when the last of them ends
     } else if (!to.empty()) {
-      releases[{to, key.capability}].push_back(key.shard);
+      releases[PeerCapability{to, key.capability}].push_back(key.shard);
     }
   }
   for (auto& [target, shards] : releases) {
-    send_release(target.first, capability_ids_.name(target.second), std::move(shards), false);
+    send_release(target.peer, capability_ids_.name(target.capability), std::move(shards), false);
   }
 }
 

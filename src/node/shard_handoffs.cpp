@@ -188,7 +188,7 @@ ShardHandoffs::Asks ShardHandoffs::due_asks(Clock::time_point now,
   Asks asks;
   for (auto& [key, incoming] : incoming_) {
     if (incoming.releasing || incoming.next_ask > now) continue;
-    asks[{incoming.from, key.capability}].push_back(key.shard);
+    asks[PeerCapability{incoming.from, key.capability}].push_back(key.shard);
     incoming.ask_delay = std::min<Clock::duration>(incoming.ask_delay * 2, kMaxAskDelay);
     incoming.next_ask =
         now + std::chrono::duration_cast<Clock::duration>(incoming.ask_delay * jitter());

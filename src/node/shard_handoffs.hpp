@@ -68,10 +68,10 @@ class ShardHandoffs {
   // Releases every waiting key now, on the calling thread (the node is stopping: parked work
   // then meets the stopping host and fails with shutting_down instead of being dropped).
   void release_all();
-  // The waits due for asking their previous owner again (ASK_RELEASE), by (owner, capability).
+  // The waits due for asking their previous owner again (ASK_RELEASE), by owner and capability.
   // Each key is asked first after 50 ms, then after twice the previous delay (at most 1 s),
   // each delay stretched by jitter(), a factor around 1 that keeps nodes from asking in step.
-  using Asks = std::map<std::pair<std::string, std::uint32_t>, std::vector<std::uint32_t>>;
+  using Asks = std::map<PeerCapability, std::vector<std::uint32_t>>;
   Asks due_asks(Clock::time_point now, const std::function<double()>& jitter);
 
   // --- old owner ---

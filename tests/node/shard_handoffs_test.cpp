@@ -33,7 +33,7 @@ TEST(ShardHandoffsTest, AWaitIsAskedAboutAgainWithGrowingDelays) {
 
   auto first = handoffs.due_asks(start + 60ms, no_jitter);
   ASSERT_EQ(first.size(), 1u);
-  EXPECT_EQ(first.begin()->first, (std::pair<std::string, std::uint32_t>{"old", 1}));
+  EXPECT_EQ(first.begin()->first, (PeerCapability{"old", 1}));
   EXPECT_EQ(first.begin()->second, (std::vector<std::uint32_t>{7, 9})) << "one ask per owner";
   EXPECT_TRUE(handoffs.due_asks(start + 100ms, no_jitter).empty());
 
