@@ -212,7 +212,10 @@ void Cluster::dial_missing() {
       it = known_.erase(it);
       continue;
     }
-    if (self_.name < name && !left_.contains(name)) dial(known.listen);
+    const auto gone = left_.find(name);  // an incarnation that left is not redialed
+    if (self_.name < name && (gone == left_.end() || known.incarnation > gone->second)) {
+      dial(known.listen);
+    }
     ++it;
   }
 }
@@ -473,7 +476,7 @@ void Cluster::on_frame(const ConnectionPtr& from, wire::Frame&& frame) {
       case wire::Type::heartbeat:
         return;
       case wire::Type::leave: {
-        left_.insert(from->peer_name());
+        left_[from->peer_name()] = from->peer_incarnation();
         known_.erase(from->peer_name());
         host_.log(LogLevel::info, from->peer_name() + " is leaving the cluster");
         // It may have said so on a link this node has just replaced: drop the current one too.
@@ -510,7 +513,10 @@ void Cluster::handle_members(const ConnectionPtr& from, const MembersMessage& me
   for (const MemberAddress& member : message.members) {
     const std::string& name = member.name;
     if (name == self_.name || name.empty() || ready_.contains(name)) continue;
-    if (left_.contains(name) && name != from->peer_name()) continue;
+    if (const auto gone = left_.find(name);
+        gone != left_.end() && member.incarnation <= gone->second && name != from->peer_name()) {
+      continue;  // the incarnation that left; a newer one (a restart) is welcome
+    }
     Known& known = known_[name];
     if (member.incarnation >= known.incarnation) {
       known = Known{member.listen, member.incarnation, now};

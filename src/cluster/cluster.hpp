@@ -157,7 +157,7 @@ class Cluster final : public ConnectionOwner {
   std::map<std::string, ConnectionPtr> ready_;
   std::set<std::string> dialing_;
   std::map<std::string, Known> known_;
-  std::set<std::string> left_;  // names that left gracefully and are not redialed
+  std::map<std::string, std::uint64_t> left_;  // name -> incarnation that left gracefully
   std::vector<std::string> discovered_;
   std::chrono::steady_clock::time_point last_heartbeat_{};
   struct Backoff {

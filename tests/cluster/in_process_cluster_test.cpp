@@ -12,6 +12,7 @@
 #include <fstream>
 #include <set>
 
+#include "support/expect.hpp"
 #include "support/test_actors.hpp"
 
 namespace mesh::test {
@@ -554,6 +555,33 @@ TEST(InProcessClusterTest, AsyncAndCastAcrossNodes) {
   });
   ASSERT_TRUE(eventually([&] { return done.load() == 1; }));
   EXPECT_EQ(seen, Value::array({"one"})) << "the cast from the same thread arrived first";
+}
+
+}  // namespace
+}  // namespace mesh::test
+
+namespace mesh::test {
+namespace {
+
+// A node that left gracefully is not redialed, but a new process under the same name is a new
+// incarnation and must be: here only "a" (the smaller name) would dial the newcomer, which
+// joined through "b" and learnt of "a" from b's member list.
+TEST(InProcessClusterTest, ANodeThatLeftMayRejoinUnderItsName) {
+  Node a(member("a"));
+  Node b(member("b", {a.listen_address()}));
+  for (Node* n : {&a, &b}) register_all(*n);
+  {
+    Node c(member("c", {b.listen_address()}));
+    register_all(c);
+    ASSERT_TRUE(eventually([&] { return sees({&a, &b, &c}, "test", 3); }, 3000ms));
+  }  // c leaves gracefully (LEAVE): a and b forget it
+  ASSERT_TRUE(eventually([&] { return sees({&a, &b}, "test", 2); }, 3000ms));
+  Node c(member("c", {b.listen_address()}));
+  register_all(c);
+  EXPECT_TRUE(eventually([&] { return sees({&a, &b, &c}, "test", 3); }, 3000ms))
+      << "a sees " << a.nodes_for("test").size() << " nodes, c sees " << c.nodes_for("test").size();
+  auto r = a.call(req("Counter", "after-rejoin"));
+  EXPECT_TRUE(HasValue(r));
 }
 
 }  // namespace
