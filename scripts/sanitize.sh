@@ -13,4 +13,4 @@ esac
 scripts/install-deps.sh
 MESH_BUILD_DIR="build-$kind" MESH_BUILD_TYPE=RelWithDebInfo scripts/build.sh \
   -DMESH_SANITIZE="$flags" -DMESH_BUILD_BENCHMARKS=OFF -DMESH_BUILD_EXAMPLES=ON
-ctest --test-dir "build-$kind" -j "$(nproc)" --output-on-failure --timeout 300
+ctest --test-dir "build-$kind" -j "$(nproc)" --output-on-failure --timeout 300 --no-tests=error
