@@ -509,21 +509,19 @@ void ActorHost::drain(Activation* a) {
 // A slow run takes an adaptive module off callers' threads (HandlerMode); declared modes stay.
 void ActorHost::mark_slow(const ActorType& type, std::uint32_t now_ms) {
   if (type.options.handlers != HandlerMode::adaptive) return;
-  auto& t = const_cast<ActorType&>(type);
-  t.fast_runs.store(0, std::memory_order_relaxed);
-  t.slow_until_ms.store(static_cast<std::int64_t>(now_ms) + kSlowCooldownMs,
-                        std::memory_order_relaxed);
-  t.inline_allowed.store(false, std::memory_order_relaxed);
+  type.fast_runs.store(0, std::memory_order_relaxed);
+  type.slow_until_ms.store(static_cast<std::int64_t>(now_ms) + kSlowCooldownMs,
+                           std::memory_order_relaxed);
+  type.inline_allowed.store(false, std::memory_order_relaxed);
 }
 
 // A fast run of an adaptive module that is off callers' threads: after the cooldown, enough of
 // them in a row put it back.
 void ActorHost::note_fast(const ActorType& type, std::uint32_t now_ms) {
   if (type.options.handlers != HandlerMode::adaptive) return;
-  auto& t = const_cast<ActorType&>(type);
-  if (static_cast<std::int64_t>(now_ms) < t.slow_until_ms.load(std::memory_order_relaxed)) return;
-  if (t.fast_runs.fetch_add(1, std::memory_order_relaxed) + 1 >= kFastRunsToInline) {
-    t.inline_allowed.store(true, std::memory_order_relaxed);
+  if (static_cast<std::int64_t>(now_ms) < type.slow_until_ms.load(std::memory_order_relaxed)) return;
+  if (type.fast_runs.fetch_add(1, std::memory_order_relaxed) + 1 >= kFastRunsToInline) {
+    type.inline_allowed.store(true, std::memory_order_relaxed);
   }
 }
 

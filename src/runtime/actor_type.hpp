@@ -18,9 +18,10 @@ struct ActorType {
   // Whether idle actors of this type may run calls on callers' threads (HandlerMode): always
   // for non_blocking, never for blocking; adaptive types earn it with kFastRunsToInline fast
   // runs in a row and lose it with one slow run, for at least kSlowCooldown.
-  std::atomic<bool> inline_allowed{false};
-  std::atomic<std::uint32_t> fast_runs{0};  // adaptive: fast runs since the last slow one
-  std::atomic<std::int64_t> slow_until_ms{0};  // adaptive: no inline runs before (host clock)
+  // Mutable: hints the runtime updates through the const ActorType every activation points to.
+  mutable std::atomic<bool> inline_allowed{false};
+  mutable std::atomic<std::uint32_t> fast_runs{0};  // adaptive: fast runs since the last slow one
+  mutable std::atomic<std::int64_t> slow_until_ms{0};  // adaptive: no inline runs before
 };
 
 }  // namespace mesh::detail
