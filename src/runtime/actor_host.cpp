@@ -422,9 +422,13 @@ void ActorHost::discard(Shard& shard, Activation& a, std::unique_lock<std::mutex
   }
   const bool moving = !next && a.evict_reason == DeactivateReason::moved;
   lock.unlock();
-  if (next) scheduler_.submit(next);
   fail_all(queued, shutting_down());
+  // The old instance is destroyed before the successor that takes over its queue runs, so a
+  // destructor that releases something (a file, a lock) is done before that instance wants it,
+  // and nothing of `a` is touched after the successor may have ended. `next` is claimed:
+  // nothing else schedules it meanwhile.
   end(&a, reason, moving);
+  if (next) scheduler_.submit(next);
   lock.lock();
   --shard.busy;
 }

@@ -109,6 +109,51 @@ TEST_F(ActorHostTest, AnActorStillActiveOnALostShardKeepsServingUntilItIsHandedO
   EXPECT_EQ((*second)->value, 2);
 }
 
+// Counts live instances; the destructor is slow, so a successor that started before its
+// predecessor was destroyed would see two.
+struct Lingering {
+  static inline std::promise<void>* gate = nullptr;
+  static inline std::atomic<int> alive{0};
+  explicit Lingering(std::string) { ++alive; }
+  ~Lingering() {
+    std::this_thread::sleep_for(50ms);
+    --alive;
+  }
+  Value handle_call(Value&& payload) {
+    if (payload.contains("block")) gate->get_future().wait();  // NOLINT: one waiter per test
+    return alive.load();
+  }
+  void handle_cast(Value&&) { throw std::runtime_error("crash"); }
+};
+
+TEST_F(ActorHostTest, ACrashedInstanceIsDestroyedBeforeTheSuccessorThatTakesItsQueueRuns) {
+  ActorType lingering{"Lingering", &actor_vtable<Lingering>, ActorOptions{}};
+  const Target t{&lingering, 0, 4, 77};
+  std::promise<void> gate;
+  Lingering::gate = &gate;
+  // Hold the actor busy so that the crash and the call behind it queue up together.
+  std::promise<Result<Reply>> blocked;
+  Request blocking = request("l", Value{{"block", true}});
+  CallState::Callback unblocked = [&](Result<Reply> r) { blocked.set_value(std::move(r)); };
+  ASSERT_TRUE(host.async_call(t, blocking, nullptr, unblocked, ActorHost::AsyncOrigin::from_peer));
+  Request crash = request("l");
+  ASSERT_TRUE(host.cast(t, crash).value_or(Result<void>{}).has_value());
+  std::promise<Result<Reply>> after;
+  Request next = request("l");
+  CallState::Callback done = [&](Result<Reply> r) { after.set_value(std::move(r)); };
+  ASSERT_TRUE(host.async_call(t, next, nullptr, done, ActorHost::AsyncOrigin::from_peer));
+  gate.set_value();
+  ASSERT_EQ(blocked.get_future().wait_for(5s), std::future_status::ready);
+  auto future = after.get_future();
+  ASSERT_EQ(future.wait_for(5s), std::future_status::ready);
+  auto reply = future.get();
+  ASSERT_TRUE(reply.has_value()) << reply.error();
+  EXPECT_EQ(reply->value, 1) << "the successor ran while the crashed instance still existed";
+  host.stop();
+  EXPECT_EQ(Lingering::alive.load(), 0);
+  Lingering::gate = nullptr;
+}
+
 // Collects what the host hands to the moved-actor and shard-moved sinks, and lets a test wait
 // for a shard to be done; `actors_before_done` records how many actors had been reported when
 // each shard was.
