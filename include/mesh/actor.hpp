@@ -45,6 +45,19 @@ enum class HandlerMode : std::uint8_t {
   blocking,
 };
 
+// Whether and when an actor's state (its snapshot()) is written to the node's StateStore
+// (docs/persistence.md). A persistent activation loads its state before its first message;
+// init_arg is used only when the store has nothing for the actor.
+enum class Persistence : std::uint8_t {
+  none,  // state lives in memory only (it still travels with planned moves)
+  // Saved when the activation ends for any reason but a crash (stopped, idle, moved, evicted,
+  // shutdown). A crash or kill -9 loses what changed since the activation began or last saved.
+  on_deactivate,
+  // Saved after every message: a call's reply (and a cast's completion) is released only once
+  // the state after that message is durable. Writes of many actors share one commit.
+  after_each_message,
+};
+
 // Per-type settings given to Node::register_actor.
 struct ActorOptions {
   // An activation that has handled no message for this long is passivated (stopped; the next
@@ -54,6 +67,8 @@ struct ActorOptions {
   // beyond it fails at once with Errc::overloaded instead of growing the mailbox. 1 or more.
   std::uint32_t max_queue = 10000;
   HandlerMode handlers = HandlerMode::adaptive;
+  // Needs snapshot()/restore() and NodeOptions::state_store; register_actor refuses otherwise.
+  Persistence persistence = Persistence::none;
 };
 
 // Why an activation ends (on_deactivate). A crash calls no hook: the object threw.

@@ -21,6 +21,12 @@ enum class Errc : std::uint8_t {
   deadlock = 8,           // the call would wait on an actor already waiting in this call chain
   overloaded = 9,         // a bounded queue or limit refused the request
   shutting_down = 10,     // the node is stopping; nothing more is accepted
+  // This node's claim on the actor's shard in the state store was superseded by another
+  // node's: the write was refused and the activation discarded. Retrying may succeed.
+  fenced = 11,
+  // The state store could not be reached or failed; the activation was discarded so that no
+  // state ahead of the store stays in memory. Retrying may succeed once the store is back.
+  store_unavailable = 12,
 };
 
 // The stable lower-case name of a code, e.g. "actor_crashed". Unknown values give "unknown".

@@ -10,5 +10,6 @@
 #include "mesh/pid.hpp"
 #include "mesh/placement.hpp"
 #include "mesh/request.hpp"
+#include "mesh/state_store.hpp"
 #include "mesh/status.hpp"
 #include "mesh/value.hpp"

@@ -12,6 +12,7 @@
 
 #include "mesh/discovery.hpp"
 #include "mesh/placement.hpp"
+#include "mesh/state_store.hpp"
 
 namespace mesh {
 
@@ -71,6 +72,11 @@ struct NodeOptions {
   // fail at once with Errc::overloaded (replies to it are dropped; its callers time out) instead
   // of buffering without limit. At least max_frame_bytes.
   std::size_t max_send_queue_bytes = 64u << 20;
+
+  // Where persistent actors (ActorOptions::persistence) keep their state: sqlite_store(path),
+  // postgres_store(conninfo), memory_store() or your own. Null = none (no persistent modules).
+  // Nodes of one cluster that host persistent actors must share one store.
+  std::shared_ptr<StateStore> state_store;
 };
 
 }  // namespace mesh

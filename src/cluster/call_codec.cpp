@@ -165,7 +165,7 @@ std::pair<std::uint64_t, Result<Reply>> decode_reply(std::string_view body) {
     if (node.empty()) throw std::invalid_argument("reply lacks the node of its pid");
     return {id, Reply{Pid{std::move(node), serial}, std::move(value)}};
   }
-  if (code < 1 || code > static_cast<std::uint64_t>(Errc::shutting_down)) {
+  if (code < 1 || code > static_cast<std::uint64_t>(Errc::store_unavailable)) {
     throw std::invalid_argument("reply carries an unknown error code");
   }
   return {id, std::unexpected(Error{static_cast<Errc>(code), std::move(message)})};

@@ -16,6 +16,8 @@ std::string_view to_string(Errc code) noexcept {
     case Errc::deadlock: return "deadlock";
     case Errc::overloaded: return "overloaded";
     case Errc::shutting_down: return "shutting_down";
+    case Errc::fenced: return "fenced";
+    case Errc::store_unavailable: return "store_unavailable";
   }
   return "unknown";
 }

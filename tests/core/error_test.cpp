@@ -18,12 +18,16 @@ TEST(ErrorTest, EveryCodeHasAStableName) {
   EXPECT_EQ(to_string(Errc::deadlock), "deadlock");
   EXPECT_EQ(to_string(Errc::overloaded), "overloaded");
   EXPECT_EQ(to_string(Errc::shutting_down), "shutting_down");
+  EXPECT_EQ(to_string(Errc::fenced), "fenced");
+  EXPECT_EQ(to_string(Errc::store_unavailable), "store_unavailable");
   EXPECT_EQ(to_string(static_cast<Errc>(200)), "unknown");
 }
 
 TEST(ErrorTest, CodesKeepTheirWireValues) {
   EXPECT_EQ(static_cast<int>(Errc::invalid_request), 1);
   EXPECT_EQ(static_cast<int>(Errc::shutting_down), 10);
+  EXPECT_EQ(static_cast<int>(Errc::fenced), 11);
+  EXPECT_EQ(static_cast<int>(Errc::store_unavailable), 12);
 }
 
 TEST(ErrorTest, Streams) {
