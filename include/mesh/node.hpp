@@ -33,7 +33,9 @@ class Node {
   Node& operator=(const Node&) = delete;
 
   // Makes `module` an actor type of this node. Throws std::invalid_argument for an empty module
-  // name and std::logic_error when the name is taken. The class is checked at compile time.
+  // name or unusable options (a persistent module without snapshot()/restore(), or on a node
+  // without NodeOptions::state_store) and std::logic_error when the name is taken. The class
+  // is checked at compile time.
   template <class Actor>
   void register_actor(std::string module, ActorOptions options = {}) {
     detail::check_actor_class<Actor>();

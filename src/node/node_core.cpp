@@ -82,7 +82,7 @@ NodeCore::NodeCore(Node& facade, NodeOptions options)
                         options_.max_extra_workers, options_.inline_limit, &facade_,
                         &capability_ids_,
                         [this](LogLevel level, const std::string& message) { log(level, message); },
-                        options_.max_activations}),
+                        options_.max_activations, options_.state_store}),
       rebalancer_(options_, cluster_.get(), host_, registry_, capability_ids_,
                   [this](LogLevel level, const std::string& message) { log(level, message); }) {
   if (cluster_) {
@@ -124,6 +124,10 @@ void NodeCore::on_control(const std::string& from, ControlMessage&& message) {
 
 void NodeCore::register_actor_type(std::string module, const ActorVTable& vtable,
                                    ActorOptions options) {
+  if (options.persistence != Persistence::none && !options_.state_store) {
+    throw std::invalid_argument("mesh: " + module +
+                                " is persistent but the node has no NodeOptions::state_store");
+  }
   host_.watch_idle(registry_.add(std::move(module), vtable, options));
 }
 

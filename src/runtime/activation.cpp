@@ -21,11 +21,20 @@ std::size_t Activation::actor_offset(const ActorType& type) noexcept {
   return (sizeof(Activation) + align - 1) / align * align;
 }
 
+std::size_t Activation::persisted_offset(const ActorType& type) noexcept {
+  const std::size_t end = actor_offset(type) + type.vtable->size;
+  return (end + alignof(Persisted) - 1) / alignof(Persisted) * alignof(Persisted);
+}
+
 Activation* Activation::create(const ActorType& type, std::uint32_t capability, std::string id,
                                std::uint64_t serial, std::uint32_t key_hash) {
-  const std::size_t size = actor_offset(type) + type.vtable->size;
+  const bool persistent = type.options.persistence != Persistence::none;
+  const std::size_t size =
+      persistent ? persisted_offset(type) + sizeof(Persisted) : actor_offset(type) + type.vtable->size;
   void* memory = ::operator new(size, std::align_val_t{alignment_of(type)});
-  return ::new (memory) Activation(type, capability, std::move(id), serial, key_hash);
+  auto* activation = ::new (memory) Activation(type, capability, std::move(id), serial, key_hash);
+  if (persistent) ::new (&activation->persisted()) Persisted{};
+  return activation;
 }
 
 void Activation::destroy(Activation* activation, std::optional<DeactivateReason> reason) noexcept {

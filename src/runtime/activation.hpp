@@ -11,6 +11,8 @@
 
 namespace mesh::detail {
 
+struct SavedMessage;
+
 // The actor object lives in the same allocation, right after this header, so an idle actor
 // costs one allocation plus a table slot. Fields marked "shard" are guarded by the mutex of the
 // activation's shard; fields marked "runner" belong to the one thread that holds the activation
@@ -26,6 +28,16 @@ class Activation {
                       std::optional<DeactivateReason> reason = std::nullopt) noexcept;
 
   void* actor() noexcept { return reinterpret_cast<char*>(this) + actor_offset(*type); }
+
+  // What a persistent actor (ActorOptions::persistence) keeps besides its object, in the same
+  // allocation after it: the other types do not pay for it. Runner-owned.
+  struct Persisted {
+    std::uint64_t fence = 0;           // the shard claim its state was loaded under
+    SavedMessage* saving = nullptr;  // a message whose state is being committed
+  };
+  Persisted& persisted() noexcept {
+    return *reinterpret_cast<Persisted*>(reinterpret_cast<char*>(this) + persisted_offset(*type));
+  }
 
   // Mailbox (shard).
   void push(Message* message) noexcept;
@@ -54,6 +66,7 @@ class Activation {
              std::uint32_t h)
       : type(&t), id(std::move(i)), serial(s), key_hash(h), capability(cap) {}
   static std::size_t actor_offset(const ActorType& type) noexcept;
+  static std::size_t persisted_offset(const ActorType& type) noexcept;
 
   Message* tail_ = nullptr;   // shard; circular: tail_->next is the head
   std::uint32_t queued_ = 0;  // shard: messages in the mailbox

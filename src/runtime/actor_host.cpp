@@ -3,9 +3,11 @@
 #include <algorithm>
 #include <functional>
 #include <exception>
+#include <future>
 #include <thread>
 #include <vector>
 
+#include "core/blocking.hpp"
 #include "mesh/no_inline_handlers.hpp"
 #include "runtime/handler_frame.hpp"
 #include "runtime/slow_run_check.hpp"
@@ -54,6 +56,20 @@ void fail_all(Message* list, const Error& error) {
   }
 }
 
+bool persistent(const ActorType& type) { return type.options.persistence != Persistence::none; }
+bool saves_each_message(const ActorType& type) {
+  return type.options.persistence == Persistence::after_each_message;
+}
+
+// A persistent actor's state as the store keeps it: MessagePack, or nullopt (an erase) when the
+// snapshot is null.
+std::optional<std::string> encode_state(const Value& state) {
+  if (state.is_null()) return std::nullopt;
+  std::string bytes;
+  Value::to_msgpack(state, bytes);
+  return bytes;
+}
+
 std::string describe(std::exception_ptr error) {
   try {
     std::rethrow_exception(std::move(error));
@@ -65,6 +81,17 @@ std::string describe(std::exception_ptr error) {
 }
 
 }  // namespace
+
+// A message whose reply waits for the state it left to be committed (after_each_message). The
+// writer thread records the outcome and hands the activation back to the pool, so the reply,
+// and whatever the activation does next, run on a pool thread, never the writer's.
+struct SavedMessage {
+  std::unique_ptr<Message> message;
+  Value value;             // the reply, released once the state is durable
+  std::uint64_t serial;    // the activation's, for the reply's Pid
+  bool stop = false;       // the actor asked to stop: it ends once the state is durable
+  Result<void> result;     // set by the writer thread
+};
 
 struct ActorHost::Outcome {
   Value value;
@@ -83,6 +110,7 @@ ActorHost::ActorHost(HostOptions options)
       scheduler_(options_.workers, options_.max_extra_workers,
                  [this](Activation* a) { drain(a); }) {
   timers_.every(kStallCheckPeriod, [this] { scheduler_.check_stalled(); });
+  if (options_.store) writer_ = std::make_unique<StateWriter>(options_.store, options_.log);
 }
 
 ActorHost::~ActorHost() { stop(); }
@@ -188,8 +216,10 @@ bool ActorHost::enqueue(Shard& shard, Activation& a, Message* message) {
 }
 
 // Whether a call to an idle actor of this type may run on the calling thread.
+// Never for after_each_message types: their reply waits for a commit, which the pool does
+// without holding a caller's thread.
 bool ActorHost::may_run_inline(const ActorType& type) {
-  return type.inline_allowed.load(std::memory_order_relaxed) &&
+  return type.inline_allowed.load(std::memory_order_relaxed) && !saves_each_message(type) &&
          HandlerFrame::depth() < kMaxInlineDepth && !NoInlineHandlers::active();
 }
 
@@ -340,18 +370,45 @@ ActorHost::Outcome ActorHost::run(Activation& a, MessageKind kind, Value&& paylo
   SlowRunCheck::arm();
   const Clock::time_point start = Clock::now();
   if (!a.constructed) {
+    // A persistent actor starts from the store: init_arg only when the store has nothing.
+    std::optional<Value> stored;
+    if (persistent(*a.type)) {
+      auto loaded = load_state(a);
+      if (!loaded) {
+        outcome.error = std::move(loaded.error());
+        outcome.discard = true;
+        return outcome;
+      }
+      stored = std::move(*loaded);
+    }
     try {
-      vtable.construct(a.actor(), a.id, kind == MessageKind::restore ? nullptr : init_arg);
+      const bool no_init = kind == MessageKind::restore || stored.has_value();
+      vtable.construct(a.actor(), a.id, no_init ? nullptr : init_arg);
       a.constructed = true;
     } catch (...) {
       outcome.error = Error{Errc::activation_failed, describe(std::current_exception())};
       outcome.discard = true;
       return outcome;
     }
+    if (stored) {
+      try {
+        vtable.restore(a.actor(), std::move(*stored));
+      } catch (...) {
+        outcome.error = Error{Errc::activation_failed,
+                              "restoring " + a.type->module + " " + a.id +
+                                  " from the state store failed: " +
+                                  describe(std::current_exception())};
+        outcome.discard = true;
+        return outcome;
+      }
+    }
   }
   try {
     if (kind == MessageKind::restore) {
-      if (init_arg && vtable.restore) vtable.restore(a.actor(), std::move(*init_arg));
+      // A persistent actor's state comes from the store (loaded above), never from a handoff.
+      if (init_arg && vtable.restore && !persistent(*a.type)) {
+        vtable.restore(a.actor(), std::move(*init_arg));
+      }
     } else if (kind == MessageKind::call) {
       outcome.value = vtable.handle_call(a.actor(), std::move(payload), frame.context());
     } else if (vtable.handle_cast) {
@@ -441,7 +498,11 @@ void ActorHost::discard(Shard& shard, Activation& a, std::unique_lock<std::mutex
 // report).
 void ActorHost::end(Activation* a, std::optional<DeactivateReason> reason, bool moving) {
   const ShardRef key{a->capability, static_cast<std::uint32_t>(a->serial & kShardMask)};
-  if (!moving || !moved_sink_) {
+  if (persistent(*a->type)) {
+    // Moves through the store, not the handoff: its state is committed before the shard is
+    // released, and the new owner loads it under its own claim (docs/persistence.md).
+    destroy(a, reason, moving);
+  } else if (!moving || !moved_sink_) {
     Activation::destroy(a, reason);
   } else {
     MovedActor moved{key.capability, key.shard, a->type->module, a->id, std::nullopt};
@@ -469,6 +530,7 @@ void ActorHost::end(Activation* a, std::optional<DeactivateReason> reason, bool 
 
 void ActorHost::drain(Activation* a) {
   Shard& shard = shard_of(*a);
+  if (persistent(*a->type) && a->persisted().saving && !finish_save(*a)) return;
   for (int budget = kDrainBudget; budget > 0; --budget) {
     std::unique_lock lock(shard.mutex);
     std::unique_ptr<Message> message(a->pop());
@@ -498,6 +560,21 @@ void ActorHost::drain(Activation* a) {
       options_.log(LogLevel::warning, "an arriving " + a->type->module + " " + a->id +
                                           " failed to restore its state: " +
                                           outcome.error->message);
+    }
+    if (saves_each_message(*a->type) && !outcome.error && message->kind != MessageKind::restore) {
+      std::optional<std::string> state;
+      try {
+        state = encode_state(a->type->vtable->snapshot(a->actor()));
+      } catch (...) {
+        outcome.error = Error{Errc::actor_crashed, "snapshot() of " + a->type->module + " " +
+                                                       a->id + " threw: " +
+                                                       describe(std::current_exception())};
+        outcome.discard = true;
+      }
+      if (!outcome.error) {
+        begin_save(*a, std::move(message), std::move(outcome), serial, std::move(state));
+        return;  // the writer hands `a` back to the pool once the state is committed
+      }
     }
     const bool discarded = outcome.discard;
     if (discarded) {
@@ -552,7 +629,7 @@ void ActorHost::sweep_idle(const ActorType& type, std::uint32_t idle_ms) {
     });
     for (std::size_t i = first; i < expired.size(); ++i) table_erase(shard, expired[i]);
   }
-  for (Activation* a : expired) Activation::destroy(a, DeactivateReason::idle);
+  for (Activation* a : expired) destroy(a, DeactivateReason::idle, false);
 }
 
 ActorHost::Eviction ActorHost::evict(const LostPredicate& lost) {
@@ -578,6 +655,16 @@ ActorHost::Eviction ActorHost::evict(const LostPredicate& lost) {
       }
     });
     for (std::size_t i = first; i < idle.size(); ++i) table_erase(shard, idle[i]);
+    // A shard this node no longer owns must be claimed again (and its states reloaded) if it
+    // comes back: another node may have written them meanwhile.
+    for (auto it = shard.claims.begin(); it != shard.claims.end();) {
+      if (lost(it->first, s)) {
+        it = shard.claims.erase(it);
+        ++shard.claims_epoch;
+      } else {
+        ++it;
+      }
+    }
   }
   // An idle one has an empty mailbox and is out of the table (new work meets a fresh activation,
   // or the owner check): its runner ends it at once, on a pool thread, since its snapshot and
@@ -624,7 +711,7 @@ void ActorHost::stop() {
         for (Activation* a : idle) table_erase(shard, a);
       }
       fail_all(queued, shutting_down());
-      for (Activation* a : idle) Activation::destroy(a, DeactivateReason::shutdown);
+      for (Activation* a : idle) destroy(a, DeactivateReason::shutdown, false);
     }
     // Handlers still running finish their current message; their runners then see `closed`
     // and destroy the activation.
@@ -637,9 +724,173 @@ void ActorHost::stop() {
         std::this_thread::sleep_for(std::chrono::milliseconds(1));
       }
     }
+    // Every activation is gone; commit the states they left before the node goes.
+    if (writer_) writer_->stop();
     timers_.stop();
     scheduler_.stop();
   });
+}
+
+// --- Persistence (docs/persistence.md) -------------------------------------------------------
+
+StateKey ActorHost::state_key(const Activation& a) const {
+  return StateKey{options_.capabilities->name(a.capability), a.type->module, a.id,
+                  static_cast<std::uint32_t>(a.serial & kShardMask)};
+}
+
+// The node's fence token for a shard: claimed in the store by the first persistent activation
+// since the node gained the shard, then shared by the shard's activations until it is lost
+// (evict) or a write under it is fenced. A claim that raced with the shard being lost is not
+// kept (claims_epoch), so a shard that comes back is always claimed afresh.
+Result<std::uint64_t> ActorHost::claim_shard(std::uint32_t capability, std::uint32_t shard_index) {
+  Shard& shard = shards_[shard_index];
+  std::uint32_t epoch;
+  {
+    std::lock_guard lock(shard.mutex);
+    const auto it = shard.claims.find(capability);
+    if (it != shard.claims.end()) return it->second;
+  }
+  std::lock_guard claiming(claim_mutexes_[shard_index % claim_mutexes_.size()]);
+  {
+    std::lock_guard lock(shard.mutex);
+    const auto it = shard.claims.find(capability);
+    if (it != shard.claims.end()) return it->second;
+    epoch = shard.claims_epoch;
+  }
+  Result<std::uint64_t> fence = std::unexpected(Error{Errc::store_unavailable, ""});
+  try {
+    fence = options_.store->claim(options_.capabilities->name(capability), shard_index,
+                                  options_.node_name);
+  } catch (const std::exception& e) {
+    fence = std::unexpected(Error{Errc::store_unavailable, std::string("the state store threw: ") + e.what()});
+  }
+  if (!fence) return fence;
+  std::lock_guard lock(shard.mutex);
+  if (shard.claims_epoch == epoch) shard.claims[capability] = *fence;
+  return fence;
+}
+
+// A write under `fence` was refused: another node claimed the shard since. The next activation
+// claims again (and reloads), unless the shard was claimed afresh meanwhile.
+void ActorHost::forget_claim(std::uint32_t capability, std::uint32_t shard_index,
+                             std::uint64_t fence) {
+  Shard& shard = shards_[shard_index];
+  std::lock_guard lock(shard.mutex);
+  const auto it = shard.claims.find(capability);
+  if (it != shard.claims.end() && it->second == fence) {
+    shard.claims.erase(it);
+    ++shard.claims_epoch;
+  }
+}
+
+// The state a persistent actor starts from (nullopt: none stored), read under this node's
+// claim on its shard; the newest state this node has queued for it but not yet committed wins
+// over the store's row.
+Result<std::optional<Value>> ActorHost::load_state(Activation& a) {
+  const auto shard_index = static_cast<std::uint32_t>(a.serial & kShardMask);
+  auto fence = claim_shard(a.capability, shard_index);
+  if (!fence) return std::unexpected(std::move(fence.error()));
+  a.persisted().fence = *fence;
+  const StateKey key = state_key(a);
+  std::optional<std::string> bytes;
+  if (auto queued = writer_->pending(key)) {
+    bytes = std::move(*queued);
+  } else {
+    Result<std::optional<std::string>> loaded = std::nullopt;
+    try {
+      loaded = options_.store->load(key);
+    } catch (const std::exception& e) {
+      loaded = std::unexpected(Error{Errc::store_unavailable, std::string("the state store threw: ") + e.what()});
+    }
+    if (!loaded) return std::unexpected(std::move(loaded.error()));
+    bytes = std::move(*loaded);
+  }
+  if (!bytes) return std::optional<Value>{};
+  try {
+    return std::optional<Value>{Value::from_msgpack(*bytes)};
+  } catch (const std::exception& e) {
+    return std::unexpected(Error{Errc::activation_failed, "the stored state of " + a.type->module +
+                                                              " " + a.id +
+                                                              " is not valid MessagePack: " + e.what()});
+  }
+}
+
+// Holds `a` (still busy) and the message's reply until the state the message left is durable.
+void ActorHost::begin_save(Activation& a, std::unique_ptr<Message> message, Outcome&& outcome,
+                           std::uint64_t serial, std::optional<std::string> state) {
+  auto* saved = new SavedMessage{std::move(message), std::move(outcome.value), serial,
+                                 outcome.discard, {}};
+  a.persisted().saving = saved;
+  Activation* held = &a;
+  writer_->write(state_key(a), a.persisted().fence, std::move(state), /*visible=*/false,
+                 [this, held, saved](Result<void> result) {
+                   saved->result = std::move(result);
+                   scheduler_.submit(held);
+                 });
+}
+
+// On the pool, once the writer is done with `a`'s last message: releases its reply and says
+// whether `a` goes on. A write that failed discards `a`, whose state is now ahead of the store
+// (its queue goes to a fresh activation, which loads what the store has).
+bool ActorHost::finish_save(Activation& a) {
+  std::unique_ptr<SavedMessage> saved(std::exchange(a.persisted().saving, nullptr));
+  const RefPtr<CallState>& reply = saved->message->reply;
+  Shard& shard = shard_of(a);
+  if (!saved->result) {
+    if (saved->result.error().code == Errc::fenced) {
+      forget_claim(a.capability, static_cast<std::uint32_t>(a.serial & kShardMask),
+                   a.persisted().fence);
+    }
+    if (reply) reply->complete(std::unexpected(saved->result.error()));
+    std::unique_lock lock(shard.mutex);
+    discard(shard, a, lock, std::nullopt);
+    return false;
+  }
+  if (reply) reply->complete(Reply{Pid{options_.node_name, saved->serial}, std::move(saved->value)});
+  if (!saved->stop) return true;
+  std::unique_lock lock(shard.mutex);
+  discard(shard, a, lock, DeactivateReason::stopped);
+  return false;
+}
+
+void ActorHost::destroy(Activation* a, std::optional<DeactivateReason> reason, bool wait_saved) {
+  const ActorType& type = *a->type;
+  if (!reason || !a->constructed || type.options.persistence != Persistence::on_deactivate) {
+    Activation::destroy(a, reason);
+    return;
+  }
+  // The hook first: the state saved is the one the actor leaves after its farewell.
+  if (type.vtable->on_deactivate) {
+    try {
+      type.vtable->on_deactivate(a->actor(), *reason);
+    } catch (...) {
+    }
+  }
+  std::optional<std::string> state;
+  bool have_state = true;
+  try {
+    state = encode_state(type.vtable->snapshot(a->actor()));
+  } catch (...) {
+    have_state = false;
+    if (options_.log) {
+      options_.log(LogLevel::warning, "snapshot() of " + type.module + " " + a->id +
+                                          " threw; its state was not saved: " +
+                                          describe(std::current_exception()));
+    }
+  }
+  if (have_state) {
+    if (wait_saved) {
+      std::promise<void> committed;
+      writer_->write(state_key(*a), a->persisted().fence, std::move(state), /*visible=*/true,
+                     [&committed](Result<void>) { committed.set_value(); });
+      BlockingScope waiting;
+      committed.get_future().wait();
+    } else {
+      writer_->write(state_key(*a), a->persisted().fence, std::move(state), /*visible=*/true,
+                     nullptr);
+    }
+  }
+  Activation::destroy(a, std::nullopt);  // the hook already ran
 }
 
 }  // namespace mesh::detail

@@ -1,6 +1,7 @@
 // ActorHost: the activations this node hosts, their mailboxes and the threads that run them.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -17,9 +18,11 @@
 #include "mesh/error.hpp"
 #include "mesh/node_options.hpp"
 #include "mesh/request.hpp"
+#include "mesh/state_store.hpp"
 #include "placement/capability_ids.hpp"
 #include "runtime/activation_table.hpp"
 #include "runtime/scheduler.hpp"
+#include "runtime/state_writer.hpp"
 #include "runtime/timer_service.hpp"
 
 namespace mesh {
@@ -49,6 +52,8 @@ struct HostOptions {
   const CapabilityIds* capabilities = nullptr;
   std::function<void(LogLevel, const std::string&)> log;
   std::size_t max_activations = 0;  // NodeOptions::max_activations
+  // NodeOptions::state_store: persistent types load from it and save through a StateWriter.
+  std::shared_ptr<StateStore> store;
 };
 
 // Runs each actor's messages one at a time in arrival order. A call to an idle actor runs on the
@@ -152,6 +157,10 @@ class ActorHost {
     bool closed = false;           // guarded by mutex
     // capability -> busy activations of this shard that are finishing before they move
     std::map<std::uint32_t, std::uint32_t> moving;  // guarded by mutex
+    // capability -> this node's fence token for the shard in the state store, claimed by the
+    // first persistent activation since the node gained the shard; forgotten when it loses it.
+    std::map<std::uint32_t, std::uint64_t> claims;  // guarded by mutex
+    std::uint32_t claims_epoch = 0;                   // guarded by mutex: bumped on forgetting
   };
   struct Outcome;
   enum class Refusal : std::uint8_t { none, not_owned, at_limit };
@@ -180,6 +189,17 @@ class ActorHost {
   void discard(Shard& shard, Activation& a, std::unique_lock<std::mutex>& lock,
                std::optional<DeactivateReason> reason);
   void end(Activation* a, std::optional<DeactivateReason> reason, bool moving);
+  // Destroys `a` (out of every table), first saving an on_deactivate actor's state when it ends
+  // for a reason; `wait_saved` waits for the commit (a move: before the shard is released).
+  void destroy(Activation* a, std::optional<DeactivateReason> reason, bool wait_saved);
+  // Persistence (docs/persistence.md).
+  StateKey state_key(const Activation& a) const;
+  Result<std::uint64_t> claim_shard(std::uint32_t capability, std::uint32_t shard);
+  void forget_claim(std::uint32_t capability, std::uint32_t shard, std::uint64_t fence);
+  Result<std::optional<Value>> load_state(Activation& a);
+  void begin_save(Activation& a, std::unique_ptr<Message> message, Outcome&& outcome,
+                  std::uint64_t serial, std::optional<std::string> state);
+  bool finish_save(Activation& a);
   void drain(Activation* a);
   void mark_slow(const ActorType& type, std::uint32_t now_ms);
   void note_fast(const ActorType& type, std::uint32_t now_ms);
@@ -204,6 +224,11 @@ class ActorHost {
   std::atomic<std::size_t> activations_{0};
   // Serializes make_room; taken before a shard's mutex, never while holding one.
   std::mutex room_mutex_;
+  // Null without a store. Declared after the scheduler: its completions submit to it.
+  std::unique_ptr<StateWriter> writer_;
+  // One claim at a time per shard (striped), so that two first activations in a shard do not
+  // both claim it (the second claim would fence the first). Taken before a shard's mutex.
+  std::array<std::mutex, 64> claim_mutexes_;
 };
 
 }  // namespace mesh::detail

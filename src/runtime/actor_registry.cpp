@@ -19,6 +19,15 @@ const ActorType& ActorRegistry::add(std::string module, const ActorVTable& vtabl
       options.handlers != HandlerMode::blocking) {
     throw std::invalid_argument("mesh: handlers of " + module + " is not a HandlerMode");
   }
+  if (options.persistence != Persistence::none && options.persistence != Persistence::on_deactivate &&
+      options.persistence != Persistence::after_each_message) {
+    throw std::invalid_argument("mesh: persistence of " + module + " is not a Persistence");
+  }
+  if (options.persistence != Persistence::none && (!vtable.snapshot || !vtable.restore)) {
+    throw std::invalid_argument("mesh: " + module +
+                                " is persistent but has no snapshot()/restore() pair to save and "
+                                "load its state with");
+  }
   std::lock_guard lock(mutex_);
   auto next = std::make_shared<Index>(*index_.load());
   if (next->contains(module)) {

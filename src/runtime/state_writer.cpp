@@ -1,0 +1,161 @@
+#include "runtime/state_writer.hpp"
+
+#include <algorithm>
+#include <exception>
+#include <utility>
+#include <vector>
+
+#include "core/thread_name.hpp"
+
+namespace mesh::detail {
+namespace {
+
+// Writes one transaction may carry: enough to share a commit among thousands of actors, few
+// enough that one batch never holds the store for long.
+constexpr std::size_t kMaxBatch = 2048;
+
+Error store_error(std::string what) { return Error{Errc::store_unavailable, std::move(what)}; }
+
+Error fenced_error(const StateKey& key) {
+  return Error{Errc::fenced, "shard " + std::to_string(key.shard) + " of capability " +
+                                 key.capability + " was claimed by another node; " + key.module +
+                                 " " + key.id + " is no longer this node's to write"};
+}
+
+// A store is user code too: one that throws fails the writes it was given, not the node.
+template <class F>
+auto guarded(F&& f) -> decltype(f()) {
+  try {
+    return f();
+  } catch (const std::exception& e) {
+    return std::unexpected(store_error(std::string("the state store threw: ") + e.what()));
+  } catch (...) {
+    return std::unexpected(store_error("the state store threw"));
+  }
+}
+
+}  // namespace
+
+StateWriter::StateWriter(std::shared_ptr<StateStore> store,
+                         std::function<void(LogLevel, const std::string&)> log)
+    : store_(std::move(store)), log_(std::move(log)), thread_([this] { run(); }) {}
+
+StateWriter::~StateWriter() { stop(); }
+
+std::string StateWriter::pending_key(const StateKey& key) {
+  std::string joined;
+  joined.reserve(key.capability.size() + key.module.size() + key.id.size() + 2);
+  joined.append(key.capability).push_back('\0');
+  joined.append(key.module).push_back('\0');
+  joined.append(key.id);
+  return joined;
+}
+
+void StateWriter::write(StateKey key, std::uint64_t fence, std::optional<std::string> state,
+                        bool visible, Done done) {
+  std::unique_lock lock(mutex_);
+  if (stopping_) {
+    lock.unlock();
+    done(std::unexpected(store_error("the node is shutting down; the state was not written")));
+    return;
+  }
+  const std::uint64_t sequence = ++sequence_;
+  if (visible) pending_[pending_key(key)] = {sequence, state};
+  const bool erase = !state.has_value();
+  queue_.push_back(Item{StateWrite{std::move(key), fence, state ? std::move(*state) : std::string()},
+                        erase, visible, sequence, std::move(done)});
+  const bool first = queue_.size() == 1;
+  lock.unlock();
+  if (first) wake_.notify_one();
+}
+
+std::optional<std::optional<std::string>> StateWriter::pending(const StateKey& key) const {
+  std::lock_guard lock(mutex_);
+  if (pending_.empty()) return std::nullopt;
+  const auto it = pending_.find(pending_key(key));
+  if (it == pending_.end()) return std::nullopt;
+  return it->second.second;
+}
+
+void StateWriter::stop() {
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_) return;
+    stopping_ = true;
+  }
+  wake_.notify_one();
+  if (thread_.joinable()) thread_.join();
+}
+
+void StateWriter::run() {
+  name_this_thread("mesh-writer");
+  std::deque<Item> batch;
+  for (;;) {
+    {
+      std::unique_lock lock(mutex_);
+      wake_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty()) return;  // stopping, and everything queued was committed
+      const std::size_t n = std::min(queue_.size(), kMaxBatch);
+      std::move(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(n),
+                std::back_inserter(batch));
+      queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(n));
+    }
+    commit(batch);
+    batch.clear();
+  }
+}
+
+// Consecutive saves go to the store as one batch; an erase (rare: a null snapshot) goes alone,
+// in its place, so that writes of one key keep their order.
+void StateWriter::commit(std::deque<Item>& batch) {
+  std::vector<StateWrite> writes;
+  std::vector<Item*> owners;
+  std::vector<std::pair<Item*, Result<void>>> outcomes;
+  outcomes.reserve(batch.size());
+  auto save_run = [&] {
+    if (writes.empty()) return;
+    auto saved = guarded([&] { return store_->save(writes); });
+    for (std::size_t i = 0; i < owners.size(); ++i) {
+      if (!saved) {
+        outcomes.emplace_back(owners[i], std::unexpected(saved.error()));
+      } else if (std::find(saved->begin(), saved->end(), i) != saved->end()) {
+        outcomes.emplace_back(owners[i], std::unexpected(fenced_error(writes[i].key)));
+      } else {
+        outcomes.emplace_back(owners[i], Result<void>{});
+      }
+    }
+    // The owners need their keys back to clear `pending_`.
+    for (std::size_t i = 0; i < owners.size(); ++i) owners[i]->write = std::move(writes[i]);
+    writes.clear();
+    owners.clear();
+  };
+  for (Item& item : batch) {
+    if (!item.erase) {
+      writes.push_back(std::move(item.write));
+      owners.push_back(&item);
+      continue;
+    }
+    save_run();
+    auto erased = guarded([&] { return store_->erase(item.write.key, item.write.fence); });
+    outcomes.emplace_back(&item, std::move(erased));
+  }
+  save_run();
+  {
+    std::lock_guard lock(mutex_);
+    for (auto& [item, result] : outcomes) {
+      if (!item->visible) continue;
+      const auto it = pending_.find(pending_key(item->write.key));
+      if (it != pending_.end() && it->second.first == item->sequence) pending_.erase(it);
+    }
+  }
+  for (auto& [item, result] : outcomes) {
+    if (!result && item->visible && log_) {
+      log_(LogLevel::warning, "the state of " + item->write.key.module + " " +
+                                  item->write.key.id + " was not saved: " +
+                                  to_string(result.error()));
+    }
+    if (item->done) item->done(std::move(result));
+  }
+}
+
+}  // namespace mesh::detail

@@ -1,0 +1,76 @@
+// StateWriter: the one thread that commits a node's state writes, many actors per transaction.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <unordered_map>
+
+#include "mesh/node_options.hpp"
+#include "mesh/state_store.hpp"
+
+namespace mesh::detail {
+
+// Group commit: writes queue up while the store commits the previous batch, then all of them
+// go in the next one, so a commit's cost (a sync to disk, a round trip) is shared by every actor
+// that waited for it. Writes of one key are committed in the order they were queued.
+//
+// Writes queued with `visible` are also answered by pending() until they are committed, so an
+// actor that ended with an unsaved state and is activated again at once reads that state, not
+// an older row. Thread-safe; `done` runs on the writer thread and must be quick (it may not call
+// into the writer).
+class StateWriter {
+ public:
+  using Done = std::function<void(Result<void>)>;
+
+  StateWriter(std::shared_ptr<StateStore> store, std::function<void(LogLevel, const std::string&)> log);
+  ~StateWriter();  // stops: see stop()
+  StateWriter(const StateWriter&) = delete;
+  StateWriter& operator=(const StateWriter&) = delete;
+
+  // Queues a save (state set) or an erase (state empty: the actor's snapshot was null). `done`
+  // gets nothing, Errc::fenced when the fence was superseded, or the store's error.
+  void write(StateKey key, std::uint64_t fence, std::optional<std::string> state, bool visible,
+             Done done);
+  // The newest queued, not yet committed write of `key` that was queued `visible`: outer
+  // nullopt = none queued; inner nullopt = an erase.
+  std::optional<std::optional<std::string>> pending(const StateKey& key) const;
+  // Commits everything queued so far, waits for it and joins the thread. Writes queued later
+  // fail with store_unavailable. Idempotent.
+  void stop();
+
+  StateStore& store() { return *store_; }
+
+ private:
+  struct Item {
+    StateWrite write;
+    bool erase;
+    bool visible;
+    std::uint64_t sequence;
+    Done done;
+  };
+
+  void run();
+  void commit(std::deque<Item>& batch);
+  static std::string pending_key(const StateKey& key);
+
+  std::shared_ptr<StateStore> store_;
+  std::function<void(LogLevel, const std::string&)> log_;
+  mutable std::mutex mutex_;
+  std::condition_variable wake_;
+  std::deque<Item> queue_;  // guarded by mutex_
+  // Visible writes not yet committed: key -> (sequence of the newest, its state).
+  std::unordered_map<std::string, std::pair<std::uint64_t, std::optional<std::string>>>
+      pending_;                // guarded by mutex_
+  std::uint64_t sequence_ = 0; // guarded by mutex_
+  bool stopping_ = false;      // guarded by mutex_
+  std::thread thread_;
+};
+
+}  // namespace mesh::detail

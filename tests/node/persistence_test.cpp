@@ -1,0 +1,348 @@
+// Durable state through a node (docs/persistence.md): what each policy saves and when, loading
+// before the first message, fencing, and a store that fails. The database stores have their
+// own tests (tests/store); these use memory_store() and stores built on it.
+#include <gtest/gtest.h>
+
+#include <condition_variable>
+#include <future>
+#include <mutex>
+
+#include "support/expect.hpp"
+#include "support/test_actors.hpp"
+
+namespace mesh::test {
+namespace {
+
+// A counter that persists: {"op":"get"} reads, {"op":"crash"} throws, {"op":"stop"} stops
+// after counting, {"op":"forget"} makes its snapshot null (its row is erased).
+struct Tally {
+  static inline std::atomic<int> deactivations{0};
+  explicit Tally(std::string) {}
+  Tally(std::string, Value init) : count(init.value("start", 0)) {}
+  Value handle_call(Value payload, ActorContext& context) {
+    const std::string op = payload.value("op", "");
+    if (op == "get") return count;
+    if (op == "crash") throw std::runtime_error("tally crashed");
+    if (op == "forget") {
+      forget = true;
+      return count;
+    }
+    if (op == "stop") context.stop();
+    return ++count;
+  }
+  void handle_cast(Value) { ++count; }
+  Value snapshot() { return forget ? Value() : Value{{"count", count}}; }
+  void restore(Value state) { count = state.at("count").get<int>(); }
+  void on_deactivate(DeactivateReason) { ++deactivations; }
+  int count = 0;
+  bool forget = false;
+};
+
+// Has the hooks but cannot read what is stored.
+struct Picky {
+  explicit Picky(std::string) {}
+  Value handle_call(Value) { return 1; }
+  Value snapshot() { return 1; }
+  void restore(Value) { throw std::runtime_error("unexpected row"); }
+};
+
+// A store that forwards to a memory store and lets a test fail it, hold its saves, or see the
+// size of every batch.
+class ControlledStore final : public StateStore {
+ public:
+  Result<std::uint64_t> claim(std::string_view c, std::uint32_t s, std::string_view n) override {
+    if (down) return unavailable();
+    return inner->claim(c, s, n);
+  }
+  Result<std::optional<std::string>> load(const StateKey& key) override {
+    if (down) return unavailable();
+    return inner->load(key);
+  }
+  Result<std::vector<std::size_t>> save(std::span<const StateWrite> writes) override {
+    {
+      std::unique_lock lock(mutex);
+      batches.push_back(writes.size());
+      released.wait(lock, [&] { return !hold; });
+    }
+    if (down) return unavailable();
+    return inner->save(writes);
+  }
+  Result<void> erase(const StateKey& key, std::uint64_t fence) override {
+    if (down) return unavailable();
+    return inner->erase(key, fence);
+  }
+  void set_hold(bool on) {
+    std::lock_guard lock(mutex);
+    hold = on;
+    released.notify_all();
+  }
+  static std::unexpected<Error> unavailable() {
+    return std::unexpected(Error{Errc::store_unavailable, "the test took the store down"});
+  }
+
+  std::shared_ptr<StateStore> inner = memory_store();
+  std::atomic<bool> down{false};
+  std::mutex mutex;
+  std::condition_variable released;
+  bool hold = false;
+  std::vector<std::size_t> batches;
+};
+
+NodeOptions with_store(std::shared_ptr<StateStore> store, std::string name = "n1") {
+  NodeOptions options = small_node();
+  options.name = std::move(name);
+  options.state_store = std::move(store);
+  return options;
+}
+
+Request tally(std::string id, Value payload = Value::object()) {
+  return req("Tally", std::move(id), std::move(payload));
+}
+
+int get(Node& node, const std::string& id) {
+  auto reply = node.call(tally(id, {{"op", "get"}}));
+  EXPECT_TRUE(HasValue(reply));
+  return reply ? reply->value.get<int>() : -1;
+}
+
+TEST(PersistenceTest, AfterEachMessageStateOutlivesTheNode) {
+  auto store = memory_store();
+  {
+    Node node(with_store(store));
+    node.register_actor<Tally>("Tally", {.persistence = Persistence::after_each_message});
+    node.register_capabilities({"test"});
+    for (int i = 1; i <= 5; ++i) {
+      auto reply = node.call(tally("p1"));
+      ASSERT_TRUE(HasValue(reply));
+      EXPECT_EQ(reply->value, i);
+    }
+    ASSERT_TRUE(HasValue(node.cast(tally("p1"))));
+    EXPECT_EQ(get(node, "p1"), 6);
+  }
+  Node again(with_store(store));
+  again.register_actor<Tally>("Tally", {.persistence = Persistence::after_each_message});
+  again.register_capabilities({"test"});
+  EXPECT_EQ(get(again, "p1"), 6) << "a restarted node loads the last committed state";
+  EXPECT_EQ(get(again, "other"), 0);
+}
+
+TEST(PersistenceTest, InitArgIsUsedOnlyWhenTheStoreHasNothing) {
+  auto store = memory_store();
+  Node node(with_store(store));
+  node.register_actor<Tally>("Tally", {.idle_timeout = 30ms,
+                                       .persistence = Persistence::after_each_message});
+  node.register_capabilities({"test"});
+  Request first = tally("seeded");
+  first.init_arg = Value{{"start", 100}};
+  auto reply = node.call(first);
+  ASSERT_TRUE(HasValue(reply));
+  EXPECT_EQ(reply->value, 101);
+  ASSERT_TRUE(eventually([&] { return node.activations().empty(); })) << "not passivated";
+  Request again = tally("seeded");
+  again.init_arg = Value{{"start", 500}};
+  auto second = node.call(again);
+  ASSERT_TRUE(HasValue(second));
+  EXPECT_EQ(second->value, 102) << "the stored state wins over init_arg";
+}
+
+TEST(PersistenceTest, OnDeactivateSavesWhenTheActivationEndsButNotAfterACrash) {
+  auto store = memory_store();
+  Node node(with_store(store));
+  node.register_actor<Tally>("Tally", {.idle_timeout = 30ms,
+                                       .persistence = Persistence::on_deactivate});
+  node.register_capabilities({"test"});
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(HasValue(node.call(tally("d"))));
+  ASSERT_TRUE(eventually([&] { return node.activations().empty(); })) << "not passivated";
+  EXPECT_EQ(get(node, "d"), 3) << "saved when it idled out";
+  ASSERT_TRUE(HasValue(node.call(tally("d"))));  // 4, in memory only
+  EXPECT_TRUE(IsError(node.call(tally("d", {{"op", "crash"}})), Errc::actor_crashed));
+  EXPECT_EQ(get(node, "d"), 3) << "a crash saves nothing: the fresh activation loads 3";
+  auto stopped = node.call(tally("d", {{"op", "stop"}}));
+  ASSERT_TRUE(HasValue(stopped));
+  EXPECT_EQ(stopped->value, 4);
+  EXPECT_EQ(get(node, "d"), 4) << "saved when it stopped itself";
+}
+
+TEST(PersistenceTest, OnDeactivateSavesAtShutdown) {
+  auto store = memory_store();
+  {
+    Node node(with_store(store));
+    node.register_actor<Tally>("Tally", {.persistence = Persistence::on_deactivate});
+    node.register_capabilities({"test"});
+    for (int id = 0; id < 50; ++id) {
+      for (int i = 0; i <= id % 3; ++i) ASSERT_TRUE(HasValue(node.call(tally(std::to_string(id)))));
+    }
+  }
+  Node again(with_store(store));
+  again.register_actor<Tally>("Tally", {.persistence = Persistence::on_deactivate});
+  again.register_capabilities({"test"});
+  for (int id = 0; id < 50; ++id) EXPECT_EQ(get(again, std::to_string(id)), id % 3 + 1) << id;
+}
+
+TEST(PersistenceTest, AReplyWaitsUntilItsStateIsCommitted) {
+  auto store = std::make_shared<ControlledStore>();
+  Node node(with_store(store));
+  node.register_actor<Tally>("Tally", {.persistence = Persistence::after_each_message});
+  node.register_capabilities({"test"});
+  ASSERT_TRUE(HasValue(node.call(tally("w"))));
+  store->set_hold(true);
+  std::promise<Result<Reply>> replied;
+  node.async_call(tally("w"), [&](Result<Reply> r) { replied.set_value(std::move(r)); });
+  auto future = replied.get_future();
+  EXPECT_EQ(future.wait_for(100ms), std::future_status::timeout)
+      << "the reply was released before its state was durable";
+  store->set_hold(false);
+  ASSERT_EQ(future.wait_for(5s), std::future_status::ready);
+  auto reply = future.get();
+  ASSERT_TRUE(HasValue(reply));
+  EXPECT_EQ(reply->value, 2);
+}
+
+TEST(PersistenceTest, WritesOfManyActorsShareACommit) {
+  auto store = std::make_shared<ControlledStore>();
+  Node node(with_store(store));
+  node.register_actor<Tally>("Tally", {.persistence = Persistence::after_each_message});
+  node.register_capabilities({"test"});
+  // Hold the first commit so that the writes of every other actor queue up behind it.
+  store->set_hold(true);
+  std::atomic<int> done{0};
+  for (int i = 0; i < 32; ++i) {
+    node.async_call(tally("g" + std::to_string(i)), [&](Result<Reply> r) {
+      EXPECT_TRUE(HasValue(r));
+      ++done;
+    });
+  }
+  ASSERT_TRUE(eventually([&] {
+    std::lock_guard lock(store->mutex);
+    return !store->batches.empty();
+  }));
+  std::this_thread::sleep_for(50ms);
+  store->set_hold(false);
+  ASSERT_TRUE(eventually([&] { return done == 32; }));
+  std::lock_guard lock(store->mutex);
+  std::size_t most = 0;
+  std::size_t total = 0;
+  for (std::size_t n : store->batches) {
+    most = std::max(most, n);
+    total += n;
+  }
+  EXPECT_EQ(total, 32u);
+  EXPECT_LT(store->batches.size(), 32u) << "one commit per write: no group commit";
+  EXPECT_GT(most, 1u);
+}
+
+TEST(PersistenceTest, AWriteUnderASupersededClaimIsFencedAndTheNextCallReloads) {
+  auto store = memory_store();
+  Node node(with_store(store));
+  node.register_actor<Tally>("Tally", {.persistence = Persistence::after_each_message});
+  node.register_capabilities({"test"});
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(HasValue(node.call(tally("z"))));
+  // Another node takes the shard over and writes a newer state meanwhile.
+  const std::uint32_t shard = node.shard_for("z");
+  const std::uint64_t fence = store->claim("test", shard, "usurper").value();
+  const StateKey key{"test", "Tally", "z", shard};
+  std::string bytes;
+  Value::to_msgpack(Value{{"count", 40}}, bytes);
+  ASSERT_TRUE(HasValue(store->save(std::vector<StateWrite>{{key, fence, bytes}})));
+
+  auto stale = node.call(tally("z"));
+  EXPECT_TRUE(IsError(stale, Errc::fenced)) << "a superseded owner committed";
+  EXPECT_EQ(store->load(key).value(), std::optional<std::string>(bytes)) << "the row was overwritten";
+  auto fresh = node.call(tally("z"));
+  ASSERT_TRUE(HasValue(fresh)) << "the next activation claims again and reloads";
+  EXPECT_EQ(fresh->value, 41);
+}
+
+TEST(PersistenceTest, AStoreThatIsDownFailsCallsFastAndTheyWorkOnceItIsBack) {
+  auto store = std::make_shared<ControlledStore>();
+  Node node(with_store(store));
+  node.register_actor<Tally>("Tally", {.persistence = Persistence::after_each_message});
+  node.register_capabilities({"test"});
+  ASSERT_TRUE(HasValue(node.call(tally("u"))));
+  store->down = true;
+  auto during = node.call(tally("u"));
+  EXPECT_TRUE(IsError(during, Errc::store_unavailable));
+  auto fresh = node.call(tally("new-one"));
+  EXPECT_TRUE(IsError(fresh, Errc::store_unavailable)) << "activation needs the store";
+  store->down = false;
+  auto after = node.call(tally("u"));
+  ASSERT_TRUE(HasValue(after));
+  EXPECT_EQ(after->value, 2) << "the failed write was not kept in memory";
+}
+
+TEST(PersistenceTest, ARowTheActorCannotRestoreIsActivationFailedNamingTheActor) {
+  auto store = memory_store();
+  Node node(with_store(store));
+  node.register_actor<Picky>("Picky", {.persistence = Persistence::after_each_message});
+  node.register_capabilities({"test"});
+  const std::uint32_t shard = node.shard_for("row");
+  const std::uint64_t fence = store->claim("test", shard, "someone").value();
+  ASSERT_TRUE(HasValue(store->save(std::vector<StateWrite>{
+      {StateKey{"test", "Picky", "row", shard}, fence, std::string("\x01", 1)}})));
+  auto reply = node.call(req("Picky", "row"));
+  ASSERT_TRUE(IsError(reply, Errc::activation_failed));
+  EXPECT_NE(reply.error().message.find("Picky row"), std::string::npos) << reply.error().message;
+  EXPECT_NE(reply.error().message.find("unexpected row"), std::string::npos);
+}
+
+TEST(PersistenceTest, AStoredRowThatIsNotMessagePackIsActivationFailed) {
+  auto store = memory_store();
+  Node node(with_store(store));
+  node.register_actor<Tally>("Tally", {.persistence = Persistence::after_each_message});
+  node.register_capabilities({"test"});
+  const std::uint32_t shard = node.shard_for("junk");
+  const std::uint64_t fence = store->claim("test", shard, "someone").value();
+  ASSERT_TRUE(HasValue(store->save(std::vector<StateWrite>{
+      {StateKey{"test", "Tally", "junk", shard}, fence, std::string("\xc1", 1)}})));
+  auto reply = node.call(tally("junk"));
+  ASSERT_TRUE(IsError(reply, Errc::activation_failed));
+  EXPECT_NE(reply.error().message.find("Tally junk"), std::string::npos) << reply.error().message;
+}
+
+TEST(PersistenceTest, ANullSnapshotErasesTheRow) {
+  auto store = memory_store();
+  Node node(with_store(store));
+  node.register_actor<Tally>("Tally", {.persistence = Persistence::after_each_message});
+  node.register_capabilities({"test"});
+  ASSERT_TRUE(HasValue(node.call(tally("f"))));
+  const StateKey key{"test", "Tally", "f", node.shard_for("f")};
+  ASSERT_TRUE(store->load(key).value().has_value());
+  ASSERT_TRUE(HasValue(node.call(tally("f", {{"op", "forget"}}))));
+  EXPECT_FALSE(store->load(key).value().has_value());
+}
+
+TEST(PersistenceTest, AnActorThatStopsItselfRepliesOnceItsStateIsSaved) {
+  auto store = memory_store();
+  Node node(with_store(store));
+  node.register_actor<Tally>("Tally", {.persistence = Persistence::after_each_message});
+  node.register_capabilities({"test"});
+  ASSERT_TRUE(HasValue(node.call(tally("s"))));
+  auto stopped = node.call(tally("s", {{"op", "stop"}}));
+  ASSERT_TRUE(HasValue(stopped));
+  EXPECT_EQ(stopped->value, 2);
+  auto next = node.call(tally("s"));
+  ASSERT_TRUE(HasValue(next));
+  EXPECT_NE(next->pid, stopped->pid);
+  EXPECT_EQ(next->value, 3);
+}
+
+TEST(PersistenceTest, RegisterActorRefusesWhatCannotPersist) {
+  Node plain(small_node());
+  try {
+    plain.register_actor<Tally>("Tally", {.persistence = Persistence::after_each_message});
+    ADD_FAILURE() << "a persistent module on a node without a store was accepted";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("state_store"), std::string::npos) << e.what();
+  }
+  Node node(with_store(memory_store()));
+  try {
+    node.register_actor<Counter>("Counter", {.persistence = Persistence::on_deactivate});
+    ADD_FAILURE() << "a persistent module without snapshot()/restore() was accepted";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("snapshot()"), std::string::npos) << e.what();
+  }
+  EXPECT_NO_THROW(node.register_actor<Counter>("Counter"));
+}
+
+}  // namespace
+}  // namespace mesh::test
