@@ -4,6 +4,7 @@
 //   mesh_node --listen 127.0.0.1:4000 --capabilities game,chat [--seed HOST:PORT]... \
 //             [--cookie SECRET | MESH_COOKIE=...] [--dns NAME --dns-port P [--dns-server IP:PORT]]
 //             [--strategy rendezvous|modulo|first] [--commands]
+//             [--store sqlite:PATH | --store postgres:CONNINFO]
 //
 // Prints "ready NAME LISTEN" on stdout once listening. Logs membership changes on stderr. Exits
 // cleanly (announcing its leave) on SIGTERM or SIGINT. With --commands it reads one command per
@@ -53,7 +54,8 @@ std::mutex output_mutex;
 int main(int argc, char** argv) {
   CLI::App app{"mesh node hosting the example actors"};
   mesh::NodeOptions options;
-  std::string capabilities, strategy = "rendezvous", dns_name, dns_server;
+  std::string capabilities, strategy = "rendezvous", dns_name, dns_server, store,
+      persistence = "after_each_message";
   std::vector<std::string> seeds;
   unsigned short dns_port = 0;
   unsigned heartbeat_ms = 200, failure_ms = 1500, reconcile_ms = 5000;
@@ -72,6 +74,10 @@ int main(int argc, char** argv) {
   app.add_option("--heartbeat-ms", heartbeat_ms, "heartbeat interval");
   app.add_option("--failure-timeout-ms", failure_ms, "silence after which a peer is dead");
   app.add_option("--reconcile-ms", reconcile_ms, "reconciler interval (0: only on demand)");
+  app.add_option("--store", store,
+                 "keep GameActor state in sqlite:PATH or postgres:CONNINFO (libpq conninfo)");
+  app.add_option("--persistence", persistence, "when GameActor state is saved")
+      ->check(CLI::IsMember({"after_each_message", "on_deactivate"}));
   app.add_flag("--commands", commands, "read commands on stdin, answer on stdout");
   app.add_flag("--quiet", quiet, "log only warnings and errors");
   app.add_flag("--verbose", verbose, "also log debug lines (e.g. refused duplicate links)");
@@ -113,13 +119,28 @@ int main(int argc, char** argv) {
   std::unique_ptr<mesh::Node> node;
   try {
     label = options.name.empty() ? options.listen : options.name;
+    if (store.rfind("sqlite:", 0) == 0) {
+      options.state_store = mesh::sqlite_store(store.substr(7));
+    } else if (store.rfind("postgres:", 0) == 0) {
+      options.state_store = mesh::postgres_store(store.substr(9));
+    } else if (!store.empty()) {
+      std::cerr << "mesh_node: --store takes sqlite:PATH or postgres:CONNINFO, not '" << store
+                << "'\n";
+      return 2;
+    }
     node = std::make_unique<mesh::Node>(options);
   } catch (const std::exception& e) {
     std::cerr << "mesh_node: " << e.what() << "\n";
     return 1;
   }
   label = node->name();
-  node->register_actor<examples::GameActor>("GameActor");
+  // With a store, players keep their score across crashes and restarts (docs/persistence.md).
+  mesh::ActorOptions game;
+  if (options.state_store) {
+    game.persistence = persistence == "on_deactivate" ? mesh::Persistence::on_deactivate
+                                                      : mesh::Persistence::after_each_message;
+  }
+  node->register_actor<examples::GameActor>("GameActor", game);
   node->register_actor<examples::ChatActor>("ChatActor");
   node->register_actor<examples::PaymentActor>("PaymentActor");
   node->register_actor<examples::EchoActor>("Echo");

@@ -9,7 +9,9 @@ namespace tools {
 namespace {
 
 // `load start PREFIX N` / `load stop`: one background caller that increments GameActors
-// PREFIX0..PREFIX(N-1) round-robin and counts what was acknowledged (for rebalancing tests).
+// PREFIX0..PREFIX(N-1) round-robin and records, per actor, every score a call acknowledged and
+// how many calls failed (a failed call may still have counted: its reply was lost). Tests use
+// them to check that no acknowledged increment was lost or counted twice.
 class LoadRunner {
  public:
   std::string start(mesh::Node& node, std::string prefix, int actors) {
@@ -17,7 +19,9 @@ class LoadRunner {
     stop_ = false;
     calls_ = 0;
     failures_.clear();
-    acked_.assign(static_cast<std::size_t>(std::max(actors, 1)), 0);
+    const auto n = static_cast<std::size_t>(std::max(actors, 1));
+    acked_.assign(n, {});
+    failed_.assign(n, 0);
     thread_ = std::thread([this, &node, prefix = std::move(prefix)] {
       for (std::size_t i = 0; !stop_; ++i) {
         const std::size_t actor = i % acked_.size();
@@ -28,8 +32,9 @@ class LoadRunner {
         std::lock_guard lock(mutex_);
         ++calls_;
         if (reply) {
-          ++acked_[actor];
+          acked_[actor].push_back(reply->value.is_number_integer() ? reply->value.get<long>() : -1);
         } else {
+          ++failed_[actor];
           failures_.push_back(mesh::to_string(reply.error()));
         }
       }
@@ -41,8 +46,17 @@ class LoadRunner {
     stop_ = true;
     thread_.join();
     mesh::Value acked = mesh::Value::object();
-    for (std::size_t i = 0; i < acked_.size(); ++i) acked[prefix + std::to_string(i)] = acked_[i];
-    return "load " + mesh::Value{{"calls", calls_}, {"failures", failures_}, {"acked", acked}}.dump();
+    mesh::Value values = mesh::Value::object();
+    mesh::Value failed = mesh::Value::object();
+    for (std::size_t i = 0; i < acked_.size(); ++i) {
+      const std::string id = prefix + std::to_string(i);
+      acked[id] = acked_[i].size();
+      values[id] = acked_[i];
+      failed[id] = failed_[i];
+    }
+    return "load " + mesh::Value{{"calls", calls_}, {"failures", failures_}, {"acked", acked},
+                                 {"values", values}, {"failed", failed}}
+                         .dump();
   }
   std::string progress() {
     std::lock_guard lock(mutex_);
@@ -54,7 +68,8 @@ class LoadRunner {
   std::atomic<bool> stop_{false};
   long calls_ = 0;
   std::vector<std::string> failures_;
-  std::vector<long> acked_;
+  std::vector<std::vector<long>> acked_;  // per actor: the scores acknowledged, in order
+  std::vector<long> failed_;              // per actor: calls that failed
   std::thread thread_;
 };
 

@@ -50,14 +50,18 @@ struct MovingCounter {
   int count = 0;
 };
 
-NodeOptions member(std::string name, std::vector<std::string> seeds = {}) {
-  return NodeOptions{.name = std::move(name), .listen = "127.0.0.1:0", .seeds = std::move(seeds),
-                     .cookie = "rebalance", .worker_threads = 2, .heartbeat_interval = 50ms,
-                     .failure_timeout = 500ms, .log = [](LogLevel, std::string_view) {}};
+NodeOptions member(std::string name, std::vector<std::string> seeds = {},
+                   std::shared_ptr<StateStore> store = nullptr) {
+  NodeOptions options{.name = std::move(name), .listen = "127.0.0.1:0", .seeds = std::move(seeds),
+                      .cookie = "rebalance", .worker_threads = 2, .heartbeat_interval = 50ms,
+                      .failure_timeout = 500ms, .log = [](LogLevel, std::string_view) {}};
+  options.state_store = std::move(store);
+  return options;
 }
 
-void serve(Node& node, bool with_capability = true) {
-  node.register_actor<MovingCounter>("MovingCounter");
+void serve(Node& node, bool with_capability = true,
+           Persistence persistence = Persistence::none) {
+  node.register_actor<MovingCounter>("MovingCounter", {.persistence = persistence});
   if (with_capability) node.register_capabilities({"game"});
 }
 
@@ -133,20 +137,26 @@ void wait_for_calls(Load& load, long more) {
   ASSERT_TRUE(eventually([&] { return load.calls() >= target; }, 5000ms));
 }
 
-TEST(RebalanceTest, JoinCapabilityChangesAndLeaveUnderLoadFailNothingAndKeepState) {
+// Run with each persistence policy: a persistent actor's state moves through the store (saved
+// by the old owner before it releases the shard, loaded by the new one under its own claim).
+class RebalanceTest : public ::testing::TestWithParam<Persistence> {};
+
+TEST_P(RebalanceTest, JoinCapabilityChangesAndLeaveUnderLoadFailNothingAndKeepState) {
   {
     std::lock_guard lock(liveness().mutex);
     liveness().overlaps.clear();
   }
-  Node a(member("a"));
-  serve(a);
+  const Persistence persistence = GetParam();
+  auto store = persistence == Persistence::none ? nullptr : memory_store();
+  Node a(member("a", {}, store));
+  serve(a, true, persistence);
   Node client(member("client", {a.listen_address()}));
   ASSERT_TRUE(eventually([&] { return client.nodes_for("game").size() == 1; }, 3000ms));
   Load load(client, 64);
   wait_for_calls(load, 500);
 
-  auto b = std::make_unique<Node>(member("b", {a.listen_address()}));
-  serve(*b);  // join: about half of the shards move to b
+  auto b = std::make_unique<Node>(member("b", {a.listen_address()}, store));
+  serve(*b, true, persistence);  // join: about half of the shards move to b
   ASSERT_TRUE(eventually([&] { return client.nodes_for("game").size() == 2; }, 3000ms));
   wait_for_calls(load, 500);
   expect_no_duplicates({&a, b.get()});
@@ -175,7 +185,18 @@ TEST(RebalanceTest, JoinCapabilityChangesAndLeaveUnderLoadFailNothingAndKeepStat
       << liveness().overlaps.front();
 }
 
-TEST(RebalanceTest, ActorsWithoutHooksStartFreshAfterAMove) {
+INSTANTIATE_TEST_SUITE_P(Policies, RebalanceTest,
+                         ::testing::Values(Persistence::none, Persistence::on_deactivate,
+                                           Persistence::after_each_message),
+                         [](const auto& info) {
+                           switch (info.param) {
+                             case Persistence::none: return std::string("in_memory");
+                             case Persistence::on_deactivate: return std::string("on_deactivate");
+                             default: return std::string("after_each_message");
+                           }
+                         });
+
+TEST(RebalanceMoveTest, ActorsWithoutHooksStartFreshAfterAMove) {
   Node a(member("a"));
   register_all(a);
   for (int i = 0; i < 40; ++i) ASSERT_TRUE(a.call(req("Counter", "f" + std::to_string(i))));
