@@ -16,7 +16,6 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
-#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -183,13 +182,13 @@ class SqliteStore final : public StateStore {
   Result<std::uint64_t> claim(std::string_view capability, std::uint32_t shard,
                               std::string_view node) override {
     return write<std::uint64_t>("claim", [&]() -> Result<std::uint64_t> {
-      Using claim(writer_.claim);
-      if (bind_all(claim.get(), capability, std::uint64_t{shard}, node) != SQLITE_OK ||
-          sqlite3_step(claim.get()) != SQLITE_ROW) {
+      Using statement(writer_.claim);
+      if (bind_all(statement.get(), capability, std::uint64_t{shard}, node) != SQLITE_OK ||
+          sqlite3_step(statement.get()) != SQLITE_ROW) {
         return std::unexpected(unavailable(writer_.db.get(), "claim"));
       }
-      const auto fence = static_cast<std::uint64_t>(sqlite3_column_int64(claim.get(), 0));
-      if (sqlite3_step(claim.get()) != SQLITE_DONE) {
+      const auto fence = static_cast<std::uint64_t>(sqlite3_column_int64(statement.get(), 0));
+      if (sqlite3_step(statement.get()) != SQLITE_DONE) {
         return std::unexpected(unavailable(writer_.db.get(), "claim"));
       }
       return fence;
@@ -419,7 +418,7 @@ class SqliteStore final : public StateStore {
 
   Statement prepare_or_throw(sqlite3* db, const char* sql) const {
     auto statement = prepare(db, sql);
-    if (!statement) refuse(statement.error().message);
+    if (!statement) refuse(sqlite3_errmsg(db));
     return std::move(*statement);
   }
 

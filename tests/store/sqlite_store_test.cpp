@@ -137,6 +137,15 @@ TEST_F(SqliteStore, ClaimsAndSavesAreRowsOfTheDocumentedTables) {
             std::vector<std::string>{"Counter/p/3/" + std::to_string(fence) + "/blob/xyz"});
 }
 
+TEST_F(SqliteStore, AnEmptyStateIsAnEmptyRowNotNoRow) {
+  auto store = sqlite_store(path_);
+  const std::uint64_t fence = store->claim("game", 3, "a").value();
+  ASSERT_TRUE(test::HasValue(store->save(std::vector<StateWrite>{{key("empty"), fence, ""}})));
+  auto loaded = store->load(key("empty"));
+  ASSERT_TRUE(test::HasValue(loaded));
+  EXPECT_EQ(*loaded, std::optional<std::string>(""));
+}
+
 TEST_F(SqliteStore, AFileWithANewerSchemaIsRefused) {
   {
     Raw raw(path_);
