@@ -1,10 +1,452 @@
-// sqlite_store(): placeholder until the SQLite store lands (this commit's work in progress).
+// sqlite_store(): the StateStore in one SQLite file. One write connection, shared by claim,
+// save and erase under a mutex, takes SQLite's write lock for each of them (BEGIN IMMEDIATE),
+// which orders claims and commits against this process and any other on the same file. Loads
+// run on a small pool of read connections beside it: in WAL mode a reader sees the last commit
+// without waiting for the writer.
+#include <sqlite3.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
 #include <stdexcept>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
 
 #include "mesh/state_store.hpp"
 
 namespace mesh {
-std::shared_ptr<StateStore> sqlite_store(std::string) {
-  throw std::runtime_error("sqlite_store: not built yet");
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+constexpr int kSchemaVersion = 1;
+// How long an operation may wait for the file's write lock (held by another process's
+// transaction) or for this store's own writer. Callers give up sooner than this; waiting longer
+// would only pile up work behind a store that is not coming back.
+constexpr std::chrono::milliseconds kBusyBudget{3000};
+// Enough read connections for loads from every core to run at once; more would only hold
+// file descriptors and page caches. They are opened on first use.
+constexpr std::size_t kMaxReaders = 16;
+
+// WITHOUT ROWID: both tables are looked up only by their primary key, which then is the table's
+// own b-tree instead of an index beside a rowid table (one search per load instead of two).
+constexpr const char* kCreateTables = R"sql(
+CREATE TABLE IF NOT EXISTS mesh_shards (
+  capability TEXT NOT NULL,
+  shard INTEGER NOT NULL,
+  fence INTEGER NOT NULL,
+  owner TEXT NOT NULL,
+  PRIMARY KEY (capability, shard)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS mesh_state (
+  capability TEXT NOT NULL,
+  module TEXT NOT NULL,
+  id TEXT NOT NULL,
+  shard INTEGER NOT NULL,
+  fence INTEGER NOT NULL,
+  state BLOB NOT NULL,
+  PRIMARY KEY (capability, module, id)
+) WITHOUT ROWID;
+)sql";
+
+constexpr const char* kClaim =
+    "INSERT INTO mesh_shards (capability, shard, fence, owner) VALUES (?1, ?2, 1, ?3) "
+    "ON CONFLICT (capability, shard) DO UPDATE SET fence = fence + 1, owner = excluded.owner "
+    "RETURNING fence";
+constexpr const char* kFenceOf =
+    "SELECT fence FROM mesh_shards WHERE capability = ?1 AND shard = ?2";
+constexpr const char* kPut =
+    "INSERT INTO mesh_state (capability, module, id, shard, fence, state) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (capability, module, id) DO UPDATE SET "
+    "shard = excluded.shard, fence = excluded.fence, state = excluded.state";
+constexpr const char* kDelete =
+    "DELETE FROM mesh_state WHERE capability = ?1 AND module = ?2 AND id = ?3";
+constexpr const char* kLoad =
+    "SELECT state FROM mesh_state WHERE capability = ?1 AND module = ?2 AND id = ?3";
+
+struct CloseDatabase {
+  // close_v2: a statement still alive somewhere must not make the close fail and leak the file.
+  void operator()(sqlite3* db) const { sqlite3_close_v2(db); }
+};
+using Database = std::unique_ptr<sqlite3, CloseDatabase>;
+
+struct FinalizeStatement {
+  void operator()(sqlite3_stmt* statement) const { sqlite3_finalize(statement); }
+};
+using Statement = std::unique_ptr<sqlite3_stmt, FinalizeStatement>;
+
+// Resets a statement when the scope ends: a statement left mid-step keeps its read snapshot
+// (or its transaction) open, which would hold back checkpoints and hide later commits.
+class Using {
+ public:
+  explicit Using(const Statement& statement) : statement_(statement.get()) {}
+  ~Using() { sqlite3_reset(statement_); }
+  Using(const Using&) = delete;
+  Using& operator=(const Using&) = delete;
+
+  sqlite3_stmt* get() const { return statement_; }
+
+ private:
+  sqlite3_stmt* statement_;
+};
+
+struct Blob {
+  std::string_view bytes;
+};
+
+// The arguments are bound SQLITE_STATIC: they outlive the statement's use, which Using ends.
+int bind_one(sqlite3_stmt* statement, int index, std::string_view text) {
+  return sqlite3_bind_text64(statement, index, text.data(), text.size(), SQLITE_STATIC,
+                             SQLITE_UTF8);
 }
+int bind_one(sqlite3_stmt* statement, int index, Blob blob) {
+  return sqlite3_bind_blob64(statement, index, blob.bytes.data(), blob.bytes.size(), SQLITE_STATIC);
+}
+int bind_one(sqlite3_stmt* statement, int index, std::uint64_t number) {
+  return sqlite3_bind_int64(statement, index, static_cast<sqlite3_int64>(number));
+}
+
+template <class... Args>
+int bind_all(sqlite3_stmt* statement, const Args&... args) {
+  int index = 0;
+  int rc = SQLITE_OK;
+  ((rc = rc == SQLITE_OK ? bind_one(statement, ++index, args) : rc), ...);
+  return rc;
+}
+
+// One SQLite connection with the statements it runs, prepared once: claims, saves and loads
+// are small and frequent enough that parsing their SQL each time would cost as much as running
+// them.
+struct Writer {
+  Database db;
+  Statement begin, commit, rollback, claim, fence_of, put, remove;
+};
+
+struct Reader {
+  Database db;
+  Statement load;
+};
+
+// Aligned to a cache line so that threads taking neighbouring slots do not share one.
+struct alignas(64) ReaderSlot {
+  std::mutex mutex;
+  std::unique_ptr<Reader> reader;
+};
+
+class SqliteStore final : public StateStore {
+ public:
+  explicit SqliteStore(std::string path)
+      : path_(std::move(path)),
+        slot_count_(std::clamp<std::size_t>(std::thread::hardware_concurrency(), 2, kMaxReaders)),
+        slots_(std::make_unique<ReaderSlot[]>(slot_count_)) {
+    // Each read connection must be its own database on the same file; an in-memory or
+    // temporary database would give every connection a different, empty one.
+    if (path_.empty() || path_ == ":memory:") {
+      throw std::runtime_error("sqlite_store needs a file path, not \"" + path_ +
+                               "\" (memory_store() keeps state in memory)");
+    }
+    // The connections are used by one thread at a time (under this store's mutexes) but by
+    // different threads: a library built without thread support cannot allow that.
+    if (sqlite3_threadsafe() == 0) {
+      throw std::runtime_error("sqlite_store: this SQLite library was built without threads");
+    }
+    if (connect(SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, writer_.db) != SQLITE_OK) {
+      refuse(sqlite3_errmsg(writer_.db.get()));
+    }
+    sqlite3* db = writer_.db.get();
+    // WAL lets the read connections load while a save is being written; it is a property of
+    // the file, so every process sharing it uses it once one has set it.
+    if (query_text(db, "PRAGMA journal_mode = WAL") != "wal") {
+      refuse("it cannot be put in WAL mode");
+    }
+    // FULL syncs the WAL at every commit: an acknowledged save survives a power loss, not
+    // only a crash of the process (NORMAL would lose the last commits).
+    exec_or_throw(db, "PRAGMA synchronous = FULL");
+    create_schema(db);
+    writer_.begin = prepare_or_throw(db, "BEGIN IMMEDIATE");
+    writer_.commit = prepare_or_throw(db, "COMMIT");
+    writer_.rollback = prepare_or_throw(db, "ROLLBACK");
+    writer_.claim = prepare_or_throw(db, kClaim);
+    writer_.fence_of = prepare_or_throw(db, kFenceOf);
+    writer_.put = prepare_or_throw(db, kPut);
+    writer_.remove = prepare_or_throw(db, kDelete);
+  }
+
+  Result<std::uint64_t> claim(std::string_view capability, std::uint32_t shard,
+                              std::string_view node) override {
+    return write<std::uint64_t>("claim", [&]() -> Result<std::uint64_t> {
+      Using statement(writer_.claim);
+      if (bind_all(statement.get(), capability, std::uint64_t{shard}, node) != SQLITE_OK ||
+          sqlite3_step(statement.get()) != SQLITE_ROW) {
+        return std::unexpected(unavailable(writer_.db.get(), "claim"));
+      }
+      const auto fence = static_cast<std::uint64_t>(sqlite3_column_int64(statement.get(), 0));
+      if (sqlite3_step(statement.get()) != SQLITE_DONE) {
+        return std::unexpected(unavailable(writer_.db.get(), "claim"));
+      }
+      return fence;
+    });
+  }
+
+  Result<std::optional<std::string>> load(const StateKey& key) override {
+    // Start at a slot of this thread's own, so that threads do not take turns on one
+    // connection; take any free one when it is busy, and wait only when all of them are.
+    const std::size_t home = std::hash<std::thread::id>{}(std::this_thread::get_id()) % slot_count_;
+    std::unique_lock<std::mutex> lock;
+    ReaderSlot* slot = nullptr;
+    for (std::size_t i = 0; i < slot_count_ && slot == nullptr; ++i) {
+      ReaderSlot& candidate = slots_[(home + i) % slot_count_];
+      lock = std::unique_lock(candidate.mutex, std::try_to_lock);
+      if (lock.owns_lock()) slot = &candidate;
+    }
+    if (slot == nullptr) {
+      slot = &slots_[home];
+      lock = std::unique_lock(slot->mutex);
+    }
+    if (!slot->reader) {
+      auto reader = open_reader();
+      if (!reader) return std::unexpected(reader.error());
+      slot->reader = std::move(*reader);
+    }
+    sqlite3* db = slot->reader->db.get();
+    Using load(slot->reader->load);
+    if (bind_all(load.get(), key.capability, key.module, key.id) != SQLITE_OK) {
+      return std::unexpected(unavailable(db, "load"));
+    }
+    switch (sqlite3_step(load.get())) {
+      case SQLITE_DONE:
+        return std::optional<std::string>{};
+      case SQLITE_ROW: {
+        // A zero-length blob comes back as a null pointer.
+        const auto* bytes = static_cast<const char*>(sqlite3_column_blob(load.get(), 0));
+        const auto size = static_cast<std::size_t>(sqlite3_column_bytes(load.get(), 0));
+        return std::optional<std::string>(std::in_place, bytes == nullptr ? "" : bytes, size);
+      }
+      default:
+        return std::unexpected(unavailable(db, "load"));
+    }
+  }
+
+  Result<std::vector<std::size_t>> save(std::span<const StateWrite> writes) override {
+    if (writes.empty()) return std::vector<std::size_t>{};
+    return write<std::vector<std::size_t>>("save", [&]() -> Result<std::vector<std::size_t>> {
+      // Nothing changes a fence inside this transaction, so each shard's is read once.
+      std::map<std::pair<std::string_view, std::uint32_t>, std::optional<std::uint64_t>> fences;
+      std::vector<std::size_t> fenced;
+      for (std::size_t i = 0; i < writes.size(); ++i) {
+        const StateWrite& entry = writes[i];
+        auto [it, added] = fences.try_emplace({entry.key.capability, entry.key.shard});
+        if (added) {
+          auto fence = fence_of(entry.key);
+          if (!fence) return std::unexpected(fence.error());
+          it->second = *fence;
+        }
+        if (it->second != entry.fence) {
+          fenced.push_back(i);
+          continue;
+        }
+        Using put(writer_.put);
+        if (bind_all(put.get(), entry.key.capability, entry.key.module, entry.key.id,
+                     std::uint64_t{entry.key.shard}, entry.fence, Blob{entry.state}) != SQLITE_OK ||
+            sqlite3_step(put.get()) != SQLITE_DONE) {
+          return std::unexpected(unavailable(writer_.db.get(), "save"));
+        }
+      }
+      return fenced;
+    });
+  }
+
+  Result<void> erase(const StateKey& key, std::uint64_t fence) override {
+    return write<void>("erase", [&]() -> Result<void> {
+      auto current = fence_of(key);
+      if (!current) return std::unexpected(current.error());
+      if (*current != fence) {
+        return std::unexpected(Error{Errc::fenced, "shard " + std::to_string(key.shard) + " of " +
+                                                       key.capability + " was claimed since"});
+      }
+      Using remove(writer_.remove);
+      if (bind_all(remove.get(), key.capability, key.module, key.id) != SQLITE_OK ||
+          sqlite3_step(remove.get()) != SQLITE_DONE) {
+        return std::unexpected(unavailable(writer_.db.get(), "erase"));
+      }
+      return {};
+    });
+  }
+
+ private:
+  // Runs `body` in one write transaction on the write connection: commits when it succeeds,
+  // rolls back when it or the commit fails, so that an error never leaves part of it applied.
+  // Gives up with store_unavailable when the connection or the file's lock is not free within
+  // kBusyBudget.
+  template <class T, class Body>
+  Result<T> write(std::string_view doing, Body&& body) {
+    const Clock::time_point deadline = Clock::now() + kBusyBudget;
+    std::unique_lock lock(writer_mutex_, std::defer_lock);
+    if (!lock.try_lock_until(deadline)) {
+      return std::unexpected(
+          Error{Errc::store_unavailable, "state store " + path_ + ": " + std::string(doing) +
+                                             " failed: its writer stayed busy for " +
+                                             std::to_string(kBusyBudget.count()) + " ms"});
+    }
+    sqlite3* db = writer_.db.get();
+    // What is left of the budget is how long SQLite may wait for another process's lock.
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    sqlite3_busy_timeout(db, static_cast<int>(std::max<std::int64_t>(left.count(), 1)));
+    if (auto begun = run(writer_.begin, doing); !begun) return std::unexpected(begun.error());
+    Result<T> result = body();
+    if (result) {
+      auto committed = run(writer_.commit, doing);
+      if (!committed) result = std::unexpected(committed.error());
+    }
+    // SQLite rolls back by itself after some errors (a full disk, an I/O error); otherwise the
+    // transaction is still open and must not be left for the next operation to commit.
+    if (!result && sqlite3_get_autocommit(db) == 0) (void)run(writer_.rollback, doing);
+    return result;
+  }
+
+  // Steps a statement that returns no row (BEGIN, COMMIT, ROLLBACK).
+  Result<void> run(const Statement& statement, std::string_view doing) {
+    Using use(statement);
+    if (sqlite3_step(use.get()) != SQLITE_DONE) {
+      return std::unexpected(unavailable(writer_.db.get(), doing));
+    }
+    return {};
+  }
+
+  // The latest fence of the key's shard, or nullopt when the shard was never claimed. Called
+  // inside a write transaction, so no claim can come between the read and the write it guards.
+  Result<std::optional<std::uint64_t>> fence_of(const StateKey& key) {
+    Using select(writer_.fence_of);
+    if (bind_all(select.get(), key.capability, std::uint64_t{key.shard}) != SQLITE_OK) {
+      return std::unexpected(unavailable(writer_.db.get(), "reading a fence"));
+    }
+    switch (sqlite3_step(select.get())) {
+      case SQLITE_DONE:
+        return std::optional<std::uint64_t>{};
+      case SQLITE_ROW:
+        return std::optional<std::uint64_t>(
+            static_cast<std::uint64_t>(sqlite3_column_int64(select.get(), 0)));
+      default:
+        return std::unexpected(unavailable(writer_.db.get(), "reading a fence"));
+    }
+  }
+
+  Error unavailable(sqlite3* db, std::string_view doing) const {
+    return Error{Errc::store_unavailable, "state store " + path_ + ": " + std::string(doing) +
+                                              " failed: " + sqlite3_errmsg(db)};
+  }
+
+  // Opens a connection into `db`, which holds it even when the open fails (its message says
+  // why, and the handle must still be closed).
+  int connect(int flags, Database& db) const {
+    sqlite3* raw = nullptr;
+    // NOMUTEX: every connection is used under one of this store's mutexes already.
+    const int rc = sqlite3_open_v2(path_.c_str(), &raw, flags | SQLITE_OPEN_NOMUTEX, nullptr);
+    db.reset(raw);
+    if (rc == SQLITE_OK) sqlite3_busy_timeout(raw, static_cast<int>(kBusyBudget.count()));
+    return rc;
+  }
+
+  Result<Statement> prepare(sqlite3* db, const char* sql) const {
+    sqlite3_stmt* raw = nullptr;
+    // PERSISTENT: the statement lives as long as the store, so SQLite keeps it out of the
+    // lookaside memory that short-lived ones use.
+    if (sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, &raw, nullptr) != SQLITE_OK) {
+      return std::unexpected(unavailable(db, "preparing a statement"));
+    }
+    return Statement(raw);
+  }
+
+  Result<std::unique_ptr<Reader>> open_reader() const {
+    auto reader = std::make_unique<Reader>();
+    if (connect(SQLITE_OPEN_READWRITE, reader->db) != SQLITE_OK) {
+      return std::unexpected(unavailable(reader->db.get(), "opening a read connection"));
+    }
+    // A guard: this connection must never write behind the write connection's back.
+    if (sqlite3_exec(reader->db.get(), "PRAGMA query_only = ON", nullptr, nullptr, nullptr) !=
+        SQLITE_OK) {
+      return std::unexpected(unavailable(reader->db.get(), "opening a read connection"));
+    }
+    auto load = prepare(reader->db.get(), kLoad);
+    if (!load) return std::unexpected(load.error());
+    reader->load = std::move(*load);
+    return reader;
+  }
+
+  // Creates the tables on first use and refuses a file written by a newer schema. One write
+  // transaction, so that processes opening a new file at once create it once.
+  void create_schema(sqlite3* db) {
+    exec_or_throw(db, "BEGIN IMMEDIATE");
+    try {
+      exec_or_throw(db, "CREATE TABLE IF NOT EXISTS mesh_schema (version INTEGER NOT NULL)");
+      const std::string version =
+          query_text(db, "SELECT CAST(max(version) AS INTEGER) FROM mesh_schema");
+      if (version.empty()) {
+        exec_or_throw(db, "INSERT INTO mesh_schema (version) VALUES (" +
+                              std::to_string(kSchemaVersion) + ")");
+      } else if (version != std::to_string(kSchemaVersion)) {
+        // Only a newer build writes another version, and its tables may mean something else.
+        throw std::runtime_error("state store " + path_ + " has schema version " + version +
+                                 "; this build of mesh knows up to " +
+                                 std::to_string(kSchemaVersion));
+      }
+      exec_or_throw(db, kCreateTables);
+      exec_or_throw(db, "COMMIT");
+    } catch (...) {
+      sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
+      throw;
+    }
+  }
+
+  [[noreturn]] void refuse(std::string_view why) const {
+    throw std::runtime_error("cannot open state store " + path_ + ": " + std::string(why));
+  }
+
+  void exec_or_throw(sqlite3* db, const std::string& sql) const {
+    if (sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr) != SQLITE_OK) {
+      refuse(sqlite3_errmsg(db));
+    }
+  }
+
+  Statement prepare_or_throw(sqlite3* db, const char* sql) const {
+    auto statement = prepare(db, sql);
+    if (!statement) refuse(sqlite3_errmsg(db));
+    return std::move(*statement);
+  }
+
+  // The first column of the first row as text ("" when there is no row or it is NULL).
+  std::string query_text(sqlite3* db, const char* sql) const {
+    sqlite3_stmt* raw = nullptr;
+    if (sqlite3_prepare_v2(db, sql, -1, &raw, nullptr) != SQLITE_OK) refuse(sqlite3_errmsg(db));
+    Statement statement(raw);
+    const int rc = sqlite3_step(raw);
+    if (rc == SQLITE_DONE) return {};
+    if (rc != SQLITE_ROW) refuse(sqlite3_errmsg(db));
+    const auto* text = reinterpret_cast<const char*>(sqlite3_column_text(raw, 0));
+    return text == nullptr ? std::string() : std::string(text);
+  }
+
+  const std::string path_;
+  // The write connection is declared first so that it closes last: the last connection to
+  // close checkpoints the WAL into the database file.
+  std::timed_mutex writer_mutex_;
+  Writer writer_;
+  const std::size_t slot_count_;
+  std::unique_ptr<ReaderSlot[]> slots_;
+};
+
+}  // namespace
+
+std::shared_ptr<StateStore> sqlite_store(std::string path) {
+  return std::make_shared<SqliteStore>(std::move(path));
+}
+
 }  // namespace mesh

@@ -1,0 +1,315 @@
+// sqlite_store(): the contract suite on a fresh file per test, and what only a file store has:
+// its schema, the files it refuses, readers beside a writer, a failing transaction.
+#include <sqlite3.h>
+#include <stdlib.h>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "store/store_contract.hpp"
+#include "support/expect.hpp"
+
+namespace mesh::testing {
+namespace {
+
+namespace fs = std::filesystem;
+
+// A directory of its own under the system's temporary directory, removed with its files.
+class TempDir {
+ public:
+  TempDir() {
+    std::string pattern = (fs::temp_directory_path() / "mesh-sqlite-XXXXXX").string();
+    if (mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+    path_ = pattern;
+  }
+  ~TempDir() {
+    std::error_code ignored;
+    fs::remove_all(path_, ignored);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+
+  std::string file(const std::string& name) const { return (path_ / name).string(); }
+
+ private:
+  fs::path path_;
+};
+
+std::shared_ptr<StateStore> open_sqlite(bool reopen) {
+  // One directory per test; the previous test's goes when the next one starts (or at exit).
+  static std::unique_ptr<TempDir> dir;
+  if (!reopen || !dir) dir = std::make_unique<TempDir>();
+  return sqlite_store(dir->file("store.db"));
+}
+
+INSTANTIATE_TEST_SUITE_P(Sqlite, StoreContract,
+                         ::testing::Values(StoreFactory{"sqlite", open_sqlite}),
+                         [](const auto& info) { return info.param.name; });
+
+// A connection of the test's own, beside the store's: what another process would see.
+class Raw {
+ public:
+  explicit Raw(const std::string& path) {
+    if (sqlite3_open(path.c_str(), &db_) != SQLITE_OK) {
+      ADD_FAILURE() << "cannot open " << path << ": " << sqlite3_errmsg(db_);
+    }
+    sqlite3_busy_timeout(db_, 5000);
+  }
+  ~Raw() { sqlite3_close(db_); }
+  Raw(const Raw&) = delete;
+  Raw& operator=(const Raw&) = delete;
+
+  void exec(const std::string& sql) {
+    char* error = nullptr;
+    if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &error) != SQLITE_OK) {
+      ADD_FAILURE() << sql << ": " << (error ? error : "?");
+    }
+    sqlite3_free(error);
+  }
+  // Every row's first column as text.
+  std::vector<std::string> column(const std::string& sql) {
+    std::vector<std::string> values;
+    sqlite3_stmt* statement = nullptr;
+    if (sqlite3_prepare_v2(db_, sql.c_str(), -1, &statement, nullptr) != SQLITE_OK) {
+      ADD_FAILURE() << sql << ": " << sqlite3_errmsg(db_);
+      return values;
+    }
+    while (sqlite3_step(statement) == SQLITE_ROW) {
+      const auto* text = reinterpret_cast<const char*>(sqlite3_column_text(statement, 0));
+      values.emplace_back(text ? text : "NULL");
+    }
+    sqlite3_finalize(statement);
+    return values;
+  }
+
+ private:
+  sqlite3* db_ = nullptr;
+};
+
+StateKey key(std::string id, std::uint32_t shard = 3) {
+  return StateKey{"game", "Counter", std::move(id), shard};
+}
+
+// The message of the std::runtime_error that opening `path` throws ("" when it opens).
+std::string refusal(const std::string& path) {
+  try {
+    sqlite_store(path);
+  } catch (const std::runtime_error& error) {
+    return error.what();
+  }
+  return "";
+}
+
+class SqliteStore : public ::testing::Test {
+ protected:
+  TempDir dir_;
+  std::string path_ = dir_.file("game.db");
+};
+
+TEST_F(SqliteStore, FirstUseCreatesSchemaVersionOneInWalMode) {
+  auto store = sqlite_store(path_);
+  Raw raw(path_);
+  EXPECT_EQ(raw.column("SELECT version FROM mesh_schema"), std::vector<std::string>{"1"});
+  EXPECT_EQ(raw.column("PRAGMA journal_mode"), std::vector<std::string>{"wal"});
+  EXPECT_EQ(raw.column("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name"),
+            (std::vector<std::string>{"mesh_schema", "mesh_shards", "mesh_state"}));
+  // Opening it again neither adds a second version row nor fails.
+  store.reset();
+  store = sqlite_store(path_);
+  EXPECT_EQ(raw.column("SELECT version FROM mesh_schema"), std::vector<std::string>{"1"});
+}
+
+TEST_F(SqliteStore, ClaimsAndSavesAreRowsOfTheDocumentedTables) {
+  auto store = sqlite_store(path_);
+  const std::uint64_t fence = store->claim("game", 3, "node-a").value();
+  ASSERT_TRUE(test::HasValue(store->save(std::vector<StateWrite>{{key("p"), fence, "xyz"}})));
+  Raw raw(path_);
+  EXPECT_EQ(raw.column("SELECT capability || '/' || shard || '/' || fence || '/' || owner "
+                       "FROM mesh_shards"),
+            std::vector<std::string>{"game/3/" + std::to_string(fence) + "/node-a"});
+  EXPECT_EQ(raw.column("SELECT module || '/' || id || '/' || shard || '/' || fence || '/' || "
+                       "typeof(state) || '/' || CAST(state AS TEXT) FROM mesh_state"),
+            std::vector<std::string>{"Counter/p/3/" + std::to_string(fence) + "/blob/xyz"});
+}
+
+TEST_F(SqliteStore, AnEmptyStateIsAnEmptyRowNotNoRow) {
+  auto store = sqlite_store(path_);
+  const std::uint64_t fence = store->claim("game", 3, "a").value();
+  ASSERT_TRUE(test::HasValue(store->save(std::vector<StateWrite>{{key("empty"), fence, ""}})));
+  auto loaded = store->load(key("empty"));
+  ASSERT_TRUE(test::HasValue(loaded));
+  EXPECT_EQ(*loaded, std::optional<std::string>(""));
+}
+
+TEST_F(SqliteStore, AFileWithANewerSchemaIsRefused) {
+  {
+    Raw raw(path_);
+    raw.exec("CREATE TABLE mesh_schema (version INTEGER NOT NULL)");
+    raw.exec("INSERT INTO mesh_schema VALUES (2)");
+  }
+  const std::string message = refusal(path_);
+  EXPECT_NE(message.find("schema version 2"), std::string::npos) << message;
+  EXPECT_NE(message.find(path_), std::string::npos) << message;
+  EXPECT_NE(message.find("knows up to 1"), std::string::npos) << message;
+  Raw raw(path_);
+  EXPECT_EQ(raw.column("SELECT name FROM sqlite_schema WHERE type = 'table'"),
+            std::vector<std::string>{"mesh_schema"})
+      << "nothing was created in the newer file";
+}
+
+TEST_F(SqliteStore, APathThatCannotBeOpenedIsRefusedByName) {
+  const std::string path = dir_.file("no-such-directory/game.db");
+  const std::string message = refusal(path);
+  ASSERT_FALSE(message.empty()) << "opened a file in a directory that does not exist";
+  EXPECT_NE(message.find(path), std::string::npos) << message;
+  EXPECT_NE(message.find("unable to open database file"), std::string::npos) << message;
+  EXPECT_FALSE(refusal(":memory:").empty()) << "read connections would each see another database";
+}
+
+TEST_F(SqliteStore, AFileThatIsNotADatabaseIsRefused) {
+  std::ofstream(path_) << "this is a text file, not a database, and it is long enough that SQLite "
+                          "reads a header from it and finds no magic string there.\n";
+  const std::string message = refusal(path_);
+  EXPECT_NE(message.find(path_), std::string::npos) << message;
+  EXPECT_NE(message.find("not a database"), std::string::npos) << message;
+}
+
+TEST_F(SqliteStore, TwoStoresOnOneFileShareItsFences) {
+  // Two objects on one file stand for two processes on one machine: separate connections.
+  auto first = sqlite_store(path_);
+  auto second = sqlite_store(path_);
+  const std::uint64_t old_fence = first->claim("game", 3, "a").value();
+  const std::uint64_t new_fence = second->claim("game", 3, "b").value();
+  EXPECT_GT(new_fence, old_fence);
+  auto stale = first->save(std::vector<StateWrite>{{key("p"), old_fence, "zombie"}});
+  ASSERT_TRUE(test::HasValue(stale));
+  EXPECT_EQ(*stale, (std::vector<std::size_t>{0}));
+  ASSERT_TRUE(test::HasValue(second->save(std::vector<StateWrite>{{key("p"), new_fence, "b"}})));
+  EXPECT_EQ(first->load(key("p")).value(), std::optional<std::string>("b"));
+  EXPECT_TRUE(test::IsError(first->erase(key("p"), old_fence), Errc::fenced));
+}
+
+TEST_F(SqliteStore, ConcurrentLoadsSeeWholeCommitsInOrder) {
+  // Each save writes round r to every key in one transaction. A reader that loads the keys in
+  // order must see non-decreasing rounds across them (the commit that gave key i round r is
+  // visible when key i+1 is read) and never an older round of a key than it saw before.
+  auto store = sqlite_store(path_);
+  constexpr int kKeys = 16;
+  constexpr int kRounds = 150;
+  const std::uint64_t fence = store->claim("game", 3, "writer").value();
+  auto value = [](int round, int k) {
+    return "round " + std::to_string(round) + " of key " + std::to_string(k) + std::string(40, '.');
+  };
+  auto round_of = [](const std::string& value) { return std::stoi(value.substr(6)); };
+  std::vector<StateWrite> batch;
+  for (int k = 0; k < kKeys; ++k) batch.push_back({key("k" + std::to_string(k)), fence, ""});
+  auto save_round = [&](int round) {
+    for (int k = 0; k < kKeys; ++k) batch[static_cast<std::size_t>(k)].state = value(round, k);
+    return store->save(batch);
+  };
+  ASSERT_TRUE(test::HasValue(save_round(0)));
+
+  std::atomic<bool> done{false};
+  std::atomic<int> failures{0};
+  std::atomic<long> loads{0};
+  std::vector<std::thread> readers;
+  for (int t = 0; t < 4; ++t) {
+    readers.emplace_back([&] {
+      std::vector<int> seen(kKeys, 0);
+      auto check = [&](bool ok, const std::string& what) {
+        if (!ok && failures.fetch_add(1) < 5) ADD_FAILURE() << what;
+      };
+      while (!done.load()) {
+        int previous = 0;
+        for (int k = 0; k < kKeys; ++k) {
+          auto loaded = store->load(key("k" + std::to_string(k)));
+          loads.fetch_add(1);
+          if (!loaded || !loaded->has_value()) {
+            check(false, "key " + std::to_string(k) + " did not load");
+            continue;
+          }
+          const int round = round_of(**loaded);
+          check(**loaded == value(round, k), "torn or misplaced value: " + **loaded);
+          check(round >= previous, "key " + std::to_string(k) + " has round " +
+                                       std::to_string(round) + " after a key with round " +
+                                       std::to_string(previous));
+          check(round >= seen[static_cast<std::size_t>(k)],
+                "key " + std::to_string(k) + " went back to round " + std::to_string(round));
+          previous = round;
+          seen[static_cast<std::size_t>(k)] = round;
+        }
+      }
+    });
+  }
+  for (int round = 1; round <= kRounds; ++round) {
+    auto saved = save_round(round);
+    ASSERT_TRUE(test::HasValue(saved));
+    EXPECT_TRUE(saved->empty());
+  }
+  done = true;
+  for (auto& reader : readers) reader.join();
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_GT(loads.load(), 0);
+  for (int k = 0; k < kKeys; ++k) {
+    EXPECT_EQ(store->load(key("k" + std::to_string(k))).value(), value(kRounds, k));
+  }
+}
+
+TEST_F(SqliteStore, ASaveThatFailsMidwayAppliesNothingAndTheStoreGoesOn) {
+  auto store = sqlite_store(path_);
+  const std::uint64_t fence = store->claim("game", 3, "a").value();
+  ASSERT_TRUE(test::HasValue(store->save(std::vector<StateWrite>{{key("a"), fence, "a0"}})));
+  // A trigger makes SQLite fail the third write of the batch, after two were written inside
+  // the transaction: the store must roll those back.
+  Raw raw(path_);
+  raw.exec(
+      "CREATE TRIGGER poison BEFORE INSERT ON mesh_state WHEN NEW.id = 'poison' "
+      "BEGIN SELECT RAISE(ABORT, 'injected failure'); END");
+  std::vector<StateWrite> batch{{key("a"), fence, "a1"},
+                                {key("b"), fence, "b1"},
+                                {key("poison"), fence, "x"},
+                                {key("c"), fence, "c1"}};
+  auto failed = store->save(batch);
+  ASSERT_TRUE(test::IsError(failed, Errc::store_unavailable));
+  EXPECT_NE(failed.error().message.find("injected failure"), std::string::npos)
+      << failed.error().message;
+  EXPECT_NE(failed.error().message.find(path_), std::string::npos) << failed.error().message;
+  EXPECT_EQ(store->load(key("a")).value(), std::optional<std::string>("a0"));
+  EXPECT_FALSE(store->load(key("b")).value().has_value());
+  EXPECT_FALSE(store->load(key("c")).value().has_value());
+  EXPECT_EQ(raw.column("SELECT count(*) FROM mesh_state"), std::vector<std::string>{"1"});
+
+  // No transaction was left open on the store's connection: the next save commits alone.
+  raw.exec("DROP TRIGGER poison");
+  batch.erase(batch.begin() + 2);
+  auto saved = store->save(batch);
+  ASSERT_TRUE(test::HasValue(saved));
+  EXPECT_TRUE(saved->empty());
+  EXPECT_EQ(raw.column("SELECT id || '=' || CAST(state AS TEXT) FROM mesh_state ORDER BY id"),
+            (std::vector<std::string>{"a=a1", "b=b1", "c=c1"}));
+}
+
+TEST_F(SqliteStore, AFileLockedByAnotherWriterFailsWritesWithinTheBudgetButNotLoads) {
+  auto store = sqlite_store(path_);
+  const std::uint64_t fence = store->claim("game", 3, "a").value();
+  ASSERT_TRUE(test::HasValue(store->save(std::vector<StateWrite>{{key("p"), fence, "v"}})));
+  Raw other(path_);
+  other.exec("BEGIN IMMEDIATE");  // another process holds the file's write lock
+  auto saved = store->save(std::vector<StateWrite>{{key("p"), fence, "w"}});
+  ASSERT_TRUE(test::IsError(saved, Errc::store_unavailable));
+  EXPECT_NE(saved.error().message.find("locked"), std::string::npos) << saved.error().message;
+  EXPECT_EQ(store->load(key("p")).value(), std::optional<std::string>("v"))
+      << "WAL readers do not wait for the writer";
+  other.exec("ROLLBACK");
+  auto retried = store->save(std::vector<StateWrite>{{key("p"), fence, "w"}});
+  ASSERT_TRUE(test::HasValue(retried));
+  EXPECT_EQ(store->load(key("p")).value(), std::optional<std::string>("w"));
+}
+
+}  // namespace
+}  // namespace mesh::testing
