@@ -82,9 +82,11 @@ std::string describe(std::exception_ptr error) {
 
 }  // namespace
 
-// A message whose reply waits for the state it left to be committed (after_each_message). The
-// writer thread records the outcome and hands the activation back to the pool, so the reply,
-// and whatever the activation does next, run on a pool thread, never the writer's.
+// A message whose reply waits for the state it left to be committed (after_each_message). After
+// a commit the writer thread releases the reply itself (so an async_call's callback may run
+// there) and makes the activation idle, or hands it to the pool when it has more to do; a
+// failed write goes to the pool, which discards the activation (its destructor is user code,
+// which must never hold up the commits of other actors).
 struct SavedMessage {
   std::unique_ptr<Message> message;
   Value value;             // the reply, released once the state is durable
@@ -825,8 +827,31 @@ void ActorHost::begin_save(Activation& a, std::unique_ptr<Message> message, Outc
   writer_->write(state_key(a), a.persisted().fence, std::move(state), /*visible=*/false,
                  [this, held, saved](Result<void> result) {
                    saved->result = std::move(result);
-                   scheduler_.submit(held);
+                   if (saved->result && !saved->stop) {
+                     release_saved(*held);
+                   } else {
+                     scheduler_.submit(held);  // discarded: its destructor is user code
+                   }
                  });
+}
+
+// On the writer thread, after a successful commit: releases the reply and, unless more work
+// waits for `a`, makes it idle there, sparing a hop through the pool (a thread wake-up costs
+// more than everything else a durable call does besides the commit).
+void ActorHost::release_saved(Activation& a) {
+  std::unique_ptr<SavedMessage> saved(std::exchange(a.persisted().saving, nullptr));
+  if (const RefPtr<CallState>& reply = saved->message->reply) {
+    reply->complete(Reply{Pid{options_.node_name, saved->serial}, std::move(saved->value)});
+  }
+  Shard& shard = shard_of(a);
+  std::unique_lock lock(shard.mutex);
+  if (a.has_messages() || shard.closed || a.evicting()) {
+    lock.unlock();
+    scheduler_.submit(&a);
+    return;
+  }
+  a.busy = false;
+  --shard.busy;
 }
 
 // On the pool, once the writer is done with `a`'s last message: releases its reply and says

@@ -200,6 +200,7 @@ class ActorHost {
   void begin_save(Activation& a, std::unique_ptr<Message> message, Outcome&& outcome,
                   std::uint64_t serial, std::optional<std::string> state);
   bool finish_save(Activation& a);
+  void release_saved(Activation& a);
   void drain(Activation* a);
   void mark_slow(const ActorType& type, std::uint32_t now_ms);
   void note_fast(const ActorType& type, std::uint32_t now_ms);

@@ -1,0 +1,179 @@
+// The durable-state figures of docs/benchmarks.md and docs/persistence.md: durable calls/s
+// with 64 blocking callers, one caller's latency, and how fast persistent actors activate
+// (load) from the store. Prints one line per figure.
+//
+//   persistence_bench sqlite:PATH|postgres:CONNINFO|memory [all|throughput|latency|activation]
+//                     [--quick]
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <mesh/mesh.hpp>
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+bool quick = false;
+std::string store_spec;
+
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+// The Quickstart's player with its score saved.
+struct DurableScore {
+  explicit DurableScore(std::string) {}
+  mesh::Value handle_call(const mesh::Value& payload) {
+    if (payload.is_string() && payload == "get") return score;
+    return ++score;
+  }
+  mesh::Value snapshot() const { return {{"score", score}}; }
+  void restore(const mesh::Value& state) { score = state.value("score", 0); }
+  int score = 0;
+};
+
+std::shared_ptr<mesh::StateStore> open_store() {
+  if (store_spec == "memory") return mesh::memory_store();
+  if (store_spec.rfind("sqlite:", 0) == 0) return mesh::sqlite_store(store_spec.substr(7));
+  if (store_spec.rfind("postgres:", 0) == 0) return mesh::postgres_store(store_spec.substr(9));
+  std::fprintf(stderr, "unknown store '%s'\n", store_spec.c_str());
+  std::exit(2);
+}
+
+std::unique_ptr<mesh::Node> make_node(std::shared_ptr<mesh::StateStore> store,
+                                      mesh::Persistence persistence) {
+  mesh::NodeOptions options{.name = "bench"};
+  options.state_store = std::move(store);
+  auto node = std::make_unique<mesh::Node>(options);
+  node->register_actor<DurableScore>("Score", {.persistence = persistence});
+  node->register_capabilities({"game"});
+  return node;
+}
+
+// Each figure uses its own ids, so that figures run one after the other on one store file do
+// not see each other's rows.
+std::string prefix = "p";
+
+mesh::Request score(std::size_t n, mesh::Value payload = "inc") {
+  return mesh::Request{.module = "Score", .id = prefix + std::to_string(n),
+                       .payload = std::move(payload), .capability = "game"};
+}
+
+void check(const mesh::Result<mesh::Reply>& reply) {
+  if (!reply) {
+    std::fprintf(stderr, "call failed: %s\n", mesh::to_string(reply.error()).c_str());
+    std::exit(1);
+  }
+}
+
+void throughput() {
+  constexpr std::size_t kActors = 10'000;
+  constexpr int kThreads = 64;
+  const auto run_for = quick ? std::chrono::seconds(2) : std::chrono::seconds(5);
+  auto node = make_node(open_store(), mesh::Persistence::after_each_message);
+  for (std::size_t i = 0; i < kActors; ++i) check(node->call(score(i)));  // activated, claimed
+  std::atomic<bool> stop{false};
+  std::atomic<std::size_t> calls{0};
+  std::vector<std::thread> pool;
+  const auto start = Clock::now();
+  for (int t = 0; t < kThreads; ++t) {
+    pool.emplace_back([&, t] {
+      std::size_t mine = 0;
+      for (std::size_t i = 0; !stop.load(std::memory_order_relaxed); ++i, ++mine) {
+        check(node->call(score((static_cast<std::size_t>(t) * 7919 + i * 31) % kActors)));
+      }
+      calls.fetch_add(mine);
+    });
+  }
+  std::this_thread::sleep_for(run_for);
+  stop = true;
+  for (auto& t : pool) t.join();
+  const double s = seconds_since(start);
+  std::printf("durable calls (after_each_message), %d blocking callers, %zu actors: %.0f calls/s\n",
+              kThreads, kActors, calls.load() / s);
+}
+
+void latency() {
+  constexpr std::size_t kActors = 1'000;
+  const std::size_t calls = quick ? 2'000 : 10'000;
+  auto node = make_node(open_store(), mesh::Persistence::after_each_message);
+  for (std::size_t i = 0; i < kActors; ++i) check(node->call(score(i)));
+  std::vector<double> us(calls);
+  for (std::size_t i = 0; i < calls; ++i) {
+    const auto t0 = Clock::now();
+    check(node->call(score(i * 7919 % kActors)));
+    us[i] = std::chrono::duration<double, std::micro>(Clock::now() - t0).count();
+  }
+  std::sort(us.begin(), us.end());
+  std::printf("durable call, 1 blocking caller: p50 %.1f us, p99 %.1f us\n", us[calls / 2],
+              us[calls * 99 / 100]);
+}
+
+// Persistent actors whose rows exist are activated by a read: each activation is a claim (once
+// per shard) and a load. on_deactivate, so the reads themselves write nothing.
+void activation() {
+  const std::size_t actors = quick ? 50'000 : 200'000;
+  auto store = open_store();
+  {
+    // Rows for every actor, written the way a node writes them (through a node's writer).
+    auto node = make_node(store, mesh::Persistence::on_deactivate);
+    for (std::size_t i = 0; i < actors; ++i) check(node->call(score(i)));
+  }  // saved at shutdown
+  auto node = make_node(store, mesh::Persistence::on_deactivate);
+  constexpr int kThreads = 2;
+  std::vector<std::thread> pool;
+  const auto start = Clock::now();
+  for (int t = 0; t < kThreads; ++t) {
+    pool.emplace_back([&, t] {
+      for (std::size_t i = static_cast<std::size_t>(t); i < actors; i += kThreads) {
+        auto reply = node->call(score(i, "get"));
+        check(reply);
+        if (reply->value != 1) {
+          std::fprintf(stderr, "%s%zu loaded %s, not 1\n", prefix.c_str(), i, reply->value.dump().c_str());
+          std::exit(1);
+        }
+      }
+    });
+  }
+  for (auto& t : pool) t.join();
+  const double s = seconds_since(start);
+  std::printf("persistent activation (claim + load), %d callers, %zu actors: %.0f activations/s\n",
+              kThreads, actors, actors / s);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string which = "all";
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--quick") == 0) {
+      quick = true;
+    } else if (store_spec.empty()) {
+      store_spec = argv[i];
+    } else {
+      which = argv[i];
+    }
+  }
+  if (store_spec.empty()) {
+    std::fprintf(stderr, "usage: persistence_bench sqlite:PATH|postgres:CONNINFO|memory "
+                         "[all|throughput|latency|activation] [--quick]\n");
+    return 2;
+  }
+  if (which == "all" || which == "throughput") {
+    prefix = "t";
+    throughput();
+  }
+  if (which == "all" || which == "latency") {
+    prefix = "l";
+    latency();
+  }
+  if (which == "all" || which == "activation") {
+    prefix = "a";
+    activation();
+  }
+}
