@@ -2,8 +2,10 @@
 // with 64 blocking callers, one caller's latency, and how fast persistent actors activate
 // (load) from the store. Prints one line per figure.
 //
-//   persistence_bench sqlite:PATH|postgres:CONNINFO|memory [all|throughput|latency|activation]
+//   persistence_bench sqlite:PATH|sqlite-normal:PATH|postgres:CONNINFO|memory
+//                     [all|throughput|latency|activation]
 //                     [--quick]
+// sqlite-normal: SqliteSync::normal (synced at checkpoints, not at every commit).
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -40,6 +42,9 @@ struct DurableScore {
 std::shared_ptr<mesh::StateStore> open_store() {
   if (store_spec == "memory") return mesh::memory_store();
   if (store_spec.rfind("sqlite:", 0) == 0) return mesh::sqlite_store(store_spec.substr(7));
+  if (store_spec.rfind("sqlite-normal:", 0) == 0) {
+    return mesh::sqlite_store(store_spec.substr(14), mesh::SqliteSync::normal);
+  }
   if (store_spec.rfind("postgres:", 0) == 0) return mesh::postgres_store(store_spec.substr(9));
   std::fprintf(stderr, "unknown store '%s'\n", store_spec.c_str());
   std::exit(2);

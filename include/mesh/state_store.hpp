@@ -67,6 +67,19 @@ class StateStore {
 // commit synced). Several nodes may share a file only on one machine. Throws
 // std::runtime_error when the file cannot be opened or holds a newer schema than this build.
 std::shared_ptr<StateStore> sqlite_store(std::string path);
+
+// How a SQLite store makes commits durable.
+enum class SqliteSync : std::uint8_t {
+  // Every commit is synced to disk before it is acknowledged: it survives a power loss. A
+  // commit then costs a disk flush (about 1 ms on the VM of docs/benchmarks.md).
+  full,
+  // A commit is acknowledged once the OS has it; the disk is synced at checkpoints. It
+  // survives the process being killed, not an OS crash or a power loss; commits are several
+  // times cheaper.
+  normal,
+};
+// sqlite_store(path) is sqlite_store(path, SqliteSync::full).
+std::shared_ptr<StateStore> sqlite_store(std::string path, SqliteSync sync);
 // A PostgreSQL store for clusters (libpq conninfo, e.g. "host=db dbname=mesh user=mesh"). The
 // schema is created on first use. Connects lazily and reconnects with backoff: while the
 // server is unreachable, operations fail at once with Errc::store_unavailable. Throws

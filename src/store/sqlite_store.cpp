@@ -142,7 +142,7 @@ struct alignas(64) ReaderSlot {
 
 class SqliteStore final : public StateStore {
  public:
-  explicit SqliteStore(std::string path)
+  SqliteStore(std::string path, SqliteSync sync)
       : path_(std::move(path)),
         slot_count_(std::clamp<std::size_t>(std::thread::hardware_concurrency(), 2, kMaxReaders)),
         slots_(std::make_unique<ReaderSlot[]>(slot_count_)) {
@@ -167,8 +167,10 @@ class SqliteStore final : public StateStore {
       refuse("it cannot be put in WAL mode");
     }
     // FULL syncs the WAL at every commit: an acknowledged save survives a power loss, not
-    // only a crash of the process (NORMAL would lose the last commits).
-    exec_or_throw(db, "PRAGMA synchronous = FULL");
+    // only a crash of the process. NORMAL, when asked for, syncs only at checkpoints: a commit
+    // is in the OS's hands at once (a killed process loses nothing), the disk's later.
+    exec_or_throw(db, sync == SqliteSync::normal ? "PRAGMA synchronous = NORMAL"
+                                                 : "PRAGMA synchronous = FULL");
     create_schema(db);
     writer_.begin = prepare_or_throw(db, "BEGIN IMMEDIATE");
     writer_.commit = prepare_or_throw(db, "COMMIT");
@@ -446,7 +448,14 @@ class SqliteStore final : public StateStore {
 }  // namespace
 
 std::shared_ptr<StateStore> sqlite_store(std::string path) {
-  return std::make_shared<SqliteStore>(std::move(path));
+  return std::make_shared<SqliteStore>(std::move(path), SqliteSync::full);
+}
+
+std::shared_ptr<StateStore> sqlite_store(std::string path, SqliteSync sync) {
+  if (sync != SqliteSync::full && sync != SqliteSync::normal) {
+    throw std::invalid_argument("sqlite_store: sync is not a SqliteSync");
+  }
+  return std::make_shared<SqliteStore>(std::move(path), sync);
 }
 
 }  // namespace mesh
