@@ -34,7 +34,9 @@ class PgConnection {
   // as libpq gives it, which never includes the password.
   static Result<PgConnection> open(const PgParams& params, PgClock::time_point deadline);
 
-  PgConnection(PgConnection&& other) noexcept : conn_(std::exchange(other.conn_, nullptr)) {}
+  PgConnection(PgConnection&& other) noexcept
+      : conn_(std::exchange(other.conn_, nullptr)),
+        abandoned_(std::exchange(other.abandoned_, false)) {}
   PgConnection& operator=(PgConnection&& other) noexcept;
   ~PgConnection();
 
