@@ -1,9 +1,16 @@
 // The PostgreSQL store against a real server the test starts (support/postgres_server.hpp):
 // the contract suite, then what only a server store can get wrong: the server going away,
 // schema versions, several nodes at once.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
+#include <cstdlib>
 #include <random>
 #include <thread>
 #include <vector>
@@ -79,6 +86,66 @@ TEST(PostgresStore, AnUnreachableServerAtConstructionFailsOperationsAtOnce) {
   EXPECT_TRUE(contains(claimed.error().message, "retrying in")) << claimed.error().message;
 }
 
+// A TCP listener that never accepts: the kernel completes the handshake and then nothing
+// answers, as with a server that hangs.
+class SilentServer {
+ public:
+  SilentServer() {
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t length = sizeof address;
+    if (::bind(fd_, reinterpret_cast<sockaddr*>(&address), length) != 0 || ::listen(fd_, 8) != 0 ||
+        ::getsockname(fd_, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
+      throw std::runtime_error("cannot listen on 127.0.0.1");
+    }
+    port_ = ntohs(address.sin_port);
+  }
+  ~SilentServer() { ::close(fd_); }
+  std::string conninfo() const {
+    return "host=127.0.0.1 port=" + std::to_string(port_) + " user=mesh dbname=postgres";
+  }
+
+ private:
+  int fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+  int port_ = 0;
+};
+
+TEST(PostgresStore, AServerThatNeverAnswersCostsABoundedWait) {
+  SilentServer server;
+  const auto started = Clock::now();
+  auto store = postgres_store(server.conninfo());
+  const auto took = Clock::now() - started;
+  EXPECT_LT(took, 4s) << "connecting gives up on its own deadline";
+  auto claimed = store->claim("game", 3, "a");
+  ASSERT_TRUE(IsError(claimed, Errc::store_unavailable));
+  EXPECT_TRUE(contains(claimed.error().message, "no answer from the server in time"))
+      << claimed.error().message;
+}
+
+TEST(PostgresStore, AStatementTheServerNeverAnswersCostsABoundedWait) {
+  auto& server = test::shared_postgres_server();
+  const std::string database = server.create_database();
+  auto store = postgres_store(server.conninfo(database));
+  ASSERT_TRUE(HasValue(store->load(key("p"))));
+  // Freeze the server process that serves the store's one connection (a process of the
+  // test's own server), so the next statement gets no answer.
+  const pid_t backend = std::atoi(
+      server.execute("SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                     "AND application_name = 'mesh'", database).c_str());
+  ASSERT_GT(backend, 0) << "no backend found";
+  ASSERT_EQ(::kill(backend, SIGSTOP), 0);
+  const auto started = Clock::now();
+  auto loaded = store->load(key("p"));
+  const auto took = Clock::now() - started;
+  ::kill(backend, SIGCONT);
+  ASSERT_TRUE(IsError(loaded, Errc::store_unavailable));
+  EXPECT_TRUE(contains(loaded.error().message, "did not answer in time"))
+      << loaded.error().message;
+  EXPECT_LT(took, 5s);
+  EXPECT_TRUE(HasValue(store->load(key("p")))) << "a new connection replaces the abandoned one";
+}
+
 TEST(PostgresStore, FailsFastWhileTheServerIsDownAndRecoversWhenItIsBack) {
   test::PostgresServer server;  // its own: this test stops it
   auto store = postgres_store(server.conninfo() + " password=hunter2");
@@ -120,6 +187,15 @@ TEST(PostgresStore, ANewerSchemaMakesTheConstructorThrow) {
     EXPECT_TRUE(contains(message, "knows up to 1")) << message;
     EXPECT_TRUE(contains(message, "dbname=" + database)) << message;
     EXPECT_FALSE(contains(message, "hunter2")) << message;
+  }
+  const std::string uri = "postgresql://mesh:hunter2@/" + database + "?host=" +
+                          server.directory() + "&port=" + std::to_string(server.port());
+  try {
+    postgres_store(uri);
+    FAIL() << "postgres_store accepted a database with schema version 2";
+  } catch (const std::runtime_error& error) {
+    EXPECT_TRUE(contains(error.what(), "schema version 2")) << error.what();
+    EXPECT_FALSE(contains(error.what(), "hunter2")) << error.what();
   }
   EXPECT_THROW(server.execute("SELECT FROM mesh_shards", database), std::runtime_error)
       << "a newer schema's database gets none of this version's tables";
@@ -228,6 +304,76 @@ TEST(PostgresStore, ASupersededNodeNeverCommitsWhileAnotherClaims) {
     EXPECT_FALSE(outcomes.back().applied);
     EXPECT_EQ(owner_store->load(key("shared", shard)).value(), std::optional<std::string>("owner"));
   }
+}
+
+// A plain libpq session of the test's own, to hold a transaction open across steps.
+class Session {
+ public:
+  explicit Session(const std::string& conninfo) : conn_(PQconnectdb(conninfo.c_str()), &PQfinish) {
+    if (PQstatus(conn_.get()) != CONNECTION_OK) throw std::runtime_error(PQerrorMessage(conn_.get()));
+  }
+  void execute(const std::string& sql) {
+    const std::unique_ptr<PGresult, decltype(&PQclear)> result(PQexec(conn_.get(), sql.c_str()),
+                                                               &PQclear);
+    const ExecStatusType status = PQresultStatus(result.get());
+    if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
+      throw std::runtime_error(sql + ": " + PQresultErrorMessage(result.get()));
+    }
+  }
+
+ private:
+  std::unique_ptr<PGconn, decltype(&PQfinish)> conn_;
+};
+
+// The interleaving that fencing exists for, made deterministic: a zombie's save has compared
+// fences and is held up (here by a row lock the test holds) while the owner claims the shard
+// and writes. The claim must wait for the save to commit; otherwise the zombie's save would
+// land after the owner's write and overwrite it under a superseded fence.
+TEST(PostgresStore, AClaimWaitsForASaveInProgressOnItsShard) {
+  auto& server = test::shared_postgres_server();
+  const std::string database = server.create_database();
+  auto zombie_store = postgres_store(server.conninfo(database));
+  auto owner_store = postgres_store(server.conninfo(database));
+  const std::uint64_t old_fence = zombie_store->claim("game", 3, "zombie").value();
+  ASSERT_TRUE(HasValue(zombie_store->save(std::vector<StateWrite>{{key("a-held"), old_fence, "0"}})));
+  Session holder(server.conninfo(database));
+  holder.execute("BEGIN; SELECT FROM mesh_state WHERE id = 'a-held' FOR UPDATE");
+
+  // The batch's rows are written in key order: "a-held" blocks before "b-contested" is written.
+  Result<std::vector<std::size_t>> zombie_saved = std::vector<std::size_t>{};
+  std::thread zombie([&] {
+    zombie_saved = zombie_store->save(std::vector<StateWrite>{
+        {key("a-held"), old_fence, "zombie"}, {key("b-contested"), old_fence, "zombie"}});
+  });
+  ASSERT_TRUE(test::eventually([&] {
+    return server.execute("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                          "AND application_name = 'mesh'", database) == "1";
+  }, 5s)) << "the zombie's save did not block on the held row";
+
+  std::atomic<bool> owner_done{false};
+  Result<std::uint64_t> new_fence = 0;
+  Result<std::vector<std::size_t>> owner_saved = std::vector<std::size_t>{};
+  std::thread owner([&] {
+    new_fence = owner_store->claim("game", 3, "owner");
+    if (new_fence) {
+      owner_saved = owner_store->save(
+          std::vector<StateWrite>{{key("b-contested"), *new_fence, "owner"}});
+    }
+    owner_done = true;
+  });
+  std::this_thread::sleep_for(300ms);
+  EXPECT_FALSE(owner_done.load()) << "the claim went through while a save held its shard";
+  holder.execute("COMMIT");
+  zombie.join();
+  owner.join();
+
+  ASSERT_TRUE(HasValue(zombie_saved));
+  EXPECT_TRUE(zombie_saved->empty()) << "the zombie's save was current when it locked the shard";
+  ASSERT_TRUE(HasValue(new_fence));
+  EXPECT_GT(*new_fence, old_fence);
+  ASSERT_TRUE(HasValue(owner_saved));
+  EXPECT_TRUE(owner_saved->empty());
+  EXPECT_EQ(owner_store->load(key("b-contested")).value(), std::optional<std::string>("owner"));
 }
 
 // Figures, not assertions: saves of 64 writes of ~50-byte states over 10,000 actors in 4096

@@ -71,7 +71,8 @@ class PostgresServer {
   std::string conninfo(const std::string& dbname = "postgres") const {
     return "host=" + dir_ + " port=" + std::to_string(port_) + " user=mesh dbname=" + dbname;
   }
-  const std::string& directory() const { return dir_; }
+  const std::string& directory() const { return dir_; }  // also the unix socket's directory
+  int port() const { return port_; }
   bool running() const { return running_; }
 
   // Starts the server on the same data (after stop()); returns once it accepts connections.
@@ -91,8 +92,9 @@ class PostgresServer {
     running_ = false;
   }
 
-  // Runs SQL (several statements allowed) as the superuser; throws with the server's message.
-  void execute(const std::string& sql, const std::string& dbname = "postgres") const {
+  // Runs SQL (several statements allowed) as the superuser and returns the first value of the
+  // last statement's result ("" when it has none); throws with the server's message.
+  std::string execute(const std::string& sql, const std::string& dbname = "postgres") const {
     const std::unique_ptr<PGconn, decltype(&PQfinish)> conn(
         PQconnectdb((conninfo(dbname) + " connect_timeout=10").c_str()), &PQfinish);
     if (PQstatus(conn.get()) != CONNECTION_OK) {
@@ -105,6 +107,7 @@ class PostgresServer {
     if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
       throw std::runtime_error("'" + sql + "' failed: " + PQresultErrorMessage(result.get()));
     }
+    return PQntuples(result.get()) > 0 ? PQgetvalue(result.get(), 0, 0) : "";
   }
 
   // A new empty database with a name unique on this server.
