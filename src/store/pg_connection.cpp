@@ -21,8 +21,6 @@ bool wait_socket(int socket, short events, PgClock::time_point deadline) {
 
 void ignore_notice(void*, const char*) {}
 
-Error unavailable(std::string message) { return Error{Errc::store_unavailable, std::move(message)}; }
-
 void put_int4(std::string& out, std::uint32_t value) {
   for (int shift = 24; shift >= 0; shift -= 8) out.push_back(static_cast<char>(value >> shift));
 }
@@ -51,19 +49,20 @@ Result<PgConnection> PgConnection::open(const PgParams& params, PgClock::time_po
   keywords.push_back(nullptr);
   values.push_back(nullptr);
   PgConnection connection(PQconnectStartParams(keywords.data(), values.data(), 1));
-  if (connection.conn_ == nullptr) return std::unexpected(unavailable("libpq is out of memory"));
+  if (connection.conn_ == nullptr)
+    return std::unexpected(store_unavailable("libpq is out of memory"));
   // libpq's own connect_timeout applies only to blocking connects; this loop keeps the deadline.
   PostgresPollingStatusType status = PGRES_POLLING_WRITING;
   while (PQstatus(connection.conn_) != CONNECTION_BAD && status != PGRES_POLLING_OK &&
          status != PGRES_POLLING_FAILED) {
     const short events = status == PGRES_POLLING_READING ? POLLIN : POLLOUT;
     if (!wait_socket(PQsocket(connection.conn_), events, deadline)) {
-      return std::unexpected(unavailable("no answer from the server in time"));
+      return std::unexpected(store_unavailable("no answer from the server in time"));
     }
     status = PQconnectPoll(connection.conn_);
   }
   if (status != PGRES_POLLING_OK) {
-    return std::unexpected(unavailable(pg_message(PQerrorMessage(connection.conn_))));
+    return std::unexpected(store_unavailable(pg_message(PQerrorMessage(connection.conn_))));
   }
   // Non-blocking sends let a full socket buffer wait on the deadline too.
   PQsetnonblocking(connection.conn_, 1);
@@ -108,7 +107,8 @@ Result<PgResult> PgConnection::run(const char* statement, std::span<const std::s
   if (auto sent = flush(deadline); !sent) return std::unexpected(sent.error());
   auto results = collect(deadline);
   if (!results) return std::unexpected(results.error());
-  if (results->size() != 1) return std::unexpected(unavailable("postgres sent no single result"));
+  if (results->size() != 1)
+    return std::unexpected(store_unavailable("postgres sent no single result"));
   return std::move(results->front());
 }
 
@@ -145,20 +145,20 @@ Result<std::vector<PgResult>> PgConnection::collect(PgClock::time_point deadline
     const ExecStatusType status = PQresultStatus(result.get());
     if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
       return std::unexpected(
-          unavailable("postgres error: " + pg_message(PQresultErrorMessage(result.get()))));
+          store_unavailable("postgres error: " + pg_message(PQresultErrorMessage(result.get()))));
     }
   }
   return results;
 }
 
 Error PgConnection::lost() const {
-  return unavailable("postgres connection lost: " +
-                     pg_message(conn_ ? PQerrorMessage(conn_) : "closed"));
+  return store_unavailable("postgres connection lost: " +
+                           pg_message(conn_ ? PQerrorMessage(conn_) : "closed"));
 }
 
 Error PgConnection::gave_up() {
   abandoned_ = true;
-  return unavailable("postgres did not answer in time");
+  return store_unavailable("postgres did not answer in time");
 }
 
 PgArray::PgArray(Oid element_type, std::size_t count) {

@@ -49,7 +49,9 @@ class PgConnection {
 
   // False once the connection broke or was given up on in the middle of a request: it must
   // be closed, not reused.
-  bool usable() const { return conn_ != nullptr && PQstatus(conn_) == CONNECTION_OK && !abandoned_; }
+  bool usable() const {
+    return conn_ != nullptr && PQstatus(conn_) == CONNECTION_OK && !abandoned_;
+  }
   // Reads what the server sent while the connection sat idle (a shutdown notice, EOF) without
   // waiting; false when the connection is no longer usable.
   bool still_open();
@@ -67,6 +69,10 @@ class PgConnection {
 
 // libpq's message on one line, without the trailing newline.
 std::string pg_message(const char* text);
+
+inline Error store_unavailable(std::string message) {
+  return Error{Errc::store_unavailable, std::move(message)};
+}
 
 // A one-dimensional array parameter in PostgreSQL's binary format (what array_recv reads):
 // a header naming the element type, then each element as a 4-byte length and its bytes.

@@ -20,6 +20,7 @@ namespace {
 using namespace std::chrono_literals;
 using detail::PgClock;
 using detail::PgConnection;
+using detail::store_unavailable;
 
 constexpr int kSchemaVersion = 1;
 // Callers give up after a few seconds (state_store.hpp); the server cancels a statement a
@@ -32,9 +33,11 @@ constexpr auto kLastRetry = 2s;
 // that would only queue inside the server.
 constexpr std::size_t kMaxConnections = 8;
 
+// READ COMMITTED is what the fencing argument below relies on, whatever the server's default.
 constexpr const char* kSessionSql =
     "SET statement_timeout = 2000; SET idle_in_transaction_session_timeout = 5000; "
-    "SET client_min_messages = warning; SELECT to_regclass('mesh_schema') IS NOT NULL";
+    "SET default_transaction_isolation = 'read committed'; "
+    "SELECT to_regclass('mesh_schema') IS NOT NULL";
 
 // Nodes that start together must not race to create the tables: the first takes the lock and
 // creates, the others wait and find them made.
@@ -100,7 +103,11 @@ constexpr const char* kPrepareSql =
     "  AND EXISTS (SELECT FROM latest WHERE fence = $5)) "
     "SELECT EXISTS (SELECT FROM latest WHERE fence = $5)";
 
-Error unavailable(std::string message) { return Error{Errc::store_unavailable, std::move(message)}; }
+// The first value of the last statement's result, "" when it has none.
+std::string first_value(const std::vector<detail::PgResult>& results) {
+  if (results.empty() || PQntuples(results.back().get()) == 0) return "";
+  return PQgetvalue(results.back().get(), 0, 0);
+}
 
 // Why a connection could not be made ready; `newer_schema` makes the constructor throw.
 struct ConnectFailure {
@@ -166,12 +173,12 @@ class ConnectionPool {
       if (opened_ < kMaxConnections) break;
       if (!returned_.wait_until(lock, deadline,
                                 [&] { return !idle_.empty() || opened_ < kMaxConnections; })) {
-        return std::unexpected(unavailable("all " + std::to_string(kMaxConnections) +
-                                           " postgres connections stayed busy"));
+        return std::unexpected(store_unavailable("all " + std::to_string(kMaxConnections) +
+                                                 " postgres connections stayed busy"));
       }
     }
     const auto now = PgClock::now();
-    if (now < retry_at_) return std::unexpected(unavailable(retrying(retry_at_ - now)));
+    if (now < retry_at_) return std::unexpected(store_unavailable(retrying(retry_at_ - now)));
     ++opened_;  // reserves the slot while connecting without the lock
     lock.unlock();
     auto connection = open_(std::min(deadline, now + kConnectTimeout));
@@ -183,7 +190,7 @@ class ConnectionPool {
     --opened_;
     returned_.notify_one();
     failed(connection.error().message);
-    return std::unexpected(unavailable(retrying(retry_at_ - PgClock::now())));
+    return std::unexpected(store_unavailable(retrying(retry_at_ - PgClock::now())));
   }
 
   // Takes a connection opened elsewhere (the store's first, at construction).
@@ -253,7 +260,7 @@ class PostgresStore final : public StateStore {
                 {"dbname", conninfo}},
         pool_([this](PgClock::time_point deadline) -> Result<PgConnection> {
           auto connection = connect(deadline);
-          if (!connection) return std::unexpected(unavailable(connection.error().message));
+          if (!connection) return std::unexpected(store_unavailable(connection.error().message));
           return std::move(*connection);
         }) {
     auto first = connect(PgClock::now() + kConnectTimeout);
@@ -273,7 +280,7 @@ class PostgresStore final : public StateStore {
     auto result = run("mesh_claim", params);
     if (!result) return std::unexpected(result.error());
     if (PQntuples(result->get()) != 1 || PQgetlength(result->get(), 0, 0) != 8) {
-      return std::unexpected(unavailable("postgres: a claim returned no fence"));
+      return std::unexpected(store_unavailable("postgres: a claim returned no fence"));
     }
     return detail::pg_read_int8(PQgetvalue(result->get(), 0, 0));
   }
@@ -306,6 +313,9 @@ class PostgresStore final : public StateStore {
     }
     const std::string_view params[] = {capabilities.bytes(), modules.bytes(), ids.bytes(),
                                        shards.bytes(),       fences.bytes(),  states.bytes()};
+    // A connection lost after the server committed reports an error for writes that were
+    // applied. They were current, and the caller discards the activation on any error and
+    // reloads, so the error costs a reload, never a stale state.
     auto result = run("mesh_save", params);
     if (!result) return std::unexpected(result.error());
     std::vector<std::size_t> fenced;
@@ -360,15 +370,15 @@ class PostgresStore final : public StateStore {
   static Result<int> schema_version(PgConnection& connection, PgClock::time_point deadline) {
     auto session = connection.exec(kSessionSql, deadline);
     if (!session) return std::unexpected(session.error());
-    if (*PQgetvalue(session->back().get(), 0, 0) == 't') {
+    if (first_value(*session) == "t") {
       auto found = connection.exec("SELECT coalesce(max(version), 0) FROM mesh_schema", deadline);
       if (!found) return std::unexpected(found.error());
-      const int version = std::atoi(PQgetvalue(found->back().get(), 0, 0));
+      const int version = std::atoi(first_value(*found).c_str());
       if (version != 0) return version;
     }
     auto locked = connection.exec(kLockSchemaSql, deadline);
     if (!locked) return std::unexpected(locked.error());
-    const int version = std::atoi(PQgetvalue(locked->back().get(), 0, 0));
+    const int version = std::atoi(first_value(*locked).c_str());
     auto done = connection.exec(version > kSchemaVersion ? "ROLLBACK" : kCreateSchemaSql, deadline);
     if (!done) return std::unexpected(done.error());
     return std::max(version, kSchemaVersion);

@@ -74,6 +74,16 @@ void expect_each_operation_fails_fast(StateStore& store, std::string_view cause)
   check("erase", [&] { return store.erase(key("p"), 1); });
 }
 
+TEST(PostgresStore, AConninfoLibpqCannotParseIsRefusedWithoutShowingIt) {
+  try {
+    postgres_store("host=/nonexistent password='hunter2");
+    FAIL() << "an unterminated quote was accepted";
+  } catch (const std::runtime_error& error) {
+    EXPECT_TRUE(contains(error.what(), "conninfo")) << error.what();
+    EXPECT_FALSE(contains(error.what(), "hunter2")) << error.what();
+  }
+}
+
 TEST(PostgresStore, AnUnreachableServerAtConstructionFailsOperationsAtOnce) {
   const auto started = Clock::now();
   auto store = postgres_store("host=/nonexistent/mesh port=5 user=mesh password=hunter2");
@@ -130,9 +140,12 @@ TEST(PostgresStore, AStatementTheServerNeverAnswersCostsABoundedWait) {
   ASSERT_TRUE(HasValue(store->load(key("p"))));
   // Freeze the server process that serves the store's one connection (a process of the
   // test's own server), so the next statement gets no answer.
-  const pid_t backend = std::atoi(
-      server.execute("SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
-                     "AND application_name = 'mesh'", database).c_str());
+  const pid_t backend =
+      std::atoi(server
+                    .execute("SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                             "AND application_name = 'mesh'",
+                             database)
+                    .c_str());
   ASSERT_GT(backend, 0) << "no backend found";
   ASSERT_EQ(::kill(backend, SIGSTOP), 0);
   const auto started = Clock::now();
@@ -140,8 +153,7 @@ TEST(PostgresStore, AStatementTheServerNeverAnswersCostsABoundedWait) {
   const auto took = Clock::now() - started;
   ::kill(backend, SIGCONT);
   ASSERT_TRUE(IsError(loaded, Errc::store_unavailable));
-  EXPECT_TRUE(contains(loaded.error().message, "did not answer in time"))
-      << loaded.error().message;
+  EXPECT_TRUE(contains(loaded.error().message, "did not answer in time")) << loaded.error().message;
   EXPECT_LT(took, 5s);
   EXPECT_TRUE(HasValue(store->load(key("p")))) << "a new connection replaces the abandoned one";
 }
@@ -160,11 +172,14 @@ TEST(PostgresStore, FailsFastWhileTheServerIsDownAndRecoversWhenItIsBack) {
 
   server.start();
   std::uint64_t next = 0;
-  ASSERT_TRUE(test::eventually([&] {
-    auto claimed = store->claim("game", 3, "b");
-    if (claimed) next = *claimed;
-    return claimed.has_value();
-  }, 10s)) << "the store did not reconnect within 10 s";
+  ASSERT_TRUE(test::eventually(
+      [&] {
+        auto claimed = store->claim("game", 3, "b");
+        if (claimed) next = *claimed;
+        return claimed.has_value();
+      },
+      10s))
+      << "the store did not reconnect within 10 s";
   EXPECT_GT(next, fence);
   EXPECT_EQ(store->load(key("p")).value(), std::optional<std::string>("before"));
   auto saved = store->save(std::vector<StateWrite>{{key("p"), next, "after"}});
@@ -176,8 +191,10 @@ TEST(PostgresStore, FailsFastWhileTheServerIsDownAndRecoversWhenItIsBack) {
 TEST(PostgresStore, ANewerSchemaMakesTheConstructorThrow) {
   auto& server = test::shared_postgres_server();
   const std::string database = server.create_database();
-  server.execute("CREATE TABLE mesh_schema (version integer NOT NULL); "
-                 "INSERT INTO mesh_schema VALUES (2)", database);
+  server.execute(
+      "CREATE TABLE mesh_schema (version integer NOT NULL); "
+      "INSERT INTO mesh_schema VALUES (2)",
+      database);
   try {
     postgres_store(server.conninfo(database) + " password=hunter2");
     FAIL() << "postgres_store accepted a database with schema version 2";
@@ -188,8 +205,8 @@ TEST(PostgresStore, ANewerSchemaMakesTheConstructorThrow) {
     EXPECT_TRUE(contains(message, "dbname=" + database)) << message;
     EXPECT_FALSE(contains(message, "hunter2")) << message;
   }
-  const std::string uri = "postgresql://mesh:hunter2@/" + database + "?host=" +
-                          server.directory() + "&port=" + std::to_string(server.port());
+  const std::string uri = "postgresql://mesh:hunter2@/" + database + "?host=" + server.directory() +
+                          "&port=" + std::to_string(server.port());
   try {
     postgres_store(uri);
     FAIL() << "postgres_store accepted a database with schema version 2";
@@ -207,15 +224,20 @@ TEST(PostgresStore, ANewerSchemaFoundOnReconnectFailsOperations) {
   auto store = postgres_store(server.conninfo(database));
   ASSERT_TRUE(HasValue(store->claim("game", 3, "a")));
   // A newer mesh migrated the database, and the server dropped this store's connections.
-  server.execute("UPDATE mesh_schema SET version = 2; "
-                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                 "WHERE datname = current_database() AND pid <> pg_backend_pid()", database);
+  server.execute(
+      "UPDATE mesh_schema SET version = 2; "
+      "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+      "WHERE datname = current_database() AND pid <> pg_backend_pid()",
+      database);
   std::string message;
-  ASSERT_TRUE(test::eventually([&] {
-    auto claimed = store->claim("game", 3, "a");
-    if (!claimed) message = claimed.error().message;
-    return !claimed && contains(message, "schema version 2");
-  }, 5s)) << message;
+  ASSERT_TRUE(test::eventually(
+      [&] {
+        auto claimed = store->claim("game", 3, "a");
+        if (!claimed) message = claimed.error().message;
+        return !claimed && contains(message, "schema version 2");
+      },
+      5s))
+      << message;
   auto loaded = store->load(key("p"));
   ASSERT_TRUE(IsError(loaded, Errc::store_unavailable));
   EXPECT_TRUE(contains(loaded.error().message, "schema version 2")) << loaded.error().message;
@@ -310,7 +332,8 @@ TEST(PostgresStore, ASupersededNodeNeverCommitsWhileAnotherClaims) {
 class Session {
  public:
   explicit Session(const std::string& conninfo) : conn_(PQconnectdb(conninfo.c_str()), &PQfinish) {
-    if (PQstatus(conn_.get()) != CONNECTION_OK) throw std::runtime_error(PQerrorMessage(conn_.get()));
+    if (PQstatus(conn_.get()) != CONNECTION_OK)
+      throw std::runtime_error(PQerrorMessage(conn_.get()));
   }
   void execute(const std::string& sql) {
     const std::unique_ptr<PGresult, decltype(&PQclear)> result(PQexec(conn_.get(), sql.c_str()),
@@ -335,7 +358,8 @@ TEST(PostgresStore, AClaimWaitsForASaveInProgressOnItsShard) {
   auto zombie_store = postgres_store(server.conninfo(database));
   auto owner_store = postgres_store(server.conninfo(database));
   const std::uint64_t old_fence = zombie_store->claim("game", 3, "zombie").value();
-  ASSERT_TRUE(HasValue(zombie_store->save(std::vector<StateWrite>{{key("a-held"), old_fence, "0"}})));
+  ASSERT_TRUE(
+      HasValue(zombie_store->save(std::vector<StateWrite>{{key("a-held"), old_fence, "0"}})));
   Session holder(server.conninfo(database));
   holder.execute("BEGIN; SELECT FROM mesh_state WHERE id = 'a-held' FOR UPDATE");
 
@@ -345,10 +369,15 @@ TEST(PostgresStore, AClaimWaitsForASaveInProgressOnItsShard) {
     zombie_saved = zombie_store->save(std::vector<StateWrite>{
         {key("a-held"), old_fence, "zombie"}, {key("b-contested"), old_fence, "zombie"}});
   });
-  ASSERT_TRUE(test::eventually([&] {
-    return server.execute("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                          "AND application_name = 'mesh'", database) == "1";
-  }, 5s)) << "the zombie's save did not block on the held row";
+  ASSERT_TRUE(test::eventually(
+      [&] {
+        return server.execute(
+                   "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                   "AND application_name = 'mesh'",
+                   database) == "1";
+      },
+      5s))
+      << "the zombie's save did not block on the held row";
 
   std::atomic<bool> owner_done{false};
   Result<std::uint64_t> new_fence = 0;
@@ -356,8 +385,8 @@ TEST(PostgresStore, AClaimWaitsForASaveInProgressOnItsShard) {
   std::thread owner([&] {
     new_fence = owner_store->claim("game", 3, "owner");
     if (new_fence) {
-      owner_saved = owner_store->save(
-          std::vector<StateWrite>{{key("b-contested"), *new_fence, "owner"}});
+      owner_saved =
+          owner_store->save(std::vector<StateWrite>{{key("b-contested"), *new_fence, "owner"}});
     }
     owner_done = true;
   });
@@ -433,10 +462,11 @@ TEST(PostgresStoreFigures, WritesInBatchesOf64AndLoadsFromTwoThreads) {
   stop = true;
   for (auto& loader : loaders) loader.join();
   const double load_seconds = std::chrono::duration<double>(Clock::now() - load_started).count();
-  std::printf("[ figures  ] postgres: %.0f writes/s (%zu writes in batches of %zu), "
-              "%.0f loads/s (2 threads)\n",
-              static_cast<double>(written) / write_seconds, written, kBatch,
-              static_cast<double>(loads) / load_seconds);
+  std::printf(
+      "[ figures  ] postgres: %.0f writes/s (%zu writes in batches of %zu), "
+      "%.0f loads/s (2 threads)\n",
+      static_cast<double>(written) / write_seconds, written, kBatch,
+      static_cast<double>(loads) / load_seconds);
 }
 
 }  // namespace

@@ -41,7 +41,8 @@ class PostgresServer {
   explicit PostgresServer(std::vector<std::string> settings = {}) : settings_(std::move(settings)) {
     bin_ = find_bin_dir();
     char pattern[] = "/tmp/mesh-pg-XXXXXX";
-    if (::mkdtemp(pattern) == nullptr) throw std::runtime_error("postgres test server: mkdtemp failed");
+    if (::mkdtemp(pattern) == nullptr)
+      throw std::runtime_error("postgres test server: mkdtemp failed");
     dir_ = pattern;
     try {
       start_watchdog();
@@ -54,8 +55,8 @@ class PostgresServer {
       }
       static std::atomic<int> instances{0};
       port_ = 20000 + (static_cast<int>(::getpid()) * 7 + instances++) % 40000;
-      tool({bin_ + "/initdb", "-D", data(), "-A", "trust", "-U", "mesh", "-E", "UTF8",
-            "--locale=C", "--no-sync"},
+      tool({bin_ + "/initdb", "-D", data(), "-A", "trust", "-U", "mesh", "-E", "UTF8", "--locale=C",
+            "--no-sync"},
            std::chrono::seconds(60), "initdb");
       start();
     } catch (...) {
@@ -149,13 +150,14 @@ class PostgresServer {
   // and then stops the server and removes the directory, in case no destructor ran.
   void start_watchdog() {
     int ends[2];
-    if (::pipe2(ends, O_CLOEXEC) != 0) throw std::runtime_error("postgres test server: pipe failed");
+    if (::pipe2(ends, O_CLOEXEC) != 0)
+      throw std::runtime_error("postgres test server: pipe failed");
     const std::string script =
         "trap '' INT TERM HUP QUIT; cat >/dev/null; dir=$1; pg_ctl=$2; shift 2; "
         "if [ -f \"$dir/data/postmaster.pid\" ]; then "
         "\"$@\" \"$pg_ctl\" -D \"$dir/data\" -m immediate -w -t 20 stop; fi; rm -rf \"$dir\"";
-    std::vector<std::string> argv{"/bin/sh", "-c", script, "postgres-watchdog", dir_,
-                                  bin_ + "/pg_ctl"};
+    std::vector<std::string> argv{"/bin/sh",           "-c", script,
+                                  "postgres-watchdog", dir_, bin_ + "/pg_ctl"};
     if (::geteuid() == 0) argv.insert(argv.end(), {"/usr/sbin/runuser", "-u", "postgres", "--"});
     watchdog_ = spawn(argv, "/dev/null", ends[0]);
     ::close(ends[0]);
