@@ -8,8 +8,9 @@ namespace mesh::detail {
 namespace {
 
 // Waits until the socket is ready for `events`; false when the deadline passed first. A poll
-// error counts as ready: libpq's next call then reports the real cause.
+// error or a closed socket counts as ready: libpq's next call then reports the real cause.
 bool wait_socket(int socket, short events, PgClock::time_point deadline) {
+  if (socket < 0) return true;
   for (;;) {
     const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - PgClock::now());
     if (left.count() <= 0) return false;
