@@ -81,9 +81,11 @@ enum class SqliteSync : std::uint8_t {
 // sqlite_store(path) is sqlite_store(path, SqliteSync::full).
 std::shared_ptr<StateStore> sqlite_store(std::string path, SqliteSync sync);
 // A PostgreSQL store for clusters (libpq conninfo, e.g. "host=db dbname=mesh user=mesh"). The
-// schema is created on first use. Connects lazily and reconnects with backoff: while the
-// server is unreachable, operations fail at once with Errc::store_unavailable. Throws
-// std::runtime_error when the server is reachable but holds a newer schema than this build.
+// schema is created on first use. Tries to connect once when made (for at most a few seconds)
+// but does not need the server then: it reconnects with backoff, and while the server is
+// unreachable, operations fail at once with Errc::store_unavailable. Throws std::runtime_error
+// when libpq cannot parse the conninfo, or when the server is reachable but holds a newer
+// schema than this build. Messages never show the password.
 std::shared_ptr<StateStore> postgres_store(std::string conninfo);
 // An in-process store for tests: shared by the nodes of one process, gone with it.
 std::shared_ptr<StateStore> memory_store();

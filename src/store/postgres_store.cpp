@@ -1,10 +1,398 @@
-// postgres_store(): placeholder until the PostgreSQL store lands (this commit's work in progress).
+// postgres_store(): the StateStore of clusters, on libpq. Each operation is one prepared
+// statement (a save's writes travel as arrays), run on a connection from a small pool; the
+// server's row locks order claims and saves between nodes.
+#include <algorithm>
+#include <condition_variable>
+#include <cstdlib>
+#include <functional>
+#include <mutex>
+#include <optional>
 #include <stdexcept>
+#include <string>
+#include <vector>
 
 #include "mesh/state_store.hpp"
+#include "store/pg_connection.hpp"
 
 namespace mesh {
-std::shared_ptr<StateStore> postgres_store(std::string) {
-  throw std::runtime_error("postgres_store: not built yet");
+namespace {
+
+using namespace std::chrono_literals;
+using detail::PgClock;
+using detail::PgConnection;
+using detail::store_unavailable;
+
+constexpr int kSchemaVersion = 1;
+// Callers give up after a few seconds (state_store.hpp); the server cancels a statement a
+// second before the client would give up on it, so a slow statement keeps its connection.
+constexpr auto kOperationTimeout = 3s;
+constexpr auto kConnectTimeout = 2s;
+constexpr auto kFirstRetry = 50ms;
+constexpr auto kLastRetry = 2s;
+// A node's workers claim and load concurrently and one thread saves; more connections than
+// that would only queue inside the server.
+constexpr std::size_t kMaxConnections = 8;
+
+// READ COMMITTED is what the fencing argument below relies on, whatever the server's default.
+constexpr const char* kSessionSql =
+    "SET statement_timeout = 2000; SET idle_in_transaction_session_timeout = 5000; "
+    "SET default_transaction_isolation = 'read committed'; "
+    "SELECT to_regclass('mesh_schema') IS NOT NULL";
+
+// Nodes that start together must not race to create the tables: the first takes the lock and
+// creates, the others wait and find them made.
+constexpr const char* kLockSchemaSql =
+    "BEGIN; SELECT pg_advisory_xact_lock(7234232470331929921); "
+    "CREATE TABLE IF NOT EXISTS mesh_schema (version integer NOT NULL); "
+    "SELECT coalesce(max(version), 0) FROM mesh_schema";
+
+constexpr const char* kCreateSchemaSql =
+    "CREATE TABLE IF NOT EXISTS mesh_shards (capability text NOT NULL, shard integer NOT NULL, "
+    "  fence bigint NOT NULL, owner text NOT NULL, PRIMARY KEY (capability, shard)); "
+    "CREATE TABLE IF NOT EXISTS mesh_state (capability text NOT NULL, module text NOT NULL, "
+    "  id text NOT NULL, shard integer NOT NULL, fence bigint NOT NULL, state bytea NOT NULL, "
+    "  PRIMARY KEY (capability, module, id)); "
+    "INSERT INTO mesh_schema SELECT 1 WHERE NOT EXISTS (SELECT FROM mesh_schema); COMMIT";
+
+// Why fencing holds between nodes (every statement below runs in its own transaction, READ
+// COMMITTED):
+// - A claim updates its shard's row in one statement, so the row lock orders the claims of a
+//   shard and each returns the committed fence + 1: increasing, and durable across restarts.
+// - A save locks the rows of its batch's shards FOR SHARE before comparing fences. Locking a
+//   row waits for a claim in progress on it and yields the latest committed version, so the
+//   comparison uses the latest fence; a claim that comes later waits for the save's commit.
+//   The fences compared therefore still hold when the save commits, which is the instant it
+//   takes effect: a write applied under a superseded fence would need a claim to commit
+//   between the lock and the commit, and the lock forbids that.
+// - A shard without a row has handed out no token before the save began (a claim that had
+//   returned would have committed its row), so its writes are refused without a lock.
+// - Erase is a save of one deletion, with the same lock.
+// Within a batch, only the last current write of each key matters, so the upsert takes that
+// one (ON CONFLICT cannot touch a row twice in one statement).
+constexpr const char* kPrepareSql =
+    "PREPARE mesh_claim (text, integer, text) AS "
+    "INSERT INTO mesh_shards AS s (capability, shard, fence, owner) VALUES ($1, $2, 1, $3) "
+    "ON CONFLICT (capability, shard) DO UPDATE SET fence = s.fence + 1, owner = excluded.owner "
+    "RETURNING fence; "
+
+    "PREPARE mesh_load (text, text, text) AS "
+    "SELECT state FROM mesh_state WHERE capability = $1 AND module = $2 AND id = $3; "
+
+    "PREPARE mesh_save (text[], text[], text[], integer[], bigint[], bytea[]) AS "
+    "WITH w AS MATERIALIZED ("
+    "  SELECT * FROM unnest($1, $2, $3, $4, $5, $6)"
+    "    WITH ORDINALITY AS w(capability, module, id, shard, fence, state, i)), "
+    "latest AS MATERIALIZED ("
+    "  SELECT s.capability, s.shard, s.fence FROM mesh_shards s"
+    "  WHERE (s.capability, s.shard) IN (SELECT capability, shard FROM w) FOR SHARE), "
+    "current AS MATERIALIZED ("
+    "  SELECT w.* FROM w JOIN latest USING (capability, shard, fence)), "
+    "applied AS ("
+    "  INSERT INTO mesh_state AS t (capability, module, id, shard, fence, state)"
+    "  SELECT DISTINCT ON (capability, module, id) capability, module, id, shard, fence, state"
+    "  FROM current ORDER BY capability, module, id, i DESC"
+    "  ON CONFLICT (capability, module, id) DO UPDATE"
+    "  SET shard = excluded.shard, fence = excluded.fence, state = excluded.state) "
+    "SELECT i - 1 FROM w WHERE i NOT IN (SELECT i FROM current) ORDER BY i; "
+
+    "PREPARE mesh_erase (text, text, text, integer, bigint) AS "
+    "WITH latest AS MATERIALIZED ("
+    "  SELECT fence FROM mesh_shards WHERE capability = $1 AND shard = $4 FOR SHARE), "
+    "gone AS ("
+    "  DELETE FROM mesh_state WHERE capability = $1 AND module = $2 AND id = $3"
+    "  AND EXISTS (SELECT FROM latest WHERE fence = $5)) "
+    "SELECT EXISTS (SELECT FROM latest WHERE fence = $5)";
+
+// The first value of the last statement's result, "" when it has none.
+std::string first_value(const std::vector<detail::PgResult>& results) {
+  if (results.empty() || PQntuples(results.back().get()) == 0) return "";
+  return PQgetvalue(results.back().get(), 0, 0);
 }
+
+// Why a connection could not be made ready; `newer_schema` makes the constructor throw.
+struct ConnectFailure {
+  std::string message;
+  bool newer_schema = false;
+};
+
+// The conninfo as messages may show it: parsed by libpq, without the password.
+std::string describe(const std::string& conninfo) {
+  char* error = nullptr;
+  PQconninfoOption* options = PQconninfoParse(conninfo.c_str(), &error);
+  if (options == nullptr) {
+    PQfreemem(error);
+    // libpq's message may quote the conninfo, password included: say less.
+    throw std::runtime_error("postgres_store: the conninfo is not a valid libpq connection string");
+  }
+  std::string shown;
+  for (const PQconninfoOption* option = options; option->keyword != nullptr; ++option) {
+    if (option->val == nullptr || std::string_view(option->keyword) == "password") continue;
+    if (!shown.empty()) shown += ' ';
+    shown += std::string(option->keyword) + '=' + option->val;
+  }
+  PQconninfoFree(options);
+  return shown;
+}
+
+// Connections for operations: reused while healthy, opened on demand up to kMaxConnections.
+// After a failed connect, nobody tries again until the backoff has passed: operations fail at
+// once meanwhile. Thread-safe; mutex_ guards every member below it.
+class ConnectionPool {
+ public:
+  using Opener = std::function<Result<PgConnection>(PgClock::time_point deadline)>;
+
+  explicit ConnectionPool(Opener open) : open_(std::move(open)) {}
+
+  // Returns the connection to the pool when destroyed, or closes it if it broke.
+  class Lease {
+   public:
+    Lease(ConnectionPool* pool, PgConnection connection)
+        : pool_(pool), connection_(std::move(connection)) {}
+    Lease(Lease&& other) noexcept
+        : pool_(std::exchange(other.pool_, nullptr)), connection_(std::move(other.connection_)) {}
+    Lease& operator=(Lease&&) = delete;
+    ~Lease() {
+      if (pool_ != nullptr) pool_->give_back(std::move(connection_));
+    }
+    PgConnection* operator->() { return &connection_; }
+
+   private:
+    ConnectionPool* pool_;
+    PgConnection connection_;
+  };
+
+  Result<Lease> acquire(PgClock::time_point deadline) {
+    std::unique_lock lock(mutex_);
+    for (;;) {
+      while (!idle_.empty()) {
+        PgConnection connection = std::move(idle_.back());
+        idle_.pop_back();
+        if (connection.still_open()) return Lease(this, std::move(connection));
+        --opened_;
+      }
+      if (opened_ < kMaxConnections) break;
+      if (!returned_.wait_until(lock, deadline,
+                                [&] { return !idle_.empty() || opened_ < kMaxConnections; })) {
+        return std::unexpected(store_unavailable("all " + std::to_string(kMaxConnections) +
+                                                 " postgres connections stayed busy"));
+      }
+    }
+    const auto now = PgClock::now();
+    if (now < retry_at_) return std::unexpected(store_unavailable(retrying(retry_at_ - now)));
+    ++opened_;  // reserves the slot while connecting without the lock
+    lock.unlock();
+    auto connection = open_(std::min(deadline, now + kConnectTimeout));
+    lock.lock();
+    if (connection) {
+      retry_delay_ = kFirstRetry;
+      return Lease(this, std::move(*connection));
+    }
+    --opened_;
+    returned_.notify_one();
+    failed(connection.error().message);
+    return std::unexpected(store_unavailable(retrying(retry_at_ - PgClock::now())));
+  }
+
+  // Takes a connection opened elsewhere (the store's first, at construction).
+  void adopt(PgConnection connection) {
+    std::lock_guard lock(mutex_);
+    ++opened_;
+    idle_.push_back(std::move(connection));
+  }
+
+  void failed_to_connect(std::string message) {
+    std::lock_guard lock(mutex_);
+    failed(std::move(message));
+  }
+
+ private:
+  void give_back(PgConnection connection) {
+    std::vector<PgConnection> closing;
+    {
+      std::lock_guard lock(mutex_);
+      if (connection.usable()) {
+        idle_.push_back(std::move(connection));
+      } else {
+        // The others idle since before the failure (a server restart) are likely dead too.
+        closing.push_back(std::move(connection));
+        closing.insert(closing.end(), std::make_move_iterator(idle_.begin()),
+                       std::make_move_iterator(idle_.end()));
+        opened_ -= closing.size();
+        idle_.clear();
+      }
+    }
+    returned_.notify_all();
+  }
+
+  void failed(std::string message) {
+    last_failure_ = std::move(message);
+    retry_at_ = PgClock::now() + retry_delay_;
+    retry_delay_ = std::min<PgClock::duration>(retry_delay_ * 2, kLastRetry);
+  }
+
+  std::string retrying(PgClock::duration wait) const {
+    const auto ms = std::chrono::ceil<std::chrono::milliseconds>(wait).count();
+    return last_failure_ + "; retrying in " + std::to_string(ms) + " ms";
+  }
+
+  const Opener open_;
+  std::mutex mutex_;
+  std::condition_variable returned_;
+  std::vector<PgConnection> idle_;
+  std::size_t opened_ = 0;  // idle, leased, or being opened
+  PgClock::time_point retry_at_{};
+  PgClock::duration retry_delay_ = kFirstRetry;
+  std::string last_failure_;
+};
+
+class PostgresStore final : public StateStore {
+ public:
+  explicit PostgresStore(const std::string& conninfo)
+      : shown_(describe(conninfo)),
+        params_{{"connect_timeout", "2"},
+                {"application_name", "mesh"},
+                // Bound a blocked TCP send and find a dead peer while idle (no effect on a
+                // unix socket, where a stopped server is an immediate error).
+                {"tcp_user_timeout", "5000"},
+                {"keepalives_idle", "5"},
+                {"keepalives_interval", "1"},
+                {"keepalives_count", "3"},
+                {"dbname", conninfo}},
+        pool_([this](PgClock::time_point deadline) -> Result<PgConnection> {
+          auto connection = connect(deadline);
+          if (!connection) return std::unexpected(store_unavailable(connection.error().message));
+          return std::move(*connection);
+        }) {
+    auto first = connect(PgClock::now() + kConnectTimeout);
+    if (first) {
+      pool_.adopt(std::move(*first));
+    } else if (first.error().newer_schema) {
+      throw std::runtime_error(first.error().message);
+    } else {
+      pool_.failed_to_connect(first.error().message);
+    }
+  }
+
+  Result<std::uint64_t> claim(std::string_view capability, std::uint32_t shard,
+                              std::string_view node) override {
+    const std::string shard_bytes = detail::pg_int4(shard);
+    const std::string_view params[] = {capability, shard_bytes, node};
+    auto result = run("mesh_claim", params);
+    if (!result) return std::unexpected(result.error());
+    if (PQntuples(result->get()) != 1 || PQgetlength(result->get(), 0, 0) != 8) {
+      return std::unexpected(store_unavailable("postgres: a claim returned no fence"));
+    }
+    return detail::pg_read_int8(PQgetvalue(result->get(), 0, 0));
+  }
+
+  Result<std::optional<std::string>> load(const StateKey& key) override {
+    const std::string_view params[] = {key.capability, key.module, key.id};
+    auto result = run("mesh_load", params);
+    if (!result) return std::unexpected(result.error());
+    if (PQntuples(result->get()) == 0) return std::optional<std::string>{};
+    return std::optional<std::string>{
+        std::string(PQgetvalue(result->get(), 0, 0),
+                    static_cast<std::size_t>(PQgetlength(result->get(), 0, 0)))};
+  }
+
+  Result<std::vector<std::size_t>> save(std::span<const StateWrite> writes) override {
+    if (writes.empty()) return std::vector<std::size_t>{};
+    detail::PgArray capabilities(detail::kPgText, writes.size());
+    detail::PgArray modules(detail::kPgText, writes.size());
+    detail::PgArray ids(detail::kPgText, writes.size());
+    detail::PgArray shards(detail::kPgInt4, writes.size());
+    detail::PgArray fences(detail::kPgInt8, writes.size());
+    detail::PgArray states(detail::kPgBytea, writes.size());
+    for (const StateWrite& write : writes) {
+      capabilities.add(write.key.capability);
+      modules.add(write.key.module);
+      ids.add(write.key.id);
+      shards.add(detail::pg_int4(write.key.shard));
+      fences.add(detail::pg_int8(write.fence));
+      states.add(write.state);
+    }
+    const std::string_view params[] = {capabilities.bytes(), modules.bytes(), ids.bytes(),
+                                       shards.bytes(),       fences.bytes(),  states.bytes()};
+    // A connection lost after the server committed reports an error for writes that were
+    // applied. They were current, and the caller discards the activation on any error and
+    // reloads, so the error costs a reload, never a stale state.
+    auto result = run("mesh_save", params);
+    if (!result) return std::unexpected(result.error());
+    std::vector<std::size_t> fenced;
+    for (int row = 0; row < PQntuples(result->get()); ++row) {
+      fenced.push_back(detail::pg_read_int8(PQgetvalue(result->get(), row, 0)));
+    }
+    return fenced;
+  }
+
+  Result<void> erase(const StateKey& key, std::uint64_t fence) override {
+    const std::string shard_bytes = detail::pg_int4(key.shard);
+    const std::string fence_bytes = detail::pg_int8(fence);
+    const std::string_view params[] = {key.capability, key.module, key.id, shard_bytes,
+                                       fence_bytes};
+    auto result = run("mesh_erase", params);
+    if (!result) return std::unexpected(result.error());
+    if (PQntuples(result->get()) == 1 && *PQgetvalue(result->get(), 0, 0) == 1) return {};
+    return std::unexpected(Error{Errc::fenced, "shard " + std::to_string(key.shard) + " of " +
+                                                   key.capability + " was claimed since"});
+  }
+
+ private:
+  Result<detail::PgResult> run(const char* statement, std::span<const std::string_view> params) {
+    const auto deadline = PgClock::now() + kOperationTimeout;
+    auto lease = pool_.acquire(deadline);
+    if (!lease) return std::unexpected(lease.error());
+    return (*lease)->run(statement, params, deadline);
+  }
+
+  // Opens a connection and makes it ready: session limits, the schema (created if missing),
+  // the prepared statements.
+  std::expected<PgConnection, ConnectFailure> connect(PgClock::time_point deadline) {
+    auto connection = PgConnection::open(params_, deadline);
+    if (!connection) {
+      return std::unexpected(ConnectFailure{"postgres unreachable: " + connection.error().message});
+    }
+    auto version = schema_version(*connection, deadline);
+    if (!version) return std::unexpected(ConnectFailure{version.error().message});
+    if (*version > kSchemaVersion) {
+      return std::unexpected(ConnectFailure{
+          "state store at " + shown_ + " has schema version " + std::to_string(*version) +
+              "; this build of mesh knows up to " + std::to_string(kSchemaVersion),
+          true});
+    }
+    if (auto prepared = connection->exec(kPrepareSql, deadline); !prepared) {
+      return std::unexpected(ConnectFailure{prepared.error().message});
+    }
+    return std::move(*connection);
+  }
+
+  // The schema's version, after creating the schema when the database has none.
+  static Result<int> schema_version(PgConnection& connection, PgClock::time_point deadline) {
+    auto session = connection.exec(kSessionSql, deadline);
+    if (!session) return std::unexpected(session.error());
+    if (first_value(*session) == "t") {
+      auto found = connection.exec("SELECT coalesce(max(version), 0) FROM mesh_schema", deadline);
+      if (!found) return std::unexpected(found.error());
+      const int version = std::atoi(first_value(*found).c_str());
+      if (version != 0) return version;
+    }
+    auto locked = connection.exec(kLockSchemaSql, deadline);
+    if (!locked) return std::unexpected(locked.error());
+    const int version = std::atoi(first_value(*locked).c_str());
+    auto done = connection.exec(version > kSchemaVersion ? "ROLLBACK" : kCreateSchemaSql, deadline);
+    if (!done) return std::unexpected(done.error());
+    return std::max(version, kSchemaVersion);
+  }
+
+  const std::string shown_;
+  const detail::PgParams params_;
+  ConnectionPool pool_;
+};
+
+}  // namespace
+
+std::shared_ptr<StateStore> postgres_store(std::string conninfo) {
+  return std::make_shared<PostgresStore>(conninfo);
+}
+
 }  // namespace mesh
