@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
+#include <cstdint>
 #include <functional>
 #include <mutex>
 #include <optional>
@@ -62,6 +63,16 @@ inline std::atomic<int>& polling_waiters() {
 
 inline constexpr auto kPollFor = std::chrono::microseconds(40);
 
+// Polling pays only while replies come about that fast. The process keeps a running average of
+// how long waits took; while it is far above kPollFor (durable calls wait for a disk, handlers
+// are slow), waiters go straight to sleep, leaving the CPU to the threads that produce replies.
+// Relaxed: it is a hint.
+inline std::atomic<std::int64_t>& typical_wait_ns() {
+  static std::atomic<std::int64_t> average{0};
+  return average;
+}
+inline constexpr auto kPollWhileTypicalBelow = std::chrono::microseconds(150);
+
 inline bool CallState::complete(Result<Reply> outcome) {
   if (completed_.exchange(true, std::memory_order_acq_rel)) return false;
   if (callback_) {
@@ -80,14 +91,29 @@ inline bool CallState::complete(Result<Reply> outcome) {
 
 inline Result<Reply> CallState::wait() {
   BlockingScope blocked;
-  if (polling_waiters().fetch_add(1, std::memory_order_relaxed) == 0) {
-    const Clock::time_point until = std::min(Clock::now() + kPollFor, deadline_);
+  const Clock::time_point start = Clock::now();
+  const bool worth_polling = typical_wait_ns().load(std::memory_order_relaxed) <
+                             std::chrono::nanoseconds(kPollWhileTypicalBelow).count();
+  if (worth_polling && polling_waiters().fetch_add(1, std::memory_order_relaxed) == 0) {
+    const Clock::time_point until = std::min(start + kPollFor, deadline_);
     for (int i = 0; !ready_.load(std::memory_order_acquire); ++i) {
       if ((i & 63) == 63 && Clock::now() >= until) break;
       __builtin_ia32_pause();
     }
+    polling_waiters().fetch_sub(1, std::memory_order_relaxed);
+  } else if (worth_polling) {
+    polling_waiters().fetch_sub(1, std::memory_order_relaxed);
   }
-  polling_waiters().fetch_sub(1, std::memory_order_relaxed);
+  // Every wait feeds the average, so that it notices when replies become fast again.
+  struct Sample {
+    Clock::time_point start;
+    ~Sample() {
+      const std::int64_t took = (Clock::now() - start).count();
+      std::atomic<std::int64_t>& average = typical_wait_ns();
+      const std::int64_t old = average.load(std::memory_order_relaxed);
+      average.store(old + (took - old) / 8, std::memory_order_relaxed);
+    }
+  } sample{start};
   std::unique_lock lock(mutex_);
   if (!ready_cv_.wait_until(lock, deadline_, [&] { return outcome_.has_value(); })) {
     if (!completed_.exchange(true, std::memory_order_acq_rel)) {

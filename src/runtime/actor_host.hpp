@@ -180,6 +180,7 @@ class ActorHost {
   static std::uint64_t new_serial(Shard& shard, std::uint32_t shard_index);
   static void claim(Shard& shard, Activation& a);
   static bool may_run_inline(const ActorType& type);
+  static bool may_run_here(const Activation& a);
   Result<Reply> run_inline(Shard& shard, Activation& a, std::unique_lock<std::mutex>& lock,
                            Request& request, const ChainPtr& chain);
   bool enqueue(Shard& shard, Activation& a, Message* message);
