@@ -2,10 +2,11 @@
 // with 64 blocking callers, one caller's latency, and how fast persistent actors activate
 // (load) from the store. Prints one line per figure.
 //
-//   persistence_bench sqlite:PATH|sqlite-normal:PATH|postgres:CONNINFO|memory
+//   persistence_bench sqlite:PATH|sqlite-normal:PATH|postgres[:CONNINFO]|memory
 //                     [all|throughput|latency|activation]
 //                     [--quick]
-// sqlite-normal: SqliteSync::normal (synced at checkpoints, not at every commit).
+// sqlite-normal: SqliteSync::normal (synced at checkpoints, not at every commit). postgres
+// without a conninfo starts a private PostgreSQL 15 in a temporary directory (as the tests do).
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -16,6 +17,8 @@
 #include <vector>
 
 #include <mesh/mesh.hpp>
+
+#include "support/postgres_server.hpp"
 
 namespace {
 
@@ -46,6 +49,11 @@ std::shared_ptr<mesh::StateStore> open_store() {
     return mesh::sqlite_store(store_spec.substr(14), mesh::SqliteSync::normal);
   }
   if (store_spec.rfind("postgres:", 0) == 0) return mesh::postgres_store(store_spec.substr(9));
+  if (store_spec == "postgres") {
+    // A private server (tests/support/postgres_server.hpp), a fresh database per figure.
+    static mesh::test::PostgresServer server;
+    return mesh::postgres_store(server.conninfo(server.create_database()));
+  }
   std::fprintf(stderr, "unknown store '%s'\n", store_spec.c_str());
   std::exit(2);
 }
@@ -183,7 +191,7 @@ int main(int argc, char** argv) {
     }
   }
   if (store_spec.empty()) {
-    std::fprintf(stderr, "usage: persistence_bench sqlite:PATH|postgres:CONNINFO|memory "
+    std::fprintf(stderr, "usage: persistence_bench sqlite:PATH|sqlite-normal:PATH|postgres[:CONNINFO]|memory "
                          "[all|throughput|latency|activation] [--quick]\n");
     return 2;
   }
