@@ -1,7 +1,10 @@
-// mesh_demo: the README's demo. Starts a local 3-node cluster (game / chat / game+chat+payment),
-// runs the Quickstart workload from every node, shows where actors live, lets a node leave and
-// the others take over, and shuts everything down.
+// mesh_demo: the README's demo. Starts a local 3-node cluster (game / chat / game+chat+payment)
+// whose GameActors keep their state in a SQLite file, runs the Quickstart workload from every
+// node, shows where actors live, lets a node leave and the others take over, kills a node with
+// kill -9 and starts it again (the players keep their scores), and shuts everything down.
 #include <cstdio>
+#include <cstdlib>
+#include <filesystem>
 #include <iostream>
 #include <map>
 #include <memory>
@@ -116,16 +119,33 @@ void print_placement(NodeProcess& from, int players, const std::set<std::string>
 
 }  // namespace
 
+// The demo's SQLite file lives in a temporary directory, removed at the end.
+struct TempDir {
+  std::string path;
+  TempDir() {
+    char pattern[] = "/tmp/mesh_demo_XXXXXX";
+    if (::mkdtemp(pattern) == nullptr) throw std::runtime_error("mkdtemp failed");
+    path = pattern;
+  }
+  ~TempDir() {
+    std::error_code ignored;
+    std::filesystem::remove_all(path, ignored);
+  }
+};
+
 int run(const std::string& binary) {
+  TempDir dir;
+  const std::string store = "sqlite:" + dir.path + "/demo.db";
   auto start = [&](const std::string& name, const std::string& caps, const std::string& seed) {
     std::vector<std::string> args{"--name", name, "--listen", "127.0.0.1:0", "--cookie", "demo",
-                                  "--capabilities", caps, "--quiet"};
+                                  "--capabilities", caps, "--quiet", "--store", store,
+                                  "--failure-timeout-ms", "500", "--heartbeat-ms", "100"};
     if (!seed.empty()) args.insert(args.end(), {"--seed", seed});
     return std::make_unique<NodeProcess>(binary, args);
   };
   const std::string game_action = "call GameActor player_123 game ";
 
-  std::cout << "== starting a local cluster\n";
+  std::cout << "== starting a local cluster (GameActor state in " << dir.path << "/demo.db)\n";
   auto game = start("game-node", "game", "");
   auto chat = start("chat-node", "chat", game->listen());
   auto universal = start("universal", "game,chat,payment", game->listen());
@@ -224,6 +244,20 @@ int run(const std::string& binary) {
                                            "{\"level\":2,\"score\":3}", {"universal"});
   std::cout << "  player_123 now lives on " << node_of(field(moved, 1))
             << " and kept its state: " << value_of(moved) << "\n";
+  print_placement(*chat, 30, {"universal"});
+
+  std::cout << "\n== universal is killed (kill -9) and started again\n";
+  universal->kill9();
+  if (!expect_ok(ask(*chat, "wait-nodes game 0 5000"), "chat-node seeing universal die")) return 1;
+  universal = start("universal", "game,chat,payment", chat->listen());
+  if (!expect_ok(ask(*chat, "wait-nodes game 1 5000"), "chat-node seeing universal again")) {
+    return 1;
+  }
+  const std::string restored = call_expecting(*chat, game_action + "{\"action\":\"get_stats\"}",
+                                              "get_stats of player_123 after the restart",
+                                              "{\"level\":2,\"score\":3}", {"universal"});
+  std::cout << "  player_123 is back on " << node_of(field(restored, 1))
+            << " with the state it had before the kill: " << value_of(restored) << "\n";
   print_placement(*chat, 30, {"universal"});
 
   std::cout << "\n== shutting down\n";
