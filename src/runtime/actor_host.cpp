@@ -735,9 +735,10 @@ void ActorHost::stop() {
         std::this_thread::sleep_for(std::chrono::milliseconds(1));
       }
     }
-    // Every activation is gone; commit the states they left before the node goes.
-    if (writer_) writer_->stop();
+    // Every activation is gone (the idle sweep, which ends activations on the timer thread,
+    // is stopped first); commit the states they left before the node goes.
     timers_.stop();
+    if (writer_) writer_->stop();
     scheduler_.stop();
   });
 }

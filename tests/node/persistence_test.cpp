@@ -179,6 +179,24 @@ TEST(PersistenceTest, OnDeactivateSavesAtShutdown) {
   for (int id = 0; id < 50; ++id) EXPECT_EQ(get(again, std::to_string(id)), id % 3 + 1) << id;
 }
 
+TEST(PersistenceTest, AnActorPassivatedToMakeRoomSavesItsStateFirst) {
+  NodeOptions options = with_store(memory_store());
+  options.max_activations = 4;
+  Node node(options);
+  node.register_actor<Tally>("Tally", {.persistence = Persistence::on_deactivate});
+  node.register_capabilities({"test"});
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(HasValue(node.call(tally("lru-0"))));
+  // Enough others to push lru-0, the least recently used, out of the node.
+  for (int id = 1; id <= 8; ++id) ASSERT_TRUE(HasValue(node.call(tally("lru-" + std::to_string(id)))));
+  ASSERT_TRUE(eventually([&] {
+    for (const ActivationInfo& a : node.activations()) {
+      if (a.id == "lru-0") return false;
+    }
+    return true;
+  })) << "lru-0 was not passivated";
+  EXPECT_EQ(get(node, "lru-0"), 3) << "the passivated actor's state was not saved";
+}
+
 TEST(PersistenceTest, AReplyWaitsUntilItsStateIsCommitted) {
   auto store = std::make_shared<ControlledStore>();
   Node node(with_store(store));
