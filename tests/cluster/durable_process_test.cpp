@@ -416,15 +416,9 @@ TEST(DurableProcessTest, PartitionWithTheDatabaseReachableFromBothSides) {
   ASSERT_TRUE(bed.link(3, false));  // node-3 is cut off
   expect_game_nodes({&one, &two}, 2, 3000);
   expect_game_nodes({&three}, 1, 3000);
-  std::this_thread::sleep_for(1500ms);  // both sides serve every actor
-  std::map<std::string, int> hosts_of;
-  for (NodeProcess* node : {&one, &two, &three}) {
-    for (const std::string& id : actors_on(*node)) ++hosts_of[id];
-  }
-  int duplicated = 0;
-  for (const auto& [id, hosts] : hosts_of) duplicated += hosts > 1;
-  std::cout << duplicated << " of 30 actors active on both sides of the partition\n";
-  EXPECT_GT(duplicated, 0) << "the partition made no split brain";
+  // Both sides serve every actor. (Which side holds an activation at a given moment is no
+  // evidence: each fenced write discards one. The fenced calls on both sides, below, are.)
+  std::this_thread::sleep_for(1500ms);
 
   ASSERT_TRUE(bed.link(3, true));  // heal
   expect_game_nodes({&one, &two, &three}, 3);
@@ -433,8 +427,8 @@ TEST(DurableProcessTest, PartitionWithTheDatabaseReachableFromBothSides) {
   const Value report_one = stop_load(one);
   const Value report_three = stop_load(three);
   std::cout << "node-1: " << summary(report_one) << "\nnode-3: " << summary(report_three) << "\n";
-  EXPECT_GT(failures_with(report_one, "fenced") + failures_with(report_three, "fenced"), 0)
-      << "both sides wrote the same actors, yet no write was fenced";
+  EXPECT_GT(failures_with(report_one, "fenced"), 0) << "node-1's side was never fenced";
+  EXPECT_GT(failures_with(report_three, "fenced"), 0) << "node-3's side was never fenced";
   const auto scores = read_scores(two, "p", 30);
   EXPECT_EQ(scores.size(), 30u);
   const Ledger ledger = ledger_of({report_one, report_three}, /*complete=*/true);
