@@ -41,11 +41,9 @@ constexpr auto kFailureTimeout = 500ms;
 std::vector<std::string> node_args(const std::string& name, const std::string& listen,
                                    const std::string& store,
                                    const std::vector<std::string>& seeds) {
-  std::vector<std::string> args{"--name",         name,
-                                "--listen",       listen,
-                                "--cookie",       "durable",
-                                "--heartbeat-ms", "50",
-                                "--failure-timeout-ms", std::to_string(kFailureTimeout.count())};
+  std::vector<std::string> args{"--name", name, "--listen", listen, "--cookie", "durable",
+                                "--heartbeat-ms", "50", "--failure-timeout-ms",
+                                std::to_string(kFailureTimeout.count())};
   if (!store.empty()) args.insert(args.end(), {"--capabilities", "game", "--store", store});
   for (const std::string& seed : seeds) args.insert(args.end(), {"--seed", seed});
   return args;
@@ -107,7 +105,9 @@ std::string summary(const Value& report) {
   std::string text = std::to_string(report["calls"].get<long>()) + " calls, " +
                      std::to_string(report["failures"].size()) + " failed";
   std::string codes;
-  for (const auto& [code, n] : by_code) codes += (codes.empty() ? "" : ", ") + code + " " + std::to_string(n);
+  for (const auto& [code, n] : by_code) {
+    codes += (codes.empty() ? "" : ", ") + code + " " + std::to_string(n);
+  }
   return codes.empty() ? text : text + " (" + codes + ")";
 }
 
@@ -491,9 +491,9 @@ TEST(DurableProcessTest, DatabaseStoppedMidRun) {
     std::this_thread::sleep_for(10ms);  // failures come at once until the pool reconnects
     return false;
   }, 5000ms)) << answered.size() << " of 20 actors answered after the restart";
-  std::cout << "every actor answered "
-            << std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - restarted).count()
-            << " ms after the database was back\n";
+  const auto recovery =
+      std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - restarted);
+  std::cout << "every actor answered " << recovery.count() << " ms after the database was back\n";
   const auto progress = [](NodeProcess& node) {
     const std::string answer = node.command("load");
     const Value tally = Value::parse(answer.substr(answer.find(' ') + 1));
