@@ -186,6 +186,7 @@ TEST(PersistenceTest, AnActorPassivatedToMakeRoomSavesItsStateFirst) {
   node.register_actor<Tally>("Tally", {.persistence = Persistence::on_deactivate});
   node.register_capabilities({"test"});
   for (int i = 0; i < 3; ++i) ASSERT_TRUE(HasValue(node.call(tally("lru-0"))));
+  std::this_thread::sleep_for(10ms);  // recency is kept in milliseconds: make lru-0 the oldest
   // Enough others to push lru-0, the least recently used, out of the node.
   for (int id = 1; id <= 8; ++id) ASSERT_TRUE(HasValue(node.call(tally("lru-" + std::to_string(id)))));
   ASSERT_TRUE(eventually([&] {
