@@ -38,7 +38,9 @@ auto guarded(F&& f) -> decltype(f()) {
 
 StateWriter::StateWriter(std::shared_ptr<StateStore> store,
                          std::function<void(LogLevel, const std::string&)> log)
-    : store_(std::move(store)), log_(std::move(log)), thread_([this] { run(); }) {}
+    : store_(std::move(store)), log_(std::move(log)) {
+  for (Lane& lane : lanes_) lane.thread = std::thread([this, &lane] { run(lane); });
+}
 
 StateWriter::~StateWriter() { stop(); }
 
@@ -53,20 +55,29 @@ std::string StateWriter::pending_key(const StateKey& key) {
 
 void StateWriter::write(StateKey key, std::uint64_t fence, std::optional<std::string> state,
                         bool visible, Done done) {
-  std::unique_lock lock(mutex_);
-  if (stopping_) {
-    lock.unlock();
+  std::uint64_t sequence;
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_) {
+      sequence = 0;
+    } else {
+      sequence = ++sequence_;
+      if (visible) pending_[pending_key(key)] = {sequence, state};
+    }
+  }
+  if (sequence == 0) {
     done(std::unexpected(store_error("the node is shutting down; the state was not written")));
     return;
   }
-  const std::uint64_t sequence = ++sequence_;
-  if (visible) pending_[pending_key(key)] = {sequence, state};
+  const std::size_t hash = std::hash<std::string_view>{}(key.id) ^ key.shard;
+  Lane& lane = lanes_[hash % kLanes];
   const bool erase = !state.has_value();
-  queue_.push_back(Item{StateWrite{std::move(key), fence, state ? std::move(*state) : std::string()},
-                        erase, visible, sequence, std::move(done)});
-  const bool first = queue_.size() == 1;
+  std::unique_lock lock(lane.mutex);
+  lane.queue.push_back(Item{StateWrite{std::move(key), fence, state ? std::move(*state) : std::string()},
+                            erase, visible, sequence, std::move(done)});
+  const bool first = lane.queue.size() == 1;
   lock.unlock();
-  if (first) wake_.notify_one();
+  if (first) lane.wake.notify_one();
 }
 
 std::optional<std::optional<std::string>> StateWriter::pending(const StateKey& key) const {
@@ -83,22 +94,31 @@ void StateWriter::stop() {
     if (stopping_) return;
     stopping_ = true;
   }
-  wake_.notify_one();
-  if (thread_.joinable()) thread_.join();
+  // Writes queued before are still committed: a lane ends once its queue is empty.
+  for (Lane& lane : lanes_) {
+    {
+      std::lock_guard lock(lane.mutex);
+      lane.stopping = true;
+    }
+    lane.wake.notify_one();
+  }
+  for (Lane& lane : lanes_) {
+    if (lane.thread.joinable()) lane.thread.join();
+  }
 }
 
-void StateWriter::run() {
+void StateWriter::run(Lane& lane) {
   name_this_thread("mesh-writer");
   std::deque<Item> batch;
   for (;;) {
     {
-      std::unique_lock lock(mutex_);
-      wake_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
-      if (queue_.empty()) return;  // stopping, and everything queued was committed
-      const std::size_t n = std::min(queue_.size(), kMaxBatch);
-      std::move(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(n),
+      std::unique_lock lock(lane.mutex);
+      lane.wake.wait(lock, [&] { return lane.stopping || !lane.queue.empty(); });
+      if (lane.queue.empty()) return;  // stopping, and everything queued was committed
+      const std::size_t n = std::min(lane.queue.size(), kMaxBatch);
+      std::move(lane.queue.begin(), lane.queue.begin() + static_cast<std::ptrdiff_t>(n),
                 std::back_inserter(batch));
-      queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(n));
+      lane.queue.erase(lane.queue.begin(), lane.queue.begin() + static_cast<std::ptrdiff_t>(n));
     }
     commit(batch);
     batch.clear();

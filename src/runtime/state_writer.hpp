@@ -9,6 +9,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <unordered_map>
 
@@ -19,7 +20,10 @@ namespace mesh::detail {
 
 // Group commit: writes queue up while the store commits the previous batch, then all of them
 // go in the next one, so a commit's cost (a sync to disk, a round trip) is shared by every actor
-// that waited for it. Writes of one key are committed in the order they were queued.
+// that waited for it. Two lanes (threads) commit side by side, each for the keys that hash to
+// it, so a database that can sync two transactions at once (PostgreSQL) is kept busy while one
+// of them waits; writes of one key go to one lane and are committed in the order they were
+// queued.
 //
 // Writes queued with `visible` are also answered by pending() until they are committed, so an
 // actor that ended with an unsaved state and is activated again at once reads that state, not
@@ -29,7 +33,8 @@ class StateWriter {
  public:
   using Done = std::function<void(Result<void>)>;
 
-  StateWriter(std::shared_ptr<StateStore> store, std::function<void(LogLevel, const std::string&)> log);
+  StateWriter(std::shared_ptr<StateStore> store,
+              std::function<void(LogLevel, const std::string&)> log);
   ~StateWriter();  // stops: see stop()
   StateWriter(const StateWriter&) = delete;
   StateWriter& operator=(const StateWriter&) = delete;
@@ -56,21 +61,28 @@ class StateWriter {
     Done done;
   };
 
-  void run();
+  struct Lane {
+    std::mutex mutex;
+    std::condition_variable wake;
+    std::deque<Item> queue;  // guarded by mutex
+    bool stopping = false;   // guarded by mutex
+    std::thread thread;
+  };
+  static constexpr std::size_t kLanes = 2;
+
+  void run(Lane& lane);
   void commit(std::deque<Item>& batch);
   static std::string pending_key(const StateKey& key);
 
   std::shared_ptr<StateStore> store_;
   std::function<void(LogLevel, const std::string&)> log_;
   mutable std::mutex mutex_;
-  std::condition_variable wake_;
-  std::deque<Item> queue_;  // guarded by mutex_
   // Visible writes not yet committed: key -> (sequence of the newest, its state).
   std::unordered_map<std::string, std::pair<std::uint64_t, std::optional<std::string>>>
       pending_;                // guarded by mutex_
   std::uint64_t sequence_ = 0; // guarded by mutex_
   bool stopping_ = false;      // guarded by mutex_
-  std::thread thread_;
+  Lane lanes_[kLanes];
 };
 
 }  // namespace mesh::detail
