@@ -224,7 +224,10 @@ void Rebalancer::on_shard_moved(ShardRef key) {
     }
   }
   const std::string& capability = capability_ids_.name(key.capability);
-  if (const CapabilityRoute* route = routes_.load()->find(capability);
+  // Held for as long as `route` (and the owner's name in it) is used: a view change on the IO
+  // thread may replace the table meanwhile and free the old one.
+  const std::shared_ptr<const RoutingTable> routes = routes_.load();
+  if (const CapabilityRoute* route = routes->find(capability);
       route && !route->owned_here(key.shard)) {
     messages.push_back(ReleaseMessage{capability, {key.shard}, false});
     cluster_->send(route->owner_of(key.shard), messages);

@@ -176,7 +176,7 @@ class LogsOnFailure {
     if (!::testing::Test::HasFailure()) return;
     for (NodeProcess* node : nodes_) {
       std::string log = node->log();
-      if (log.size() > 6000) log = "...\n" + log.substr(log.size() - 6000);
+      if (log.size() > 30000) log = "...\n" + log.substr(log.size() - 30000);
       std::cout << "--- log of " << node->name() << " (pid " << node->pid() << ")\n" << log;
     }
   }
