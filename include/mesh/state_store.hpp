@@ -35,9 +35,10 @@ struct StateWrite {
 
 // The interface a node uses to persist actors; implement it to keep state in another database.
 // Implementations must be thread-safe: a node calls claim and load from its worker threads and
-// save/erase from one writer thread. Every failure to reach or use the database is an Error
-// with Errc::store_unavailable and a message naming the cause; nothing may block without bound
-// (give up after a few seconds at most: callers' timeouts are shorter).
+// save/erase from its two writer threads (each with its own keys), concurrently. Every failure
+// to reach or use the database is an Error with Errc::store_unavailable and a message naming
+// the cause; nothing may block without bound (give up after a few seconds at most: callers'
+// timeouts are shorter).
 //
 // Fencing: the store keeps, per (capability, shard), the latest fence token. claim() raises it;
 // a write carries the token its activation loaded under and is applied only while that token is
