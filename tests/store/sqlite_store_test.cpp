@@ -47,9 +47,23 @@ std::shared_ptr<StateStore> open_sqlite(bool reopen) {
   return sqlite_store(dir->file("store.db"));
 }
 
+// SqliteSync::normal keeps every rule of the contract; only when the disk is synced differs.
+std::shared_ptr<StateStore> open_sqlite_normal(bool reopen) {
+  static std::unique_ptr<TempDir> dir;
+  if (!reopen || !dir) dir = std::make_unique<TempDir>();
+  return sqlite_store(dir->file("store.db"), SqliteSync::normal);
+}
+
 INSTANTIATE_TEST_SUITE_P(Sqlite, StoreContract,
-                         ::testing::Values(StoreFactory{"sqlite", open_sqlite}),
+                         ::testing::Values(StoreFactory{"sqlite", open_sqlite},
+                                           StoreFactory{"sqlite_normal", open_sqlite_normal}),
                          [](const auto& info) { return info.param.name; });
+
+TEST(SqliteSyncTest, ASyncLevelThatIsNotASqliteSyncIsRefused) {
+  TempDir dir;
+  EXPECT_THROW(sqlite_store(dir.file("x.db"), static_cast<SqliteSync>(7)), std::invalid_argument);
+  EXPECT_NO_THROW(sqlite_store(dir.file("y.db"), SqliteSync::normal));
+}
 
 // A connection of the test's own, beside the store's: what another process would see.
 class Raw {
