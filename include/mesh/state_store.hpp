@@ -54,6 +54,16 @@ struct FiredReminder {
   std::optional<std::int64_t> next_due_ms;  // nullopt: it fired for the last time (remove it)
 };
 
+// A summary of one shard's reminders (StateStore::reminder_shards).
+struct ShardReminders {
+  std::uint32_t shard = 0;
+  std::int64_t earliest_due_ms = 0;  // the earliest due time among them
+  std::uint64_t count = 0;           // how many
+  std::uint64_t due = 0;             // how many are due at the time asked about
+
+  friend bool operator==(const ShardReminders&, const ShardReminders&) = default;
+};
+
 // The interface a node uses to persist actors; implement it to keep state in another database.
 // Implementations must be thread-safe: a node calls claim and load from its worker threads and
 // save/erase from its two writer threads (each with its own keys), concurrently. Every failure
@@ -96,9 +106,10 @@ class StateStore {
                                        std::uint64_t fence);
   // Every reminder of one actor, by name.
   virtual Result<std::vector<ReminderRow>> reminders_of(const StateKey& key);
-  // For each shard of `capability` that has reminders: (shard, the earliest due_ms).
-  virtual Result<std::vector<std::pair<std::uint32_t, std::int64_t>>> reminder_shards(
-      std::string_view capability);
+  // A summary of each shard of `capability` that has reminders, `due` counted at `now_ms`
+  // (costs a pass over the capability's reminders).
+  virtual Result<std::vector<ShardReminders>> reminder_shards(std::string_view capability,
+                                                              std::int64_t now_ms);
   // The earliest due_ms among one shard's reminders, nullopt when it has none.
   virtual Result<std::optional<std::int64_t>> next_due(std::string_view capability,
                                                         std::uint32_t shard);

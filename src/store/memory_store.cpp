@@ -73,16 +73,22 @@ class MemoryStore final : public StateStore {
     return out;
   }
 
-  Result<std::vector<std::pair<std::uint32_t, std::int64_t>>> reminder_shards(
-      std::string_view capability) override {
+  Result<std::vector<ShardReminders>> reminder_shards(std::string_view capability,
+                                                      std::int64_t now_ms) override {
     std::lock_guard lock(mutex_);
-    std::map<std::uint32_t, std::int64_t> earliest;
+    std::map<std::uint32_t, ShardReminders> shards;
     for (const auto& [at, row] : reminders_) {
       if (row.key.capability != capability) continue;
-      auto [it, added] = earliest.try_emplace(row.key.shard, row.due_ms);
-      if (!added) it->second = std::min(it->second, row.due_ms);
+      auto [it, added] =
+          shards.try_emplace(row.key.shard, ShardReminders{row.key.shard, row.due_ms, 0, 0});
+      ShardReminders& s = it->second;
+      s.earliest_due_ms = std::min(s.earliest_due_ms, row.due_ms);
+      ++s.count;
+      if (row.due_ms <= now_ms) ++s.due;
     }
-    return std::vector<std::pair<std::uint32_t, std::int64_t>>(earliest.begin(), earliest.end());
+    std::vector<ShardReminders> out;
+    for (auto& [shard, s] : shards) out.push_back(s);
+    return out;
   }
 
   Result<std::optional<std::int64_t>> next_due(std::string_view capability,

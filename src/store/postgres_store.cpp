@@ -134,8 +134,9 @@ constexpr const char* kPrepareSql =
     "SELECT name, shard, due_ms, period_ms, payload, generation FROM mesh_reminders "
     "WHERE capability = $1 AND module = $2 AND id = $3 ORDER BY name; "
 
-    "PREPARE mesh_reminder_shards (text) AS "
-    "SELECT shard, min(due_ms) FROM mesh_reminders WHERE capability = $1 GROUP BY shard; "
+    "PREPARE mesh_reminder_shards (text, bigint) AS "
+    "SELECT shard, min(due_ms), count(*), count(*) FILTER (WHERE due_ms <= $2) "
+    "FROM mesh_reminders WHERE capability = $1 GROUP BY shard ORDER BY shard; "
 
     "PREPARE mesh_next_due (text, integer) AS "
     "SELECT min(due_ms) FROM mesh_reminders WHERE capability = $1 AND shard = $2; "
@@ -446,15 +447,18 @@ class PostgresStore final : public StateStore {
     return out;
   }
 
-  Result<std::vector<std::pair<std::uint32_t, std::int64_t>>> reminder_shards(
-      std::string_view capability) override {
-    const std::string_view params[] = {capability};
+  Result<std::vector<ShardReminders>> reminder_shards(std::string_view capability,
+                                                      std::int64_t now_ms) override {
+    const std::string now = detail::pg_int8(static_cast<std::uint64_t>(now_ms));
+    const std::string_view params[] = {capability, now};
     auto result = run("mesh_reminder_shards", params);
     if (!result) return std::unexpected(result.error());
-    std::vector<std::pair<std::uint32_t, std::int64_t>> out;
+    std::vector<ShardReminders> out;
     PGresult* rows = result->get();
     for (int i = 0; i < PQntuples(rows); ++i) {
-      out.emplace_back(read_int4(rows, i, 0), read_int8(rows, i, 1));
+      out.push_back(ShardReminders{read_int4(rows, i, 0), read_int8(rows, i, 1),
+                                   static_cast<std::uint64_t>(read_int8(rows, i, 2)),
+                                   static_cast<std::uint64_t>(read_int8(rows, i, 3))});
     }
     return out;
   }

@@ -95,7 +95,8 @@ constexpr const char* kRemindersOf =
     "SELECT name, shard, due_ms, period_ms, payload, generation FROM mesh_reminders "
     "WHERE capability = ?1 AND module = ?2 AND id = ?3 ORDER BY name";
 constexpr const char* kReminderShards =
-    "SELECT shard, min(due_ms) FROM mesh_reminders WHERE capability = ?1 GROUP BY shard";
+    "SELECT shard, min(due_ms), count(*), sum(due_ms <= ?2) FROM mesh_reminders "
+    "WHERE capability = ?1 GROUP BY shard ORDER BY shard";
 constexpr const char* kNextDue =
     "SELECT min(due_ms) FROM mesh_reminders WHERE capability = ?1 AND shard = ?2";
 constexpr const char* kDue =
@@ -437,19 +438,22 @@ class SqliteStore final : public StateStore {
     });
   }
 
-  Result<std::vector<std::pair<std::uint32_t, std::int64_t>>> reminder_shards(
-      std::string_view capability) override {
-    using Shards = std::vector<std::pair<std::uint32_t, std::int64_t>>;
+  Result<std::vector<ShardReminders>> reminder_shards(std::string_view capability,
+                                                      std::int64_t now_ms) override {
+    using Shards = std::vector<ShardReminders>;
     return read<Shards>("reminder_shards", [&]() -> Result<Shards> {
       Using select(writer_.reminder_shards);
-      if (bind_all(select.get(), capability) != SQLITE_OK) {
+      if (bind_all(select.get(), capability, now_ms) != SQLITE_OK) {
         return std::unexpected(unavailable(writer_.db.get(), "reminder_shards"));
       }
       Shards out;
       int rc;
       while ((rc = sqlite3_step(select.get())) == SQLITE_ROW) {
-        out.emplace_back(static_cast<std::uint32_t>(sqlite3_column_int64(select.get(), 0)),
-                         sqlite3_column_int64(select.get(), 1));
+        sqlite3_stmt* row = select.get();
+        out.push_back(ShardReminders{static_cast<std::uint32_t>(sqlite3_column_int64(row, 0)),
+                                     sqlite3_column_int64(row, 1),
+                                     static_cast<std::uint64_t>(sqlite3_column_int64(row, 2)),
+                                     static_cast<std::uint64_t>(sqlite3_column_int64(row, 3))});
       }
       if (rc != SQLITE_DONE) {
         return std::unexpected(unavailable(writer_.db.get(), "reminder_shards"));

@@ -21,8 +21,8 @@ Result<std::vector<ReminderRow>> StateStore::reminders_of(const StateKey&) {
   return no_reminders();
 }
 
-Result<std::vector<std::pair<std::uint32_t, std::int64_t>>> StateStore::reminder_shards(
-    std::string_view) {
+Result<std::vector<ShardReminders>> StateStore::reminder_shards(std::string_view,
+                                                                std::int64_t) {
   return no_reminders();
 }
 

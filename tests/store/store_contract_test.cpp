@@ -205,10 +205,10 @@ TEST_P(StoreContract, TakeDueLeasesTheEarliestAndFiredMovesOrRemovesThem) {
   ASSERT_TRUE(test::HasValue(store->set_reminder(reminder("c", "once", 100), fence)));
   ASSERT_TRUE(test::HasValue(store->set_reminder(reminder("d", "elsewhere", 50, 0, 5), other)));
 
-  auto shards = store->reminder_shards("game");
+  auto shards = store->reminder_shards("game", /*now=*/250);
   ASSERT_TRUE(test::HasValue(shards));
-  std::sort(shards->begin(), shards->end());
-  EXPECT_EQ(*shards, (std::vector<std::pair<std::uint32_t, std::int64_t>>{{3, 100}, {5, 50}}));
+  EXPECT_EQ(*shards, (std::vector<ShardReminders>{{3, 100, 3, 2}, {5, 50, 1, 1}}));
+  EXPECT_TRUE(store->reminder_shards("chat", 250).value().empty());
   EXPECT_EQ(store->next_due("game", 3).value(), std::optional<std::int64_t>(100));
   EXPECT_EQ(store->next_due("game", 4).value(), std::nullopt);
 
