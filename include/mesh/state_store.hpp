@@ -64,6 +64,18 @@ struct ShardReminders {
   friend bool operator==(const ShardReminders&, const ShardReminders&) = default;
 };
 
+// One shard to take due reminders from, with the fence token its owner holds.
+struct ShardFence {
+  std::uint32_t shard = 0;
+  std::uint64_t fence = 0;
+};
+
+// What StateStore::take_due handed out.
+struct TakenReminders {
+  std::vector<ReminderRow> rows;      // shard by shard, earliest first within each
+  std::vector<std::uint32_t> fenced;  // shards whose fence was not the latest: none taken there
+};
+
 // The interface a node uses to persist actors; implement it to keep state in another database.
 // Implementations must be thread-safe: a node calls claim and load from its worker threads and
 // save/erase from its two writer threads (each with its own keys), concurrently. Every failure
@@ -96,8 +108,8 @@ class StateStore {
 
   // Reminders (docs/timers-and-reminders.md). A store that keeps none may leave these out:
   // each then fails with Errc::invalid_request, and a node with such a store refuses to set
-  // reminders. Writes are fenced like save(): set_reminder, remove_reminder and take_due fail
-  // with Errc::fenced when `fence` is no longer the shard's latest.
+  // reminders. Writes are fenced like save(): set_reminder and remove_reminder fail with
+  // Errc::fenced when `fence` is no longer the shard's latest (take_due reports such shards).
   //
   // Sets (or replaces, by key and name) a reminder; the store gives it a new generation.
   virtual Result<void> set_reminder(const ReminderRow& reminder, std::uint64_t fence);
@@ -113,16 +125,17 @@ class StateStore {
   // The earliest due_ms among one shard's reminders, nullopt when it has none.
   virtual Result<std::optional<std::int64_t>> next_due(std::string_view capability,
                                                         std::uint32_t shard);
-  // Hands out up to `limit` of the shard's reminders due at `now_ms`, earliest first, and in the
-  // same transaction moves their due time to `lease_until_ms`: until fired() says what became
-  // of them, nobody takes them again before the lease ends (then they are taken again, which
-  // is what makes delivery at-least-once when a node dies while delivering). The rows returned
-  // carry the due time they were taken at.
-  virtual Result<std::vector<ReminderRow>> take_due(std::string_view capability,
-                                                    std::uint32_t shard, std::uint64_t fence,
-                                                    std::int64_t now_ms,
-                                                    std::int64_t lease_until_ms,
-                                                    std::size_t limit);
+  // Hands out up to `limit_per_shard` of each listed shard's reminders due at `now_ms`,
+  // earliest first, and in the same transaction moves their due time to `lease_until_ms`: until
+  // fired() says what became of them, nobody takes them again before the lease ends (then they
+  // are taken again, which is what makes delivery at-least-once when a node dies while
+  // delivering). The rows returned carry the due time they were taken at. Shards whose fence
+  // is not the latest are listed in `fenced` and nothing is taken from them. One transaction
+  // for all the shards: a node takes many shards' due reminders at the cost of one commit.
+  virtual Result<TakenReminders> take_due(std::string_view capability,
+                                          std::span<const ShardFence> shards,
+                                          std::int64_t now_ms, std::int64_t lease_until_ms,
+                                          std::size_t limit_per_shard);
   // Records delivered reminders in one transaction: each moves to its next due time or, with
   // none, is removed, provided its generation is still the one taken (a reminder set again
   // meanwhile is left as set). Not fenced: a delivery that happened is recorded even if the

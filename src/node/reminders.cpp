@@ -11,8 +11,12 @@ using Steady = std::chrono::steady_clock;
 
 // Reminders one take hands out per shard, and in flight on the node at once: bounds the memory
 // a burst of due reminders costs (a million due at once go through in slices).
-constexpr std::size_t kTakeBatch = 512;
-constexpr std::size_t kMaxInFlight = 16384;
+constexpr std::size_t kTakeBatch = 256;
+constexpr std::size_t kMaxInFlight = 32768;
+// Deliveries are recorded in batches: once this many are done, or the oldest has waited this
+// long, or none is left under way. Each batch is one commit of the store.
+constexpr std::size_t kRecordBatch = 4096;
+constexpr auto kRecordDelay = std::chrono::milliseconds(5);
 // After a view change the owned shards are read again this much later, twice: a reminder the
 // previous owner set just before it saw the change is then found.
 constexpr auto kLateRefresh = std::chrono::milliseconds(1000);
@@ -173,7 +177,9 @@ bool Reminders::refresh(const std::shared_ptr<const RoutingTable>& table) {
 void Reminders::run() {
   std::unique_lock lock(mutex_);
   while (!stopping_ || in_flight_ > 0 || !acks_.empty()) {
-    if (!acks_.empty()) {
+    const auto steady_now = Steady::now();
+    if (!acks_.empty() && (stopping_ || acks_.size() >= kRecordBatch ||
+                           acks_.size() >= in_flight_ || steady_now >= first_ack_at_ + kRecordDelay)) {
       std::vector<Ack> acks = std::move(acks_);
       acks_.clear();
       lock.unlock();
@@ -188,45 +194,46 @@ void Reminders::run() {
     // The view: read the owned shards again when the table changed, then twice more shortly
     // after, then now and then.
     std::shared_ptr<const RoutingTable> table = rebalancer_.table_snapshot();
-    const auto steady_now = Steady::now();
     if (table != table_ || steady_now >= refresh_at_) {
       const bool changed = table != table_;
       lock.unlock();
       const bool read = refresh(table);
       lock.lock();
+      table_ = table;
       if (!read) {
         refresh_at_ = Steady::now() + std::chrono::milliseconds(kRetryMs);
-        table_ = table;  // retried at refresh_at_
         continue;
       }
-      table_ = table;
       if (changed) refreshes_left_ = 2;
       refresh_at_ = Steady::now() + (refreshes_left_ > 0 ? kLateRefresh : kPeriodicRefresh);
       if (!changed && refreshes_left_ > 0) --refreshes_left_;
       continue;
     }
-    // Due shards, earliest first, while the in-flight bound allows.
+    // Due shards, as many as the in-flight bound allows, taken per capability in one go.
     const std::int64_t now = wall_ms();
-    std::vector<Key> due;
+    std::map<std::uint32_t, std::vector<std::uint32_t>> due;  // capability -> shards
+    std::size_t picked = 0;
     std::int64_t earliest = kNever;
     for (auto& [key, entry] : shards_) {
       if (entry.busy) continue;
-      if (entry.next_due <= now && in_flight_ + (due.size() + 1) * kTakeBatch <= kMaxInFlight + kTakeBatch) {
+      if (entry.next_due <= now && in_flight_ + (picked + 1) * kTakeBatch <= kMaxInFlight) {
         entry.busy = true;
-        due.push_back(key);
+        due[key.first].push_back(key.second);
+        ++picked;
       } else {
         earliest = std::min(earliest, entry.next_due);
       }
     }
     if (!due.empty()) {
       lock.unlock();
-      for (const Key& key : due) take(key);
+      for (auto& [capability, shards] : due) take(capability, shards);
       lock.lock();
       continue;
     }
-    // Asleep until the earliest shard is due, an ack or a set arrives, or the view may have
-    // changed (checked every 100 ms: the table is a pointer read).
+    // Asleep until the earliest shard is due, a batch of acks is ready, a set arrives, or the
+    // view may have changed (checked every 100 ms: the table is a pointer read).
     auto until = std::min(refresh_at_, steady_now + std::chrono::milliseconds(100));
+    if (!acks_.empty()) until = std::min(until, first_ack_at_ + kRecordDelay);
     if (earliest != kNever) {
       until = std::min(until, steady_now + std::chrono::milliseconds(std::max<std::int64_t>(
                                                0, earliest - now)));
@@ -235,38 +242,74 @@ void Reminders::run() {
   }
 }
 
-void Reminders::take(Key key) {
-  const auto [capability, shard] = key;
+void Reminders::take(std::uint32_t capability, const std::vector<std::uint32_t>& shards) {
   const std::string& name = capabilities_.name(capability);
   const std::int64_t now = wall_ms();
-  auto rows = with_fence<std::vector<ReminderRow>>(capability, shard, [&](std::uint64_t fence) {
-    return store_->take_due(name, shard, fence, now, now + kLease.count(), kTakeBatch);
-  });
-  if (!rows) {
-    warn("due reminders of '" + name + "' shard " + std::to_string(shard) +
-         " could not be taken: " + rows.error().message);
-    std::lock_guard lock(mutex_);
-    settle(key, now + (rows.error().code == Errc::fenced ? kRetryFencedMs : kRetryMs), true);
-    return;
-  }
-  if (rows->empty()) {
-    auto next = store_->next_due(name, shard);
-    std::lock_guard lock(mutex_);
-    if (!next) {
-      settle(key, now + kRetryMs, true);
-    } else {
-      settle(key, *next, false);
+  const std::shared_ptr<const RoutingTable> table = rebalancer_.table_snapshot();
+  std::vector<ShardFence> asked;
+  std::vector<std::uint32_t> gone, failed;
+  for (const std::uint32_t shard : shards) {
+    // A claim by a node that does not own the shard would fence its owner's writes.
+    if (!table->owned_here(capability, shard)) {
+      gone.push_back(shard);
+      continue;
     }
-    return;
+    auto fence = host_.shard_fence(capability, shard);
+    if (!fence) {
+      warn("shard " + std::to_string(shard) + " of '" + name +
+           "' could not be claimed for its reminders: " + fence.error().message);
+      failed.push_back(shard);
+      continue;
+    }
+    asked.push_back(ShardFence{shard, *fence});
+  }
+  auto taken = asked.empty() ? Result<TakenReminders>{}
+                             : store_->take_due(name, asked, now, now + kLease.count(), kTakeBatch);
+  if (!taken) {
+    warn("due reminders of '" + name + "' could not be taken: " + taken.error().message);
+    for (const ShardFence& s : asked) failed.push_back(s.shard);
+    asked.clear();
+    taken = TakenReminders{};
+  }
+  for (const std::uint32_t shard : taken->fenced) {
+    // Claimed by another node since: this node claims again if it still owns it.
+    for (const ShardFence& s : asked) {
+      if (s.shard == shard) host_.forget_fence(capability, shard, s.fence);
+    }
+  }
+  std::map<std::uint32_t, std::uint32_t> per_shard;
+  for (const ReminderRow& row : taken->rows) ++per_shard[row.key.shard];
+  std::vector<std::pair<std::uint32_t, std::optional<std::int64_t>>> empty;  // nothing due now
+  for (const ShardFence& s : asked) {
+    const bool fenced = std::find(taken->fenced.begin(), taken->fenced.end(), s.shard) !=
+                        taken->fenced.end();
+    if (fenced || per_shard.count(s.shard)) continue;
+    auto next = store_->next_due(name, s.shard);
+    if (next) {
+      empty.emplace_back(s.shard, *next);
+    } else {
+      failed.push_back(s.shard);
+    }
   }
   {
     std::lock_guard lock(mutex_);
-    auto it = shards_.find(key);
-    if (it == shards_.end()) it = shards_.emplace(key, ShardEntry{kNever, 0, true}).first;
-    it->second.in_flight += static_cast<std::uint32_t>(rows->size());
-    in_flight_ += rows->size();
+    for (const std::uint32_t shard : gone) shards_.erase({capability, shard});
+    for (const std::uint32_t shard : failed) settle({capability, shard}, now + kRetryMs, true);
+    for (const std::uint32_t shard : taken->fenced) {
+      settle({capability, shard}, now + kRetryFencedMs, true);
+    }
+    for (const auto& [shard, next] : empty) settle({capability, shard}, next, false);
+    for (const auto& [shard, count] : per_shard) {
+      auto it = shards_.find({capability, shard});
+      if (it == shards_.end()) {
+        it = shards_.emplace(Key{capability, shard}, ShardEntry{kNever, 0, true}).first;
+      }
+      it->second.in_flight += count;
+    }
+    in_flight_ += taken->rows.size();
   }
-  for (ReminderRow& row : *rows) {
+  for (ReminderRow& row : taken->rows) {
+    const Key key{capability, row.key.shard};
     deliver_(row, [this, key, fired = FiredReminder{row.key, row.name, row.generation, std::nullopt},
                    due = row.due_ms, period = row.period_ms](bool delivered) mutable {
       if (delivered) {
@@ -276,8 +319,9 @@ void Reminders::take(Key key) {
         fired.next_due_ms = next_due(timing, wall_ms());
       }
       std::lock_guard lock(mutex_);
+      if (acks_.empty()) first_ack_at_ = Steady::now();
       acks_.push_back(Ack{key, delivered, std::move(fired)});
-      wake_.notify_all();
+      if (acks_.size() >= kRecordBatch || acks_.size() >= in_flight_) wake_.notify_all();
     });
   }
 }

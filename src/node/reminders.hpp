@@ -82,10 +82,12 @@ class Reminders {
   void run();
   // Reads the owned shards' earliest due times; false when the store failed.
   bool refresh(const std::shared_ptr<const RoutingTable>& table);
-  void take(Key key);
+  // Takes the due reminders of some of a capability's shards and hands them to `deliver`.
+  void take(std::uint32_t capability, const std::vector<std::uint32_t>& shards);
   void record(std::vector<Ack> acks);
   // With mutex_ held: the entry's next due time after its deliveries, or the entry gone.
   void settle(Key key, std::optional<std::int64_t> next_due, bool failed);
+  // Runs a fenced write for a shard this node owns, claiming it again once if it was fenced.
   template <class T>
   Result<T> with_fence(std::uint32_t capability, std::uint32_t shard,
                        const std::function<Result<T>(std::uint64_t fence)>& write);
@@ -102,6 +104,7 @@ class Reminders {
   std::condition_variable wake_;
   std::map<Key, ShardEntry> shards_;             // guarded: owned shards with reminders
   std::vector<Ack> acks_;                        // guarded
+  std::chrono::steady_clock::time_point first_ack_at_{};  // guarded: when acks_ got its first
   std::shared_ptr<const RoutingTable> table_;    // guarded: the table shards_ was read for
   std::chrono::steady_clock::time_point refresh_at_{};  // guarded: when to read them again
   int refreshes_left_ = 0;                       // guarded: extra reads after a view change

@@ -103,30 +103,34 @@ class MemoryStore final : public StateStore {
     return earliest;
   }
 
-  Result<std::vector<ReminderRow>> take_due(std::string_view capability, std::uint32_t shard,
-                                            std::uint64_t fence, std::int64_t now_ms,
-                                            std::int64_t lease_until_ms,
-                                            std::size_t limit) override {
+  Result<TakenReminders> take_due(std::string_view capability, std::span<const ShardFence> shards,
+                                  std::int64_t now_ms, std::int64_t lease_until_ms,
+                                  std::size_t limit) override {
     std::lock_guard lock(mutex_);
-    const auto it = fences_.find({std::string(capability), shard});
-    if (it == fences_.end() || it->second != fence) {
-      return fenced(StateKey{std::string(capability), "", "", shard});
-    }
-    std::vector<ReminderRow*> due;
-    for (auto& [at, row] : reminders_) {
-      if (row.key.capability == capability && row.key.shard == shard && row.due_ms <= now_ms) {
-        due.push_back(&row);
+    TakenReminders taken;
+    for (const ShardFence& asked : shards) {
+      const auto it = fences_.find({std::string(capability), asked.shard});
+      if (it == fences_.end() || it->second != asked.fence) {
+        taken.fenced.push_back(asked.shard);
+        continue;
+      }
+      std::vector<ReminderRow*> due;
+      for (auto& [at, row] : reminders_) {
+        if (row.key.capability == capability && row.key.shard == asked.shard &&
+            row.due_ms <= now_ms) {
+          due.push_back(&row);
+        }
+      }
+      std::stable_sort(due.begin(), due.end(), [](const ReminderRow* a, const ReminderRow* b) {
+        return a->due_ms < b->due_ms;
+      });
+      if (due.size() > limit) due.resize(limit);
+      for (ReminderRow* row : due) {
+        taken.rows.push_back(*row);
+        row->due_ms = lease_until_ms;
       }
     }
-    std::sort(due.begin(), due.end(),
-              [](const ReminderRow* a, const ReminderRow* b) { return a->due_ms < b->due_ms; });
-    if (due.size() > limit) due.resize(limit);
-    std::vector<ReminderRow> out;
-    for (ReminderRow* row : due) {
-      out.push_back(*row);
-      row->due_ms = lease_until_ms;
-    }
-    return out;
+    return taken;
   }
 
   Result<void> fired(std::span<const FiredReminder> reminders) override {

@@ -141,20 +141,31 @@ constexpr const char* kPrepareSql =
     "PREPARE mesh_next_due (text, integer) AS "
     "SELECT min(due_ms) FROM mesh_reminders WHERE capability = $1 AND shard = $2; "
 
-    // One row always: whether the fence holds, then (when it does) the taken reminders.
-    "PREPARE mesh_take_due (text, integer, bigint, bigint, bigint, bigint) AS "
-    "WITH latest AS MATERIALIZED ("
-    "  SELECT fence FROM mesh_shards WHERE capability = $1 AND shard = $2 FOR SHARE), "
+    // The shards asked about whose fence is not the latest (kind 0), then the reminders taken
+    // from the others (kind 1). Concurrent takes of one shard come from one owner, which takes
+    // a shard once at a time, so the rows need no lock beyond what the UPDATE takes.
+    "PREPARE mesh_take_due (text, integer[], bigint[], bigint, bigint, bigint) AS "
+    "WITH asked AS MATERIALIZED ("
+    "  SELECT * FROM unnest($2, $3) AS a(shard, fence)), "
+    "latest AS MATERIALIZED ("
+    "  SELECT s.shard, s.fence FROM mesh_shards s"
+    "  WHERE s.capability = $1 AND s.shard IN (SELECT shard FROM asked) FOR SHARE), "
+    "held AS MATERIALIZED ("
+    "  SELECT shard FROM asked JOIN latest USING (shard, fence)), "
     "due AS MATERIALIZED ("
-    "  SELECT module, id, name, due_ms, period_ms, payload, generation FROM mesh_reminders"
-    "  WHERE capability = $1 AND shard = $2 AND due_ms <= $4"
-    "  AND EXISTS (SELECT FROM latest WHERE fence = $3) ORDER BY due_ms LIMIT $6 FOR UPDATE), "
+    "  SELECT d.* FROM held CROSS JOIN LATERAL ("
+    "    SELECT module, id, name, shard, due_ms, period_ms, payload, generation"
+    "    FROM mesh_reminders r WHERE r.capability = $1 AND r.shard = held.shard"
+    "    AND r.due_ms <= $4 ORDER BY r.due_ms LIMIT $6) d), "
     "leased AS ("
     "  UPDATE mesh_reminders r SET due_ms = $5 FROM due"
     "  WHERE r.capability = $1 AND r.module = due.module AND r.id = due.id"
     "  AND r.name = due.name) "
-    "SELECT ok.held, due.* FROM (SELECT EXISTS (SELECT FROM latest WHERE fence = $3) AS held) ok"
-    "  LEFT JOIN due ON true ORDER BY due.due_ms; "
+    "SELECT 0 AS kind, shard, NULL::text, NULL::text, NULL::text, NULL::bigint, NULL::bigint,"
+    "  NULL::bytea, NULL::bigint FROM asked WHERE shard NOT IN (SELECT shard FROM held) "
+    "UNION ALL "
+    "SELECT 1, shard, module, id, name, due_ms, period_ms, payload, generation FROM due "
+    "ORDER BY 1, 2, 6; "
 
     "PREPARE mesh_fired (text[], text[], text[], text[], bigint[], bigint[]) AS "
     "WITH f AS MATERIALIZED ("
@@ -474,31 +485,37 @@ class PostgresStore final : public StateStore {
     return std::optional<std::int64_t>{read_int8(rows, 0, 0)};
   }
 
-  Result<std::vector<ReminderRow>> take_due(std::string_view capability, std::uint32_t shard,
-                                            std::uint64_t fence, std::int64_t now_ms,
-                                            std::int64_t lease_until_ms,
-                                            std::size_t limit) override {
-    const std::string shard_bytes = detail::pg_int4(shard);
-    const std::string fence_bytes = detail::pg_int8(fence);
+  Result<TakenReminders> take_due(std::string_view capability, std::span<const ShardFence> shards,
+                                  std::int64_t now_ms, std::int64_t lease_until_ms,
+                                  std::size_t limit) override {
+    TakenReminders taken;
+    if (shards.empty()) return taken;
+    detail::PgArray shard_array(detail::kPgInt4, shards.size());
+    detail::PgArray fence_array(detail::kPgInt8, shards.size());
+    for (const ShardFence& asked : shards) {
+      shard_array.add(detail::pg_int4(asked.shard));
+      fence_array.add(detail::pg_int8(asked.fence));
+    }
     const std::string now = detail::pg_int8(static_cast<std::uint64_t>(now_ms));
     const std::string lease = detail::pg_int8(static_cast<std::uint64_t>(lease_until_ms));
     const std::string count = detail::pg_int8(limit);
-    const std::string_view params[] = {capability, shard_bytes, fence_bytes, now, lease, count};
+    const std::string_view params[] = {capability, shard_array.bytes(), fence_array.bytes(),
+                                       now,        lease,               count};
     auto result = run("mesh_take_due", params);
     if (!result) return std::unexpected(result.error());
     PGresult* rows = result->get();
-    if (PQntuples(rows) < 1 || *PQgetvalue(rows, 0, 0) != 1) {
-      return std::unexpected(fenced(StateKey{std::string(capability), "", "", shard}).error());
-    }
-    std::vector<ReminderRow> out;
     for (int i = 0; i < PQntuples(rows); ++i) {
-      if (PQgetisnull(rows, i, 1)) continue;  // the one row of a shard with nothing due
-      out.push_back(ReminderRow{
-          StateKey{std::string(capability), text(rows, i, 1), text(rows, i, 2), shard},
-          text(rows, i, 3), read_int8(rows, i, 4), read_int8(rows, i, 5), text(rows, i, 6),
-          static_cast<std::uint64_t>(read_int8(rows, i, 7))});
+      const std::uint32_t shard = read_int4(rows, i, 1);
+      if (read_int4(rows, i, 0) == 0) {
+        taken.fenced.push_back(shard);
+        continue;
+      }
+      taken.rows.push_back(ReminderRow{
+          StateKey{std::string(capability), text(rows, i, 2), text(rows, i, 3), shard},
+          text(rows, i, 4), read_int8(rows, i, 5), read_int8(rows, i, 6), text(rows, i, 7),
+          static_cast<std::uint64_t>(read_int8(rows, i, 8))});
     }
-    return out;
+    return taken;
   }
 
   Result<void> fired(std::span<const FiredReminder> reminders) override {
