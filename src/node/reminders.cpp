@@ -67,8 +67,11 @@ void Reminders::stop() {
       stopping_ = true;
       wake_.notify_all();
       // Deliveries under way are recorded before the node goes: a reminder delivered and not
-      // recorded would fire again at its next owner.
+      // recorded would fire again at its next owner. One that takes longer than a lease is
+      // left to its lease.
       wake_.wait_for(lock, kLease, [&] { return in_flight_ == 0 && acks_.empty(); });
+      abandoned_ = true;
+      wake_.notify_all();
     }
     if (thread_.joinable()) thread_.join();
   });
@@ -163,12 +166,18 @@ bool Reminders::refresh(const std::shared_ptr<const RoutingTable>& table) {
     }
   }
   std::lock_guard lock(mutex_);
-  // Shards with deliveries under way stay (their acks find them), with what is now known.
   for (auto& [key, entry] : shards_) {
-    if (!entry.busy) continue;
-    ShardEntry& kept = fresh[key];
-    kept.busy = true;
-    kept.in_flight = entry.in_flight;
+    if (entry.busy) {
+      // Deliveries under way: the entry stays (their acks find it), with what is now known.
+      ShardEntry& kept = fresh[key];
+      kept.busy = true;
+      kept.in_flight = entry.in_flight;
+    } else if (table->owned_here(key.first, key.second)) {
+      // A set that landed after the read above is not in `fresh`; an earlier time that turns
+      // out stale costs one empty take.
+      ShardEntry& kept = fresh[key];
+      kept.next_due = std::min(kept.next_due, entry.next_due);
+    }
   }
   shards_ = std::move(fresh);
   return true;
@@ -176,7 +185,7 @@ bool Reminders::refresh(const std::shared_ptr<const RoutingTable>& table) {
 
 void Reminders::run() {
   std::unique_lock lock(mutex_);
-  while (!stopping_ || in_flight_ > 0 || !acks_.empty()) {
+  while (!stopping_ || (!abandoned_ && (in_flight_ > 0 || !acks_.empty()))) {
     const auto steady_now = Steady::now();
     if (!acks_.empty() && (stopping_ || acks_.size() >= kRecordBatch ||
                            acks_.size() >= in_flight_ || steady_now >= first_ack_at_ + kRecordDelay)) {

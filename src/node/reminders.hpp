@@ -110,6 +110,7 @@ class Reminders {
   int refreshes_left_ = 0;                       // guarded: extra reads after a view change
   std::size_t in_flight_ = 0;                    // guarded: over all shards
   bool stopping_ = false;                        // guarded
+  bool abandoned_ = false;                       // guarded: stop() waits no longer
   std::chrono::steady_clock::time_point warned_at_{};  // guarded: rate limit for warnings
   std::atomic<std::uint64_t> fired_{0};
   std::once_flag stopped_;
