@@ -1,6 +1,7 @@
 #include "node/reminders.hpp"
 
 #include <algorithm>
+#include <set>
 
 #include "core/thread_name.hpp"
 
@@ -292,7 +293,9 @@ void Reminders::take(std::uint32_t capability, const std::vector<std::uint32_t>&
   for (const ShardFence& s : asked) {
     const bool fenced = std::find(taken->fenced.begin(), taken->fenced.end(), s.shard) !=
                         taken->fenced.end();
-    if (fenced || per_shard.count(s.shard)) continue;
+    const bool leased = std::any_of(taken->leased.begin(), taken->leased.end(),
+                                    [&](const auto& lease) { return lease.first == s.shard; });
+    if (fenced || leased || per_shard.count(s.shard)) continue;
     auto next = store_->next_due(name, s.shard);
     if (next) {
       empty.emplace_back(s.shard, *next);
@@ -307,6 +310,8 @@ void Reminders::take(std::uint32_t capability, const std::vector<std::uint32_t>&
     for (const std::uint32_t shard : taken->fenced) {
       settle({capability, shard}, now + kRetryFencedMs, true);
     }
+    // Another node's lease (it was delivering when the shard came here): after it ends.
+    for (const auto& [shard, until] : taken->leased) settle({capability, shard}, until, true);
     for (const auto& [shard, next] : empty) settle({capability, shard}, next, false);
     for (const auto& [shard, count] : per_shard) {
       auto it = shards_.find({capability, shard});
@@ -317,9 +322,12 @@ void Reminders::take(std::uint32_t capability, const std::vector<std::uint32_t>&
     }
     in_flight_ += taken->rows.size();
   }
+  std::map<std::uint32_t, std::uint64_t> fences;
+  for (const ShardFence& s : asked) fences[s.shard] = s.fence;
   for (ReminderRow& row : taken->rows) {
     const Key key{capability, row.key.shard};
-    deliver_(row, [this, key, fired = FiredReminder{row.key, row.name, row.generation, std::nullopt},
+    deliver_(row, [this, key, fence = fences[row.key.shard],
+                   fired = FiredReminder{row.key, row.name, row.generation, std::nullopt},
                    due = row.due_ms, period = row.period_ms](bool delivered) mutable {
       if (delivered) {
         ReminderRow timing;
@@ -329,46 +337,67 @@ void Reminders::take(std::uint32_t capability, const std::vector<std::uint32_t>&
       }
       std::lock_guard lock(mutex_);
       if (acks_.empty()) first_ack_at_ = Steady::now();
-      acks_.push_back(Ack{key, delivered, std::move(fired)});
+      acks_.push_back(Ack{key, fence, delivered, std::move(fired)});
       if (acks_.size() >= kRecordBatch || acks_.size() >= in_flight_) wake_.notify_all();
     });
   }
 }
 
 void Reminders::record(std::vector<Ack> acks) {
-  std::vector<FiredReminder> fired;
-  for (Ack& ack : acks) {
-    if (ack.delivered) fired.push_back(std::move(ack.fired));
-  }
-  if (!fired.empty()) {
-    auto recorded = store_->fired(fired);
-    if (recorded) {
-      fired_.fetch_add(fired.size(), std::memory_order_relaxed);
-    } else {
-      // They fire again once their lease ends: at least once, not exactly once.
-      warn(std::to_string(fired.size()) + " delivered reminders could not be recorded: " +
-           recorded.error().message);
-    }
-  }
-  std::vector<Key> finished;
+  // Per capability: the deliveries to record, and the leases of the shards whose last delivery
+  // under way is among these acks (released in the same transaction).
+  std::map<std::uint32_t, std::vector<FiredReminder>> fired;
+  std::map<std::uint32_t, std::vector<ShardFence>> release;
+  std::vector<std::pair<Key, bool>> finished;  // and whether a delivery of it failed
   {
     std::lock_guard lock(mutex_);
     in_flight_ -= acks.size();
-    for (const Ack& ack : acks) {
+    for (Ack& ack : acks) {
+      if (ack.delivered) fired[ack.key.first].push_back(std::move(ack.fired));
       const auto it = shards_.find(ack.key);
-      if (it != shards_.end() && --it->second.in_flight == 0) finished.push_back(ack.key);
+      if (it == shards_.end()) continue;
+      ShardEntry& entry = it->second;
+      entry.failed = entry.failed || !ack.delivered;
+      if (--entry.in_flight == 0) {
+        release[ack.key.first].push_back(ShardFence{ack.key.second, ack.fence});
+        finished.emplace_back(ack.key, entry.failed);
+        entry.failed = false;
+      }
     }
     wake_.notify_all();  // stop() may wait for in_flight_
   }
-  std::sort(finished.begin(), finished.end());
-  finished.erase(std::unique(finished.begin(), finished.end()), finished.end());
-  for (const Key& key : finished) {
+  std::set<std::uint32_t> capabilities;
+  for (const auto& [capability, list] : fired) capabilities.insert(capability);
+  for (const auto& [capability, list] : release) capabilities.insert(capability);
+  std::set<std::uint32_t> unrecorded;
+  for (const std::uint32_t capability : capabilities) {
+    const auto& done = fired[capability];
+    const auto& leases = release[capability];
+    auto recorded = store_->fired(capabilities_.name(capability), done, leases);
+    if (recorded) {
+      fired_.fetch_add(done.size(), std::memory_order_relaxed);
+    } else {
+      // They fire again once their leases end: at least once, not exactly once.
+      warn(std::to_string(done.size()) + " delivered reminders could not be recorded: " +
+           recorded.error().message);
+      unrecorded.insert(capability);
+    }
+  }
+  const std::int64_t now = wall_ms();
+  for (const auto& [key, failed] : finished) {
+    if (failed || unrecorded.count(key.first)) {
+      // Not delivered, or not recorded: try again shortly (or at the lease's end) rather than
+      // at once, which could spin on a reminder that cannot be delivered here.
+      std::lock_guard lock(mutex_);
+      settle(key, now + (unrecorded.count(key.first) ? kLease.count() : kRetryMs), true);
+      continue;
+    }
     auto next = store_->next_due(capabilities_.name(key.first), key.second);
     std::lock_guard lock(mutex_);
     if (next) {
       settle(key, *next, false);
     } else {
-      settle(key, wall_ms() + kRetryMs, true);
+      settle(key, now + kRetryMs, true);
     }
   }
 }

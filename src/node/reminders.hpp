@@ -26,14 +26,15 @@ namespace mesh::detail {
 // Memory: one small entry per owned shard that has reminders (its earliest due time), never
 // one per reminder: the store's (capability, shard, due_ms) index is the due-time index. Its
 // thread wakes when the earliest shard is due, takes the shard's due reminders from the store
-// under a lease (StateStore::take_due) and hands them to `deliver`; once delivered they are
-// recorded in batches (StateStore::fired) and the shard's next due time is read back.
+// under a lease on the shard (StateStore::take_due) and hands them to `deliver`; once delivered
+// they are recorded in batches, releasing the lease (StateStore::fired), and the shard's next
+// due time is read back.
 //
 // The shards are the current routing table's: a shard this node gains is read from the store
 // when the view changes (and again shortly after, for reminders its previous owner set late),
-// a shard it loses is dropped. A reminder handed out under a lease that is not recorded (its
-// delivery failed, the node died) is taken again once the lease ends, by whoever owns the
-// shard then: delivery is at least once. Thread-safe; no lock is held while the store, the
+// a shard it loses is dropped; a shard its previous owner still holds a lease on waits until
+// that owner released it (after recording its deliveries) or the lease ended (it died). A
+// reminder handed out and not recorded is taken again: delivery is at least once. Thread-safe; no lock is held while the store, the
 // host or `deliver` is called.
 class Reminders {
  public:
@@ -72,9 +73,11 @@ class Reminders {
     std::int64_t next_due = kNever;  // the earliest due time the store had (or a retry time)
     std::uint32_t in_flight = 0;     // reminders handed out and not yet recorded
     bool busy = false;               // a take or its deliveries are under way
+    bool failed = false;             // a delivery of the current take failed
   };
   struct Ack {
     Key key;
+    std::uint64_t fence;  // the one the shard's lease was taken under
     bool delivered;
     FiredReminder fired;
   };

@@ -35,6 +35,9 @@ Result<TakenReminders> StateStore::take_due(std::string_view, std::span<const Sh
   return no_reminders();
 }
 
-Result<void> StateStore::fired(std::span<const FiredReminder>) { return no_reminders(); }
+Result<void> StateStore::fired(std::string_view, std::span<const FiredReminder>,
+                               std::span<const ShardFence>) {
+  return no_reminders();
+}
 
 }  // namespace mesh
