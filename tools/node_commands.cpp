@@ -139,7 +139,9 @@ std::string run_command(mesh::Node& node, const std::string& line) {
                                    {"activations", status.activations},
                                    {"handoffs_in_progress", status.handoffs_in_progress},
                                    {"reconciler_runs", status.reconciler_runs},
-                                   {"reconciler_stopped", status.reconciler_stopped}}
+                                   {"reconciler_stopped", status.reconciler_stopped},
+                                   {"handshakes_refused", status.handshakes_refused},
+                                   {"discovery_dropped", status.discovery_dropped}}
                            .dump();
   }
   if (verb == "activations") {

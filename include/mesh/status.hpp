@@ -32,6 +32,10 @@ struct NodeStatus {
   std::size_t handoffs_in_progress = 0;
   std::uint64_t reconciler_runs = 0;
   std::uint64_t reconciler_stopped = 0;  // activations the reconciler stopped, in total
+  // Accepted connections closed at once because NodeOptions::max_handshakes were in progress.
+  std::uint64_t handshakes_refused = 0;
+  // Announcements the discovery provider dropped as forged or malformed (Discovery::dropped()).
+  std::uint64_t discovery_dropped = 0;
 };
 
 }  // namespace mesh
