@@ -3,8 +3,10 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace mesh {
@@ -14,6 +16,7 @@ struct DiscoveryIdentity {
   std::string name;
   std::string listen;  // "host:port" as bound (the port is real even when 0 was asked for)
   std::string cookie;  // to sign announcements with; never sent
+  std::function<void(std::string_view)> warn;  // logs a warning through the node's LogSink
 };
 
 // A source of "host:port" addresses of nodes, asked every NodeOptions::discovery_interval by

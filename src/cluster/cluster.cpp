@@ -82,7 +82,9 @@ void Cluster::start(std::vector<std::string> capabilities) {
   if (options_.discovery) {
     discovery_thread_ = std::thread([this] {
       name_this_thread("mesh-discovery");
-      options_.discovery->announce_as(DiscoveryIdentity{self_.name, self_.listen, self_.cookie});
+      options_.discovery->announce_as(DiscoveryIdentity{
+          self_.name, self_.listen, self_.cookie,
+          [this](std::string_view line) { host_.log(LogLevel::warning, std::string(line)); }});
       discovery_loop();
     });
   }

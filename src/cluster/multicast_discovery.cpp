@@ -11,6 +11,7 @@
 #include <atomic>
 #include <charconv>
 #include <chrono>
+#include <cerrno>
 #include <cstring>
 #include <map>
 #include <mutex>
@@ -64,7 +65,8 @@ bool wildcard(const std::string& host) { return host.empty() || host == "0.0.0.0
 
 class MulticastDiscovery final : public Discovery {
  public:
-  MulticastDiscovery(std::string group, unsigned short port) : port_(port) {
+  MulticastDiscovery(std::string group, unsigned short port)
+      : port_(port), group_text_(group) {
     if (::inet_pton(AF_INET, group.c_str(), &group_) != 1 || !IN_MULTICAST(ntohl(group_.s_addr))) {
       throw std::invalid_argument("mesh: multicast group '" + group +
                                   "' is not an IPv4 multicast address (224.0.0.0/4)");
@@ -85,7 +87,11 @@ class MulticastDiscovery final : public Discovery {
     put_field(announcement_, self.listen);
     const auto mac = sign(self.cookie, announcement_);
     announcement_.append(mac.begin(), mac.end());
-    open_socket(interface);
+    if (!open_socket(interface) && self.warn) {
+      self.warn("multicast discovery on " + group_text_ + ":" + std::to_string(port_) +
+                " is off: " + std::strerror(errno) +
+                " (does the listen address's interface have MULTICAST set?)");
+    }
   }
 
   std::vector<std::string> addresses() override {
@@ -114,9 +120,9 @@ class MulticastDiscovery final : public Discovery {
   std::uint64_t dropped() const override { return dropped_.load(std::memory_order_relaxed); }
 
  private:
-  void open_socket(in_addr interface) {
+  bool open_socket(in_addr interface) {
     fd_ = ::socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd_ < 0) return;
+    if (fd_ < 0) return false;
     const int one = 1;
     const unsigned char ttl = 1, loop = 1;  // the local network only; nodes on one host too
     ip_mreq join{};
@@ -136,9 +142,12 @@ class MulticastDiscovery final : public Discovery {
         (interface.s_addr == htonl(INADDR_ANY) ||
          ::setsockopt(fd_, IPPROTO_IP, IP_MULTICAST_IF, &interface, sizeof interface) == 0);
     if (!ok) {
+      const int error = errno;
       ::close(fd_);
       fd_ = -1;
+      errno = error;
     }
+    return ok;
   }
 
   // Reads what arrived since the last round, at most kReadsPerRound datagrams.
@@ -192,6 +201,7 @@ class MulticastDiscovery final : public Discovery {
   }
 
   const unsigned short port_;
+  const std::string group_text_;
   in_addr group_{};
   std::mutex mutex_;
   DiscoveryIdentity self_;          // guarded by mutex_
