@@ -48,7 +48,11 @@ void Connection::start() {
     // The dialer speaks first: its ClientHello. HELLO waits in tls_pending_ for the session.
     std::lock_guard lock(write_mutex_);
     tls_ = std::make_unique<TlsSession>(*self_.tls, false);
-    if (tls_->handshake(out_)) write_locked();
+    if (!tls_->handshake(out_)) {
+      asio::post(io_, [self = shared_from_this(), why = tls_->error()] { self->do_close(why); });
+      return;
+    }
+    write_locked();
   }
   send(wire::encode_frame(wire::Type::hello,
                           Value{{"name", self_.name},

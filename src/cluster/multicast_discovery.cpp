@@ -124,6 +124,9 @@ class MulticastDiscovery final : public Discovery {
     fd_ = ::socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd_ < 0) return false;
     const int one = 1;
+    // Room for more than a round's reads (the kernel caps it at twice net.core.rmem_max).
+    const int receive_buffer = 512 * 1024;
+    ::setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &receive_buffer, sizeof receive_buffer);
     const unsigned char ttl = 1, loop = 1;  // the local network only; nodes on one host too
     ip_mreq join{};
     join.imr_multiaddr = group_;

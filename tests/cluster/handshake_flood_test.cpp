@@ -1,5 +1,5 @@
 // Thousands of connections to a node's port that never finish a handshake (idle ones, ones
-// that send garbage, ones that announce a large frame and stall): the node's RSS stays bounded
+// that send garbage, ones that announce a large frame or start a TLS handshake and stall): the node's RSS stays bounded
 // (a small buffer per stranger, NodeOptions::max_handshakes of them at once, the rest refused
 // and counted), and calls between its real peers keep succeeding. With and without TLS.
 #include <arpa/inet.h>
@@ -85,8 +85,15 @@ TEST_P(HandshakeFloodTest, StrangersCostLittleAndRealPeersKeepCalling) {
       for (char& c : garbage) c = static_cast<char>(random());
       (void)::send(fd, garbage.data(), garbage.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
     } else if (i % 5 == 4) {
-      const char stall[] = {0, 0, 0x0b, static_cast<char>(0xb8), 1, 1, 0x42};
-      (void)::send(fd, stall, sizeof stall, MSG_NOSIGNAL | MSG_DONTWAIT);
+      // Without TLS, a frame header announcing 3000 bytes; with TLS, the start of a ClientHello
+      // record, so that the node holds a TLS session for it until the timeout.
+      const char frame[] = {0, 0, 0x0b, static_cast<char>(0xb8), 1, 1, 0x42};
+      const char hello[] = {0x16, 0x03, 0x01, 0x01, 0x00, 0x01, 0x00, 0x00, static_cast<char>(0xfc), 0x03};
+      if (tls) {
+        (void)::send(fd, hello, sizeof hello, MSG_NOSIGNAL | MSG_DONTWAIT);
+      } else {
+        (void)::send(fd, frame, sizeof frame, MSG_NOSIGNAL | MSG_DONTWAIT);
+      }
     }
   }
   EXPECT_GT(sockets.size(), 4000u);

@@ -174,3 +174,89 @@ TEST_F(MulticastDiscoveryTest, ForgedAndMalformedDatagramsAreDroppedAndCounted) 
 
 }  // namespace
 }  // namespace mesh::test
+
+namespace mesh::test {
+namespace {
+
+// The provider alone, on the loopback interface of this host (TTL 1, a random port of an
+// administratively scoped group): its bounds on work and memory per round.
+class MulticastProviderTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    port = static_cast<unsigned short>(40000 + ::getpid() % 20000);
+    provider = multicast_discovery("239.255.42.42", port);
+    provider->announce_as(DiscoveryIdentity{"self", "127.0.0.1:4000", "cookie", {}});
+    sender = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    in_addr loopback{};
+    ::inet_pton(AF_INET, "127.0.0.1", &loopback);
+    ::setsockopt(sender, IPPROTO_IP, IP_MULTICAST_IF, &loopback, sizeof loopback);
+  }
+  void TearDown() override { ::close(sender); }
+
+  void send(const std::string& datagram) {
+    sockaddr_in to{};
+    to.sin_family = AF_INET;
+    to.sin_port = htons(port);
+    ::inet_pton(AF_INET, "239.255.42.42", &to.sin_addr);
+    ::sendto(sender, datagram.data(), datagram.size(), 0, reinterpret_cast<sockaddr*>(&to), sizeof to);
+  }
+  // Sends signed announcements of `count` distinct addresses, starting at port `first`.
+  void announce(int first, int count) {
+    for (int i = first; i < first + count; ++i) {
+      send(announcement("n" + std::to_string(i), "127.0.0.1:" + std::to_string(i), "cookie"));
+      if (i % 100 == 99) std::this_thread::sleep_for(2ms);  // stay within the socket buffer
+    }
+  }
+
+  unsigned short port = 0;
+  std::shared_ptr<Discovery> provider;
+  int sender = -1;
+};
+
+TEST_F(MulticastProviderTest, ReadsAtMost256DatagramsARoundAndRemembersAtMost1024Addresses) {
+  EXPECT_TRUE(provider->addresses().empty());
+  announce(1000, 300);
+  std::this_thread::sleep_for(50ms);
+  EXPECT_EQ(provider->addresses().size(), 256u) << "one round reads at most 256 datagrams";
+  EXPECT_EQ(provider->addresses().size(), 300u) << "the rest waited for the next round";
+  for (int batch = 0; batch < 4; ++batch) {
+    announce(2000 + batch * 250, 250);
+    std::this_thread::sleep_for(50ms);
+    (void)provider->addresses();
+  }
+  EXPECT_EQ(provider->addresses().size(), 1024u) << "at most 1024 addresses are remembered";
+  EXPECT_EQ(provider->dropped(), 0u);
+}
+
+TEST_F(MulticastProviderTest, OwnAnnouncementIsNotAnAddressAndOversizeDatagramsAreDropped) {
+  (void)provider->addresses();  // sends "self", which loops back
+  std::this_thread::sleep_for(50ms);
+  EXPECT_TRUE(provider->addresses().empty());
+  std::string big = announcement("big", "127.0.0.1:9", "cookie");
+  big.insert(10, std::string(1100, 'x'));
+  send(big);
+  send(announcement("zero", "0.0.0.0:4321", "cookie"));  // a wildcard host: the sender's address
+  std::this_thread::sleep_for(50ms);
+  EXPECT_EQ(provider->addresses(), std::vector<std::string>{"127.0.0.1:4321"});
+  EXPECT_EQ(provider->dropped(), 1u);
+}
+
+TEST(MulticastDiscovery, SaysWhyWhenItCannotJoinTheGroup) {
+  auto provider = multicast_discovery("239.255.42.43", 45893);
+  std::string warning;
+  // 192.0.2.1 (TEST-NET-1) is on no interface here, so the group cannot be joined there.
+  provider->announce_as(DiscoveryIdentity{"self", "192.0.2.1:4000", "cookie",
+                                          [&](std::string_view line) { warning = line; }});
+  EXPECT_NE(warning.find("multicast discovery on 239.255.42.43:45893 is off: "), std::string::npos)
+      << warning;
+  EXPECT_TRUE(provider->addresses().empty());
+}
+
+TEST(MulticastDiscovery, RefusesAGroupThatIsNotMulticast) {
+  EXPECT_THROW(multicast_discovery("10.0.0.1", 45892), std::invalid_argument);
+  EXPECT_THROW(multicast_discovery("not an address", 45892), std::invalid_argument);
+  EXPECT_NO_THROW(multicast_discovery());
+}
+
+}  // namespace
+}  // namespace mesh::test

@@ -6,6 +6,7 @@
 
 #include <memory>
 
+#include "mesh/node.hpp"
 #include "node_process.hpp"
 #include "support/test_actors.hpp"
 #include "support/test_certs.hpp"
@@ -60,8 +61,10 @@ class TlsTest : public ::testing::Test {
 };
 
 TEST_F(TlsTest, ClusterServesCallsOverTls) {
+  // Certificates' names need not match node names: the CA and the cookie decide.
+  certs.make_node("some-other-name", "ca");
   auto a = node("a", "a", "game");
-  auto b = node("b", "b", "chat", a->listen());
+  auto b = node("b", "some-other-name", "chat", a->listen());
   ASSERT_EQ(b->command("wait-nodes game 1 5000"), "ok") << a->log() << b->log();
   ASSERT_EQ(a->command("wait-nodes chat 1 5000"), "ok");
   for (int i = 0; i < 20; ++i) {
@@ -109,6 +112,33 @@ TEST_F(TlsTest, PlaintextPeerIsRefusedBothWays) {
   EXPECT_EQ(plain->log().find("handshake timed out"), std::string::npos) << plain->log();
   EXPECT_LT(std::chrono::steady_clock::now() - started, 4500ms);
   expect_apart(*a, *plain);
+}
+
+TEST_F(TlsTest, FilesThatCannotBeUsedAreRefusedWhenTheNodeStarts) {
+  auto start = [](TlsOptions tls) {
+    Node node(NodeOptions{.listen = "127.0.0.1:0", .cookie = "tls", .tls = std::move(tls)});
+  };
+  auto message = [&](TlsOptions tls) {
+    try {
+      start(std::move(tls));
+    } catch (const std::invalid_argument& e) {
+      return std::string(e.what());
+    }
+    return std::string("no exception");
+  };
+  EXPECT_NO_THROW(start(certs.options("a", "ca")));
+  TlsOptions missing = certs.options("a", "ca");
+  missing.certificate_chain = certs.path("nope.pem");
+  EXPECT_NE(message(missing).find("certificate_chain '" + certs.path("nope.pem") + "' cannot be used"),
+            std::string::npos) << message(missing);
+  TlsOptions wrong_key = certs.options("a", "ca");
+  wrong_key.private_key = certs.path("b.key");  // not a.pem's key
+  EXPECT_NE(message(wrong_key).find("private_key"), std::string::npos) << message(wrong_key);
+  TlsOptions not_pem = certs.options("a", "ca");
+  not_pem.ca = certs.path("a.csr");
+  EXPECT_NE(message(not_pem).find("ca '"), std::string::npos) << message(not_pem);
+  EXPECT_NE(message(TlsOptions{.ca = certs.path("ca.pem")}).find("needs certificate_chain"),
+            std::string::npos);
 }
 
 }  // namespace
