@@ -5,6 +5,7 @@
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -125,6 +126,36 @@ TEST_P(HandshakeFloodTest, StrangersCostLittleAndRealPeersKeepCalling) {
   NodeProcess c(MESH_NODE_BINARY, c_args);
   EXPECT_EQ(c.command("wait-nodes game 2 7000"), "ok") << c.log();
   EXPECT_EQ(a.terminate(), 0);
+}
+
+// Whether the node closes `fd` within `limit` (reads until EOF or an error).
+bool closed_within(int fd, std::chrono::milliseconds limit) {
+  const auto until = std::chrono::steady_clock::now() + limit;
+  char buffer[512];
+  while (std::chrono::steady_clock::now() < until) {
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, 20) == 1 && ::recv(fd, buffer, sizeof buffer, 0) <= 0) return true;
+  }
+  return false;
+}
+
+TEST(HandshakeFrames, AStrangerMaySendOnlySmallFrames) {
+  NodeProcess a(MESH_NODE_BINARY, {"--name", "a", "--listen", "127.0.0.1:0", "--cookie", "flood"});
+  // A header announcing a 5000-byte HELLO: over the 4096 bytes allowed before admission.
+  const int large = connect_to(a.listen());
+  const char too_long[] = {0, 0, 0x13, static_cast<char>(0x8a), 1, 1};
+  ASSERT_EQ(::send(large, too_long, sizeof too_long, MSG_NOSIGNAL), 6);
+  EXPECT_TRUE(closed_within(large, 1000ms));
+  EXPECT_TRUE(eventually([&] {
+    return a.log().find("frame of 5002 bytes exceeds the limit of 4096") != std::string::npos;
+  })) << a.log();
+  // 4000 bytes announced: allowed, so the node waits for the rest (until the handshake timeout).
+  const int small = connect_to(a.listen());
+  const char short_enough[] = {0, 0, 0x0f, static_cast<char>(0xa0), 1, 1};
+  ASSERT_EQ(::send(small, short_enough, sizeof short_enough, MSG_NOSIGNAL), 6);
+  EXPECT_FALSE(closed_within(small, 500ms));
+  ::close(large);
+  ::close(small);
 }
 
 INSTANTIATE_TEST_SUITE_P(Plaintext, HandshakeFloodTest, ::testing::Values(false));
