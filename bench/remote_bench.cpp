@@ -206,5 +206,5 @@ int main(int argc, char** argv) {
               calls / seconds, failed.load());
   ::kill(child.pid, SIGKILL);
   ::waitpid(child.pid, nullptr, 0);
-  return 0;
+  return failed.load() == 0 ? 0 : 1;
 }
