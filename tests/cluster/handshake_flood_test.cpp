@@ -112,6 +112,13 @@ TEST_P(HandshakeFloodTest, StrangersCostLittleAndRealPeersKeepCalling) {
   EXPECT_GT(status["handshakes_refused"].get<std::uint64_t>(), 1000u);
   EXPECT_TRUE(eventually([&] { return a.log().find("NodeOptions::max_handshakes is 256") != std::string::npos; }))
       << a.log().substr(0, 2000);
+  // Logged at most once a second, not once per refused connection.
+  const std::string log = a.log();
+  std::size_t lines = 0;
+  for (auto at = log.find("max_handshakes is"); at != std::string::npos; at = log.find("max_handshakes is", at + 1)) {
+    ++lines;
+  }
+  EXPECT_LE(lines, 4u) << log.substr(0, 2000);
   // A newcomer gets in once the strangers are gone.
   std::vector<std::string> c_args = b_args;
   c_args[1] = "c";
