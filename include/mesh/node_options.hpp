@@ -94,7 +94,8 @@ struct NodeOptions {
   // Accepted connections that have not finished the handshake yet (TLS and cookie), at most.
   // One more is closed at once, logged (at most once a second) and counted in
   // NodeStatus::handshakes_refused; a handshake not finished within 5 s is closed. Until a peer
-  // is admitted its connection holds a 512-byte read buffer, not the 64 KiB of a ready link.
+  // is admitted its connection holds a 512-byte read buffer, not the 64 KiB of a ready link, and
+  // may send frames of at most 4096 bytes. At least 1 (docs/wire-protocol.md, "Before admission").
   std::uint32_t max_handshakes = 256;
 };
 

@@ -13,6 +13,7 @@
 #include <memory>
 #include <random>
 
+#include "mesh/node.hpp"
 #include "node_process.hpp"
 #include "support/rss.hpp"
 #include "support/test_actors.hpp"
@@ -163,6 +164,10 @@ TEST(HandshakeFrames, AStrangerMaySendOnlySmallFrames) {
   EXPECT_FALSE(closed_within(small, 500ms));
   ::close(large);
   ::close(small);
+}
+
+TEST(HandshakeFrames, MaxHandshakesMustBePositive) {
+  EXPECT_THROW(Node(NodeOptions{.listen = "127.0.0.1:0", .max_handshakes = 0}), std::invalid_argument);
 }
 
 INSTANTIATE_TEST_SUITE_P(Plaintext, HandshakeFloodTest, ::testing::Values(false));
