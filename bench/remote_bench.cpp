@@ -2,7 +2,10 @@
 // and pipelined async_calls between two nodes: this process and a forked owner process, over
 // loopback TCP.
 //
-//   remote_bench [--quick]
+// With --tls both nodes use TLS 1.3 (certificates made by the openssl command in a temporary
+// directory, as the tests make them); the floor stays plaintext TCP.
+//
+//   remote_bench [--quick] [--tls]
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -16,15 +19,18 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <memory>
 #include <thread>
 #include <vector>
 
 #include "bench_actors.hpp"
+#include "support/test_certs.hpp"
 
 namespace {
 
 using Clock = std::chrono::steady_clock;
 bool quick = false;
+mesh::test::TestCerts* certs = nullptr;  // set with --tls
 
 struct Percentiles {
   double p50, p99;
@@ -126,18 +132,32 @@ Percentiles tcp_floor(unsigned short port, std::size_t rounds) {
 }
 
 mesh::NodeOptions options(std::string name, std::vector<std::string> seeds) {
-  return mesh::NodeOptions{.name = std::move(name), .listen = "127.0.0.1:0",
-                           .seeds = std::move(seeds), .cookie = "bench",
-                           .log = [](mesh::LogLevel, std::string_view) {}};
+  mesh::NodeOptions options{.name = std::move(name), .listen = "127.0.0.1:0",
+                            .seeds = std::move(seeds), .cookie = "bench",
+                            .log = [](mesh::LogLevel, std::string_view) {}};
+  if (certs) options.tls = certs->options(options.name, "ca");
+  return options;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;
+  bool tls = false;
+  for (int i = 1; i < argc; ++i) {
+    quick = quick || std::strcmp(argv[i], "--quick") == 0;
+    tls = tls || std::strcmp(argv[i], "--tls") == 0;
+  }
+  std::unique_ptr<mesh::test::TestCerts> tls_certs;
+  if (tls) {
+    tls_certs = std::make_unique<mesh::test::TestCerts>();
+    tls_certs->make_ca("ca");
+    for (const char* name : {"owner", "caller"}) tls_certs->make_node(name, "ca");
+    certs = tls_certs.get();
+  }
   const std::size_t rounds = quick ? 5'000 : 50'000;
-  std::printf("mesh remote-call benchmark (%u hardware threads)%s\n",
-              std::thread::hardware_concurrency(), quick ? " [quick]" : "");
+  std::printf("mesh remote-call benchmark (%u hardware threads)%s%s\n",
+              std::thread::hardware_concurrency(), quick ? " [quick]" : "",
+              tls ? " [TLS 1.3 between the nodes]" : "");
 
   const Child child = start_child();
   const Percentiles floor = tcp_floor(child.echo_port, rounds);
@@ -186,5 +206,5 @@ int main(int argc, char** argv) {
               calls / seconds, failed.load());
   ::kill(child.pid, SIGKILL);
   ::waitpid(child.pid, nullptr, 0);
-  return 0;
+  return failed.load() == 0 ? 0 : 1;
 }

@@ -5,6 +5,7 @@
 //             [--cookie SECRET | MESH_COOKIE=...] [--dns NAME --dns-port P [--dns-server IP:PORT]]
 //             [--strategy rendezvous|modulo|first] [--commands]
 //             [--store sqlite:PATH | --store postgres:CONNINFO] [--reminder-log FILE]
+//             [--tls-cert CHAIN.pem --tls-key KEY.pem --tls-ca CA.pem] [--multicast [GROUP:PORT]]
 //
 // Prints "ready NAME LISTEN" on stdout once listening. Logs membership changes on stderr. Exits
 // cleanly (announcing its leave) on SIGTERM or SIGINT. With --commands it reads one command per
@@ -81,6 +82,19 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"after_each_message", "on_deactivate"}));
   app.add_option("--reminder-log", reminder_log,
                  "append a line per reminder a Beacon actor receives to this file");
+  app.add_option("--tls-cert", options.tls.certificate_chain,
+                 "TLS: this node's certificate chain (PEM); with --tls-key and --tls-ca");
+  app.add_option("--tls-key", options.tls.private_key, "TLS: this node's private key (PEM)");
+  app.add_option("--tls-ca", options.tls.ca, "TLS: the CA peers' certificates must chain to (PEM)");
+  std::string multicast;
+  app.add_option("--multicast", multicast,
+                 "find peers by UDP multicast gossip on GROUP:PORT (alone: 230.1.1.251:45892)")
+      ->expected(0, 1)
+      ->default_str("230.1.1.251:45892");
+  unsigned discovery_ms = 1000;
+  app.add_option("--discovery-ms", discovery_ms, "how often discovery is asked (and announces)");
+  app.add_option("--max-handshakes", options.max_handshakes,
+                 "accepted connections allowed in their handshake at once");
   app.add_flag("--commands", commands, "read commands on stdin, answer on stdout");
   app.add_flag("--quiet", quiet, "log only warnings and errors");
   app.add_flag("--verbose", verbose, "also log debug lines (e.g. refused duplicate links)");
@@ -101,6 +115,26 @@ int main(int argc, char** argv) {
     }
     options.discovery = mesh::dns_discovery(dns_name, dns_port, dns_server);
   }
+  if (app.count("--multicast") > 0) {
+    if (options.discovery) {
+      std::cerr << "mesh_node: use --dns or --multicast, not both\n";
+      return 2;
+    }
+    if (multicast.empty()) multicast = "230.1.1.251:45892";
+    const auto colon = multicast.rfind(':');
+    try {
+      if (colon == std::string::npos) throw std::invalid_argument("not GROUP:PORT");
+      const int port = std::stoi(multicast.substr(colon + 1));
+      if (port <= 0 || port > 65535) throw std::invalid_argument("bad port");
+      options.discovery = mesh::multicast_discovery(multicast.substr(0, colon),
+                                                    static_cast<unsigned short>(port));
+    } catch (const std::exception& e) {
+      std::cerr << "mesh_node: --multicast takes GROUP:PORT, e.g. 230.1.1.251:45892 ("
+                << e.what() << ")\n";
+      return 2;
+    }
+  }
+  options.discovery_interval = std::chrono::milliseconds(discovery_ms);
   options.heartbeat_interval = std::chrono::milliseconds(heartbeat_ms);
   options.failure_timeout = std::chrono::milliseconds(failure_ms);
   options.reconcile_interval = std::chrono::milliseconds(reconcile_ms);

@@ -143,7 +143,9 @@ std::string run_command(mesh::Node& node, const std::string& line) {
                                    {"timers", status.timers},
                                    {"reminders_held", status.reminders_held},
                                    {"reminders_due", status.reminders_due},
-                                   {"reminders_fired", status.reminders_fired}}
+                                   {"reminders_fired", status.reminders_fired},
+                                   {"handshakes_refused", status.handshakes_refused},
+                                   {"discovery_dropped", status.discovery_dropped}}
                            .dump();
   }
   if (verb == "activations") {

@@ -22,6 +22,17 @@ enum class LogLevel : std::uint8_t { debug, info, warning, error };
 // threads, possibly concurrently: it must be thread-safe and quick.
 using LogSink = std::function<void(LogLevel level, std::string_view message)>;
 
+// TLS 1.3 on the links between nodes (docs/tls.md): PEM file paths, all three or none. With
+// them, a node accepts and dials only TLS links whose peer presents a certificate signed by
+// `ca` (and presents its own), and still requires the cookie inside. Nodes with and without TLS
+// refuse each other. Node's constructor throws std::invalid_argument when a file cannot be used.
+struct TlsOptions {
+  std::string certificate_chain;  // this node's certificate, then any intermediates
+  std::string private_key;        // the key of that certificate (unencrypted PEM)
+  std::string ca;                 // the CA certificate(s) a peer's certificate must chain to
+  bool enabled() const { return !certificate_chain.empty() || !private_key.empty() || !ca.empty(); }
+};
+
 // Built with designated initializers, so the field order is part of the API: new fields go at
 // the end. Node's constructor throws std::invalid_argument for values it cannot use.
 struct NodeOptions {
@@ -77,6 +88,15 @@ struct NodeOptions {
   // postgres_store(conninfo), memory_store() or your own. Null = none (no persistent modules).
   // Nodes of one cluster that host persistent actors must share one store.
   std::shared_ptr<StateStore> state_store;
+
+  // Empty: plaintext links. See TlsOptions.
+  TlsOptions tls;
+  // Accepted connections that have not finished the handshake yet (TLS and cookie), at most.
+  // One more is closed at once, logged (at most once a second) and counted in
+  // NodeStatus::handshakes_refused; a handshake not finished within 5 s is closed. Until a peer
+  // is admitted its connection holds a 512-byte read buffer, not the 64 KiB of a ready link, and
+  // may send frames of at most 4096 bytes. At least 1 (docs/wire-protocol.md, "Before admission").
+  std::uint32_t max_handshakes = 256;
 };
 
 }  // namespace mesh

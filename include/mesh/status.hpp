@@ -32,6 +32,10 @@ struct NodeStatus {
   std::size_t handoffs_in_progress = 0;
   std::uint64_t reconciler_runs = 0;
   std::uint64_t reconciler_stopped = 0;  // activations the reconciler stopped, in total
+  // Accepted connections closed at once because NodeOptions::max_handshakes were in progress.
+  std::uint64_t handshakes_refused = 0;
+  // Announcements the discovery provider dropped as forged or malformed (Discovery::dropped()).
+  std::uint64_t discovery_dropped = 0;
   std::size_t timers = 0;  // timers running on this node's activations
   // Reminders on the shards this node owns, and how many of them are due and not yet handed to
   // their actor (read from the state store: a pass over the reminders; 0 without a store).

@@ -43,6 +43,10 @@ Cluster::Cluster(ClusterOptions options, ClusterHost& host)
       acceptor_(io_),
       ticker_(io_),
       peers_(std::make_shared<const PeerMap>()) {
+  if (options_.tls.enabled()) tls_ = std::make_unique<TlsContext>(options_.tls);
+  if (options_.max_handshakes == 0) {
+    throw std::invalid_argument("mesh: max_handshakes must be at least 1");
+  }
   const auto endpoint = listen_endpoint(io_, options_.listen);
   acceptor_.open(endpoint.protocol());
   acceptor_.set_option(asio::ip::tcp::acceptor::reuse_address(true));
@@ -52,7 +56,7 @@ Cluster::Cluster(ClusterOptions options, ClusterHost& host)
   const std::string host_part = split_address(options_.listen)->host;
   self_ = LocalIdentity{options_.name, new_incarnation(), join_address(host_part, bound.port()),
                         options_.cookie, options_.max_frame_bytes,
-                        options_.max_send_queue_bytes};
+                        options_.max_send_queue_bytes, tls_.get()};
   if (self_.name.empty()) self_.name = self_.listen;
 }
 
@@ -78,6 +82,9 @@ void Cluster::start(std::vector<std::string> capabilities) {
   if (options_.discovery) {
     discovery_thread_ = std::thread([this] {
       name_this_thread("mesh-discovery");
+      options_.discovery->announce_as(DiscoveryIdentity{
+          self_.name, self_.listen, self_.cookie,
+          [this](std::string_view line) { host_.log(LogLevel::warning, std::string(line)); }});
       discovery_loop();
     });
   }
@@ -139,11 +146,44 @@ void Cluster::accept_next() {
       return;
     }
     if (stopping_) return;
+    if (!room_for_handshake(socket)) {
+      asio::error_code ignored;
+      socket.close(ignored);
+      accept_next();
+      return;
+    }
     auto connection = std::make_shared<Connection>(io_, std::move(socket), self_, *this, "");
     connections_.emplace(connection, Link{});
     connection->start();
     accept_next();
   });
+}
+
+// Strangers may hold at most max_handshakes connections at once (each until its handshake
+// ends or times out): beyond that a connection is closed unread, so a flood of idle or garbage
+// connections costs a bounded amount whatever its size. Logged at most once a second.
+bool Cluster::room_for_handshake(const asio::ip::tcp::socket& socket) {
+  std::size_t in_handshake = 0;
+  for (const auto& [connection, link] : connections_) {
+    in_handshake += connection->dialed_address().empty() && !connection->admitted();
+  }
+  if (in_handshake < options_.max_handshakes) return true;
+  handshakes_refused_.fetch_add(1, std::memory_order_relaxed);
+  ++refusals_unlogged_;
+  const auto now = Clock::now();
+  if (now - refusal_logged_ >= std::chrono::seconds(1)) {
+    asio::error_code ignored;
+    const auto from = socket.remote_endpoint(ignored);
+    host_.log(LogLevel::warning,
+              "refused " + std::to_string(refusals_unlogged_) + " connection(s) (the last from " +
+                  from.address().to_string() + ":" + std::to_string(from.port()) + "): " +
+                  std::to_string(in_handshake) +
+                  " handshakes in progress, NodeOptions::max_handshakes is " +
+                  std::to_string(options_.max_handshakes));
+    refusal_logged_ = now;
+    refusals_unlogged_ = 0;
+  }
+  return false;
 }
 
 void Cluster::dial(const std::string& address) {

@@ -3,6 +3,7 @@
 
 #include <asio.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <future>
@@ -58,6 +59,8 @@ struct ClusterOptions {
   std::chrono::milliseconds discovery_interval;
   std::chrono::milliseconds join_timeout;
   std::size_t max_send_queue_bytes;
+  TlsOptions tls;
+  std::uint32_t max_handshakes;
 };
 
 // Full mesh: every node keeps one connection to every other node; of two nodes that learn of
@@ -91,6 +94,8 @@ class Cluster final : public ConnectionOwner {
   // second link to `to` replaces the first.
   void send(const std::string& to, std::span<const ControlMessage> messages);
   bool connected(const std::string& name) const { return peer(name) != nullptr; }
+  // Accepted connections closed at once because max_handshakes were in progress. Any thread.
+  std::uint64_t handshakes_refused() const { return handshakes_refused_.load(std::memory_order_relaxed); }
   // Sends peer `name` this node's MEMBERS (its members and capabilities), at most every 100 ms:
   // for a peer that sent a request here by a view older than this node's. IO thread only (it
   // is called while serving a peer's request, so forwarding posts nothing per request).
@@ -123,6 +128,7 @@ class Cluster final : public ConnectionOwner {
   using PeerMap = StringMap<ConnectionPtr>;
 
   void accept_next();
+  bool room_for_handshake(const asio::ip::tcp::socket& socket);
   void dial(const std::string& address);
   void back_off(const std::string& address);
   Link& link_of(const ConnectionPtr& connection);
@@ -144,6 +150,7 @@ class Cluster final : public ConnectionOwner {
 
   const ClusterOptions options_;
   ClusterHost& host_;
+  std::unique_ptr<TlsContext> tls_;  // null: plaintext
   LocalIdentity self_;
   asio::io_context io_;
   asio::ip::tcp::acceptor acceptor_;
@@ -171,6 +178,9 @@ class Cluster final : public ConnectionOwner {
   std::chrono::steady_clock::time_point started_{};
 
   SnapshotCell<PeerMap> peers_;
+  std::atomic<std::uint64_t> handshakes_refused_{0};
+  std::chrono::steady_clock::time_point refusal_logged_{};  // IO thread only
+  std::uint64_t refusals_unlogged_ = 0;                      // IO thread only
 
   std::mutex discovery_mutex_;
   std::condition_variable discovery_cv_;

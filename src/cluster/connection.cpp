@@ -4,6 +4,7 @@
 
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -11,6 +12,11 @@ namespace mesh::detail {
 namespace {
 
 constexpr std::size_t kReadChunk = 64 * 1024;
+// Until a peer is admitted it is a stranger: its link holds a small buffer and may send only
+// small frames (HELLO, AUTH and REFUSE are well under this), so that thousands of idle or
+// garbage-sending connections cost little (NodeOptions::max_handshakes).
+constexpr std::size_t kHandshakeReadChunk = 512;
+constexpr std::size_t kHandshakeFrameBytes = 4096;
 
 }  // namespace
 
@@ -25,8 +31,8 @@ Connection::Connection(asio::io_context& io, asio::ip::tcp::socket socket,
       dialed_(std::move(dialed_address)),
       last_received_(Clock::now().time_since_epoch().count()),
       my_nonce_(auth::random_nonce()),
-      parser_(self.max_frame_bytes),
-      read_buffer_(kReadChunk) {
+      parser_(std::min<std::size_t>(self.max_frame_bytes, kHandshakeFrameBytes)),
+      read_buffer_(kHandshakeReadChunk) {
   asio::error_code ignored;
   const auto endpoint = socket_->remote_endpoint(ignored);
   remote_ = endpoint.address().to_string() + ":" + std::to_string(endpoint.port());
@@ -38,6 +44,16 @@ Connection::~Connection() = default;
 
 
 void Connection::start() {
+  if (self_.tls && !dialed_.empty()) {
+    // The dialer speaks first: its ClientHello. HELLO waits in tls_pending_ for the session.
+    std::lock_guard lock(write_mutex_);
+    tls_ = std::make_unique<TlsSession>(*self_.tls, false);
+    if (!tls_->handshake(out_)) {
+      asio::post(io_, [self = shared_from_this(), why = tls_->error()] { self->do_close(why); });
+      return;
+    }
+    write_locked();
+  }
   send(wire::encode_frame(wire::Type::hello,
                           Value{{"name", self_.name},
                                 {"incarnation", self_.incarnation},
@@ -49,6 +65,7 @@ void Connection::start() {
 
 void Connection::read_more() {
   if (!socket_) return;
+  if (read_buffer_.size() < kReadChunk && admitted()) read_buffer_.assign(kReadChunk, 0);
   socket_->async_read_some(asio::buffer(read_buffer_),
                           [self = shared_from_this()](const asio::error_code& ec, std::size_t n) {
                             if (ec) {
@@ -63,7 +80,16 @@ void Connection::read_more() {
 void Connection::on_bytes(std::size_t size) {
   if (closed()) return;
   last_received_.store(Clock::now().time_since_epoch().count(), std::memory_order_relaxed);
-  parser_.feed(read_buffer_.data(), size);
+  const char* data = read_buffer_.data();
+  if (first_read_) {
+    first_read_ = false;
+    if (!first_bytes(data, size)) return;
+  }
+  if (self_.tls) {
+    if (!on_tls_bytes(data, size)) return;
+  } else {
+    parser_.feed(data, size);
+  }
   for (;;) {
     auto next = parser_.next();
     if (!next) {
@@ -74,6 +100,60 @@ void Connection::on_bytes(std::size_t size) {
     if (!handle(std::move(**next)) || closed()) return;
   }
   read_more();
+}
+
+// TLS and plaintext nodes do not mix; each recognises the other from its first bytes and says
+// so, instead of failing on "malformed" bytes or waiting for a handshake that never comes.
+bool Connection::first_bytes(const char* data, std::size_t size) {
+  const bool tls = looks_like_tls(data, size);
+  if (self_.tls && !tls) {
+    // Most likely a plaintext mesh node: tell it why in its own framing, outside TLS.
+    const std::string reason =
+        "this node requires TLS (NodeOptions::tls) and the peer spoke plaintext";
+    {
+      std::lock_guard lock(write_mutex_);
+      if (!write_closed_ && out_.empty()) {
+        wire::append_frame(out_, wire::Type::refuse, Value{{"code", "tls"}, {"reason", reason}});
+        write_locked();
+      }
+    }
+    do_close(reason);
+    return false;
+  }
+  if (!self_.tls && tls) {
+    do_close("the peer speaks TLS and this node has no NodeOptions::tls: refused");
+    return false;
+  }
+  return true;
+}
+
+// Decrypts what arrived (driving the TLS handshake first) into the frame parser.
+bool Connection::on_tls_bytes(const char* data, std::size_t size) {
+  std::string failure;
+  plain_.clear();
+  {
+    std::lock_guard lock(write_mutex_);
+    if (write_closed_) return false;
+    if (!tls_) tls_ = std::make_unique<TlsSession>(*self_.tls, true);
+    tls_->feed(data, size);
+    bool ok = true;
+    if (!tls_->established()) {
+      ok = tls_->handshake(out_);
+      if (ok && tls_->established() && !tls_pending_.empty()) {
+        ok = tls_->write(tls_pending_, out_);
+        std::string().swap(tls_pending_);
+      }
+    }
+    if (ok && tls_->established()) ok = tls_->read(plain_, out_);
+    if (!out_.empty() && !flush_posted_ && !waiting_writable_) write_locked();
+    if (!ok) failure = tls_->error();
+  }
+  if (!failure.empty()) {
+    do_close(failure);
+    return false;
+  }
+  parser_.feed(plain_.data(), plain_.size());
+  return true;
 }
 
 bool Connection::handle(wire::Frame&& frame) {
@@ -142,6 +222,7 @@ bool Connection::on_auth(const wire::Frame& frame) {
     return false;
   }
   admitted_.store(true);
+  parser_.set_max_frame_bytes(self_.max_frame_bytes);
   state_.store(State::ready);
   owner_.on_ready(shared_from_this());
   return true;
@@ -174,8 +255,12 @@ Connection::Sent Connection::send_bounded(std::string_view frame, Urgency urgenc
 
 void Connection::send_locked(std::string_view frame, Urgency urgency) {
   const bool idle = out_.empty() && !flush_posted_ && !waiting_writable_;
-  out_.append(frame);
-  if (!idle) return;
+  if (self_.tls) {
+    append_out_locked(frame);
+  } else {
+    out_.append(frame);
+  }
+  if (!idle || out_.empty()) return;
   if (urgency == Urgency::batch && BatchFlush::active()) {
     // A pool worker: write when its batch ends, together with the replies that follow.
     flush_posted_ = true;
@@ -193,6 +278,19 @@ void Connection::send_locked(std::string_view frame, Urgency urgency) {
       self->flush_posted_ = false;
       if (!self->waiting_writable_ && !self->write_closed_) self->write_locked();
     });
+  }
+}
+
+// With TLS: encrypts into out_, or keeps the frame until the session is established.
+void Connection::append_out_locked(std::string_view frame) {
+  if (!tls_ || !tls_->established()) {
+    tls_pending_.append(frame);
+    return;
+  }
+  if (!tls_->write(frame, out_)) {
+    write_closed_ = true;
+    out_.clear();
+    asio::post(io_, [self = shared_from_this(), why = tls_->error()] { self->do_close(why); });
   }
 }
 

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "cluster/auth.hpp"
+#include "cluster/tls.hpp"
 #include "cluster/wire.hpp"
 #include "core/call_state.hpp"
 
@@ -28,6 +29,7 @@ struct LocalIdentity {
   std::string cookie;
   std::size_t max_frame_bytes;
   std::size_t max_send_queue_bytes;
+  const TlsContext* tls = nullptr;  // null: plaintext links
 };
 
 class Connection;
@@ -45,7 +47,8 @@ class ConnectionOwner {
   virtual void on_closed(const ConnectionPtr& connection, const std::string& reason) = 0;
 };
 
-// Runs the handshake (HELLO, AUTH, see docs/wire-protocol.md), then frames both ways. Reads and
+// Runs the handshake (with TLS first the TLS handshake, then HELLO, AUTH inside it, see
+// docs/wire-protocol.md), then frames both ways. Reads and
 // state changes happen on the IO thread; send() and close() may be called from any thread.
 // Writes go straight to the socket from the sending thread when nothing is queued (no hand-off
 // on an idle link); otherwise they are appended to the queue, so one write carries many frames.
@@ -107,6 +110,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   void read_more();
   void on_bytes(std::size_t size);
+  bool first_bytes(const char* data, std::size_t size);
+  bool on_tls_bytes(const char* data, std::size_t size);
+  void append_out_locked(std::string_view frame);  // caller holds write_mutex_
   bool handle(wire::Frame&& frame);
   bool on_hello(const wire::Frame& frame);
   bool on_auth(const wire::Frame& frame);
@@ -137,7 +143,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::uint64_t peer_incarnation_ = 0;
   std::string peer_listen_;
   wire::FrameParser parser_;
-  std::vector<char> read_buffer_;
+  std::vector<char> read_buffer_;  // small until the peer is admitted (NodeOptions::max_handshakes)
+  bool first_read_ = true;         // IO thread
+  std::string plain_;              // IO thread: what the last TLS read decrypted
 
   std::mutex write_mutex_;
   std::string out_;           // guarded by write_mutex_: bytes not yet written
@@ -145,6 +153,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool waiting_writable_ = false;  // guarded by write_mutex_
   bool write_closed_ = false; // guarded by write_mutex_
   bool congested_ = false;    // guarded by write_mutex_: send_bounded refused, not drained yet
+  // With TLS: the session (every call under write_mutex_, since senders encrypt on their own
+  // threads), created when the handshake starts (an accepted link: its first bytes), and the
+  // frames queued before it was established.
+  std::unique_ptr<TlsSession> tls_;  // guarded by write_mutex_
+  std::string tls_pending_;          // guarded by write_mutex_
 
   std::atomic<std::uint32_t> serving_{0};
 

@@ -68,6 +68,8 @@ class FrameParser {
  public:
   explicit FrameParser(std::size_t max_frame_bytes) : max_frame_bytes_(max_frame_bytes) {}
   void feed(const char* data, std::size_t size) { buffer_.append(data, size); }
+  // Frames longer than this from now on are malformed (a handshake allows only small ones).
+  void set_max_frame_bytes(std::size_t max_frame_bytes) { max_frame_bytes_ = max_frame_bytes; }
   // A frame, nothing yet (nullopt), or an error.
   Result<std::optional<Frame>> next();
   std::size_t buffered() const { return buffer_.size() - offset_; }

@@ -55,7 +55,7 @@ std::unique_ptr<Cluster> make_cluster(const NodeOptions& options, ClusterHost& h
       ClusterOptions{options.name, options.listen, options.seeds, options.cookie,
                      options.heartbeat_interval, options.failure_timeout, options.max_frame_bytes,
                      options.discovery, options.discovery_interval, options.join_timeout,
-                     options.max_send_queue_bytes},
+                     options.max_send_queue_bytes, options.tls, options.max_handshakes},
       host);
 }
 
@@ -286,6 +286,8 @@ NodeStatus NodeCore::status() const {
   status.handoffs_in_progress = rebalancer_.handoffs_in_progress();
   status.reconciler_runs = rebalancer_.reconciler_runs();
   status.reconciler_stopped = rebalancer_.reconciler_stopped();
+  if (cluster_) status.handshakes_refused = cluster_->handshakes_refused();
+  if (options_.discovery) status.discovery_dropped = options_.discovery->dropped();
   status.timers = host_.timer_count();
   if (reminders_) {
     std::tie(status.reminders_held, status.reminders_due) = reminders_->held_and_due();

@@ -76,6 +76,7 @@ class Testbed {
   bool ok() const { return ok_; }
   std::string address(int i) const { return subnet_ + std::to_string(i); }
   const std::string& host(int i) const { return hosts_[i - 1]; }
+  const std::string& bridge() const { return bridge_; }  // the namespace holding br0
   // Takes host i's link down (partition) or up (heal).
   bool link(int i, bool up) {
     return ip({"netns", "exec", bridge_, "ip", "link", "set", links_[i - 1], up ? "up" : "down"}) == 0;
