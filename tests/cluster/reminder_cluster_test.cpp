@@ -133,5 +133,65 @@ TEST(ReminderClusterTest, AJoinAndAGracefulLeaveMoveRemindersWithoutLosingOrDoub
   EXPECT_EQ(held, static_cast<std::uint64_t>(kActors));
 }
 
+// Timers are volatile: an actor whose shard moves loses its timers with its old activation,
+// and its new activation on the new owner has none until it starts one.
+struct Ticking {
+  explicit Ticking(std::string id) : id_(std::move(id)) {}
+  Value handle_call(Value, ActorContext& context) {
+    return context.start_timer(10ms, 10ms).value_or(0);
+  }
+  void handle_timer(TimerId, Value, ActorContext& context) {
+    std::lock_guard lock(beats().mutex);
+    beats().by_actor[id_].push_back(Beat{context.node().name(), Clock::now()});
+  }
+  std::string id_;
+};
+
+TEST(ReminderClusterTest, ATimerDiesWhenItsActorMovesAway) {
+  {
+    std::lock_guard lock(beats().mutex);
+    beats().by_actor.clear();
+  }
+  auto serve = [](Node& node) {
+    node.register_actor<Ticking>("Ticking");
+    node.register_capabilities({"game"});
+  };
+  Node a(member("a", nullptr));
+  serve(a);
+  constexpr int kTicking = 40;
+  for (int i = 0; i < kTicking; ++i) {
+    auto started = a.call(Request{.module = "Ticking", .id = "t" + std::to_string(i),
+                                  .payload = Value(), .capability = "game", .timeout = 2000ms});
+    ASSERT_TRUE(HasValue(started));
+  }
+  ASSERT_EQ(a.status().timers, static_cast<std::size_t>(kTicking));
+  Node b(member("b", nullptr, {a.listen_address()}));
+  serve(b);
+  ASSERT_TRUE(eventually([&] { return a.nodes_for("game").size() == 2 && b.nodes_for("game").size() == 2; },
+                         5000ms));
+  ASSERT_TRUE(eventually([&] { return a.status().handoffs_in_progress == 0 &&
+                                      b.status().handoffs_in_progress == 0; }, 5000ms));
+  std::this_thread::sleep_for(100ms);
+  const auto settled = Clock::now();
+  std::this_thread::sleep_for(300ms);
+  std::set<std::string> still_ticking;
+  {
+    std::lock_guard lock(beats().mutex);
+    for (const auto& [id, list] : beats().by_actor) {
+      for (const Beat& beat : list) {
+        if (beat.at < settled) continue;
+        EXPECT_EQ(beat.node, "a") << "a timer never moves with its actor";
+        still_ticking.insert(id);
+      }
+    }
+  }
+  const std::size_t moved = b.activations().size();
+  EXPECT_GT(moved, 0u) << "some actors moved to b (activated there with their shard)";
+  EXPECT_EQ(still_ticking.size() + moved, static_cast<std::size_t>(kTicking))
+      << "exactly the actors that stayed on a keep ticking; the moved ones' timers ended";
+  EXPECT_EQ(b.status().timers, 0u) << "no timer moved with its actor";
+  EXPECT_TRUE(eventually([&] { return a.status().timers == still_ticking.size(); }, 2000ms));
+}
+
 }  // namespace
 }  // namespace mesh::test
