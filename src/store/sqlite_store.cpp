@@ -1,8 +1,8 @@
 // sqlite_store(): the StateStore in one SQLite file. One write connection, shared by claim,
 // save and erase under a mutex, takes SQLite's write lock for each of them (BEGIN IMMEDIATE),
 // which orders claims and commits against this process and any other on the same file. Loads
-// run on a small pool of read connections beside it: in WAL mode a reader sees the last commit
-// without waiting for the writer.
+// and reminder queries run on a small pool of read connections beside it: in WAL mode a reader
+// sees the last commit without waiting for the writer.
 #include <sqlite3.h>
 
 #include <algorithm>
@@ -199,13 +199,13 @@ int bind_all(sqlite3_stmt* statement, const Args&... args) {
 struct Writer {
   Database db;
   Statement begin, commit, rollback, claim, fence_of, put, remove;
-  Statement set_reminder, remove_reminder, reminders_of, reminder_shards, next_due, due,
-      lease_of, lease, release, fired_move, fired_remove;
+  Statement set_reminder, remove_reminder, due, lease_of, lease, release, fired_move,
+      fired_remove;
 };
 
 struct Reader {
   Database db;
-  Statement load;
+  Statement load, reminders_of, reminder_shards, next_due;
 };
 
 // Aligned to a cache line so that threads taking neighbouring slots do not share one.
@@ -300,9 +300,6 @@ class SqliteStore final : public StateStore {
     writer_.remove = prepare_or_throw(db, kDelete);
     writer_.set_reminder = prepare_or_throw(db, kSetReminder);
     writer_.remove_reminder = prepare_or_throw(db, kRemoveReminder);
-    writer_.reminders_of = prepare_or_throw(db, kRemindersOf);
-    writer_.reminder_shards = prepare_or_throw(db, kReminderShards);
-    writer_.next_due = prepare_or_throw(db, kNextDue);
     writer_.due = prepare_or_throw(db, kDue);
     writer_.lease_of = prepare_or_throw(db, kLeaseOf);
     writer_.lease = prepare_or_throw(db, kLease);
@@ -328,42 +325,22 @@ class SqliteStore final : public StateStore {
   }
 
   Result<std::optional<std::string>> load(const StateKey& key) override {
-    // Start at a slot of this thread's own, so that threads do not take turns on one
-    // connection; take any free one when it is busy, and wait only when all of them are.
-    const std::size_t home = std::hash<std::thread::id>{}(std::this_thread::get_id()) % slot_count_;
-    std::unique_lock<std::mutex> lock;
-    ReaderSlot* slot = nullptr;
-    for (std::size_t i = 0; i < slot_count_ && slot == nullptr; ++i) {
-      ReaderSlot& candidate = slots_[(home + i) % slot_count_];
-      lock = std::unique_lock(candidate.mutex, std::try_to_lock);
-      if (lock.owns_lock()) slot = &candidate;
-    }
-    if (slot == nullptr) {
-      slot = &slots_[home];
-      lock = std::unique_lock(slot->mutex);
-    }
-    if (!slot->reader) {
-      auto reader = open_reader();
-      if (!reader) return std::unexpected(reader.error());
-      slot->reader = std::move(*reader);
-    }
-    sqlite3* db = slot->reader->db.get();
-    Using load(slot->reader->load);
-    if (bind_all(load.get(), key.capability, key.module, key.id) != SQLITE_OK) {
-      return std::unexpected(unavailable(db, "load"));
-    }
-    switch (sqlite3_step(load.get())) {
-      case SQLITE_DONE:
-        return std::optional<std::string>{};
-      case SQLITE_ROW: {
-        // A zero-length blob comes back as a null pointer.
-        const auto* bytes = static_cast<const char*>(sqlite3_column_blob(load.get(), 0));
-        const auto size = static_cast<std::size_t>(sqlite3_column_bytes(load.get(), 0));
-        return std::optional<std::string>(std::in_place, bytes == nullptr ? "" : bytes, size);
-      }
-      default:
+    using Loaded = std::optional<std::string>;
+    return with_reader<Loaded>([&](Reader& reader) -> Result<Loaded> {
+      sqlite3* db = reader.db.get();
+      Using load(reader.load);
+      if (bind_all(load.get(), key.capability, key.module, key.id) != SQLITE_OK) {
         return std::unexpected(unavailable(db, "load"));
-    }
+      }
+      switch (sqlite3_step(load.get())) {
+        case SQLITE_DONE:
+          return Loaded{};
+        case SQLITE_ROW:
+          return Loaded{column_blob(load.get(), 0)};
+        default:
+          return std::unexpected(unavailable(db, "load"));
+      }
+    });
   }
 
   Result<std::vector<std::size_t>> save(std::span<const StateWrite> writes) override {
@@ -436,10 +413,11 @@ class SqliteStore final : public StateStore {
   }
 
   Result<std::vector<ReminderRow>> reminders_of(const StateKey& key) override {
-    return read<std::vector<ReminderRow>>("reminders_of", [&]() -> Result<std::vector<ReminderRow>> {
-      Using select(writer_.reminders_of);
+    using Rows = std::vector<ReminderRow>;
+    return with_reader<Rows>([&](Reader& reader) -> Result<Rows> {
+      Using select(reader.reminders_of);
       if (bind_all(select.get(), key.capability, key.module, key.id) != SQLITE_OK) {
-        return std::unexpected(unavailable(writer_.db.get(), "reminders_of"));
+        return std::unexpected(unavailable(reader.db.get(), "reminders_of"));
       }
       std::vector<ReminderRow> out;
       int rc;
@@ -451,7 +429,7 @@ class SqliteStore final : public StateStore {
             column_text(row, 0), sqlite3_column_int64(row, 2), sqlite3_column_int64(row, 3),
             column_blob(row, 4), static_cast<std::uint64_t>(sqlite3_column_int64(row, 5))});
       }
-      if (rc != SQLITE_DONE) return std::unexpected(unavailable(writer_.db.get(), "reminders_of"));
+      if (rc != SQLITE_DONE) return std::unexpected(unavailable(reader.db.get(), "reminders_of"));
       return out;
     });
   }
@@ -459,10 +437,10 @@ class SqliteStore final : public StateStore {
   Result<std::vector<ShardReminders>> reminder_shards(std::string_view capability,
                                                       std::int64_t now_ms) override {
     using Shards = std::vector<ShardReminders>;
-    return read<Shards>("reminder_shards", [&]() -> Result<Shards> {
-      Using select(writer_.reminder_shards);
+    return with_reader<Shards>([&](Reader& reader) -> Result<Shards> {
+      Using select(reader.reminder_shards);
       if (bind_all(select.get(), capability, now_ms) != SQLITE_OK) {
-        return std::unexpected(unavailable(writer_.db.get(), "reminder_shards"));
+        return std::unexpected(unavailable(reader.db.get(), "reminder_shards"));
       }
       Shards out;
       int rc;
@@ -474,7 +452,7 @@ class SqliteStore final : public StateStore {
                                      static_cast<std::uint64_t>(sqlite3_column_int64(row, 3))});
       }
       if (rc != SQLITE_DONE) {
-        return std::unexpected(unavailable(writer_.db.get(), "reminder_shards"));
+        return std::unexpected(unavailable(reader.db.get(), "reminder_shards"));
       }
       return out;
     });
@@ -483,11 +461,11 @@ class SqliteStore final : public StateStore {
   Result<std::optional<std::int64_t>> next_due(std::string_view capability,
                                                std::uint32_t shard) override {
     using Due = std::optional<std::int64_t>;
-    return read<Due>("next_due", [&]() -> Result<Due> {
-      Using select(writer_.next_due);
+    return with_reader<Due>([&](Reader& reader) -> Result<Due> {
+      Using select(reader.next_due);
       if (bind_all(select.get(), capability, std::uint64_t{shard}) != SQLITE_OK ||
           sqlite3_step(select.get()) != SQLITE_ROW) {
-        return std::unexpected(unavailable(writer_.db.get(), "next_due"));
+        return std::unexpected(unavailable(reader.db.get(), "next_due"));
       }
       if (sqlite3_column_type(select.get(), 0) == SQLITE_NULL) return Due{};
       return Due{sqlite3_column_int64(select.get(), 0)};
@@ -590,18 +568,30 @@ class SqliteStore final : public StateStore {
     return {};
   }
 
-  // Runs a read on the write connection, outside any transaction (reminder queries are few;
-  // the read connections serve the loads, which are many).
+  // Runs `body` on a read connection. Each thread starts at a slot of its own, so that threads
+  // do not take turns on one connection; it takes any free one when that is busy, and waits
+  // only when all of them are. In WAL mode a reader sees the last commit without waiting for
+  // the writer, so neither loads nor reminder queries hold up the commits.
   template <class T, class Body>
-  Result<T> read(std::string_view doing, Body&& body) {
-    WriterTurn turn(writer_gate_, Clock::now() + kBusyBudget);
-    if (!turn) {
-      return std::unexpected(
-          Error{Errc::store_unavailable, "state store " + path_ + ": " + std::string(doing) +
-                                             " failed: its writer stayed busy for " +
-                                             std::to_string(kBusyBudget.count()) + " ms"});
+  Result<T> with_reader(Body&& body) {
+    const std::size_t home = std::hash<std::thread::id>{}(std::this_thread::get_id()) % slot_count_;
+    std::unique_lock<std::mutex> lock;
+    ReaderSlot* slot = nullptr;
+    for (std::size_t i = 0; i < slot_count_ && slot == nullptr; ++i) {
+      ReaderSlot& candidate = slots_[(home + i) % slot_count_];
+      lock = std::unique_lock(candidate.mutex, std::try_to_lock);
+      if (lock.owns_lock()) slot = &candidate;
     }
-    return body();
+    if (slot == nullptr) {
+      slot = &slots_[home];
+      lock = std::unique_lock(slot->mutex);
+    }
+    if (!slot->reader) {
+      auto reader = open_reader();
+      if (!reader) return std::unexpected(reader.error());
+      slot->reader = std::move(*reader);
+    }
+    return body(*slot->reader);
   }
 
   // Runs `body` in one write transaction on the write connection: commits when it succeeds,
@@ -704,9 +694,14 @@ class SqliteStore final : public StateStore {
                      nullptr) != SQLITE_OK) {
       return std::unexpected(unavailable(reader->db.get(), "opening a read connection"));
     }
-    auto load = prepare(reader->db.get(), kLoad);
-    if (!load) return std::unexpected(load.error());
-    reader->load = std::move(*load);
+    for (auto [statement, sql] : {std::pair{&reader->load, kLoad},
+                                  std::pair{&reader->reminders_of, kRemindersOf},
+                                  std::pair{&reader->reminder_shards, kReminderShards},
+                                  std::pair{&reader->next_due, kNextDue}}) {
+      auto prepared = prepare(reader->db.get(), sql);
+      if (!prepared) return std::unexpected(prepared.error());
+      *statement = std::move(*prepared);
+    }
     return reader;
   }
 
