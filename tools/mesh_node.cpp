@@ -5,8 +5,9 @@
 //             [--cookie SECRET | MESH_COOKIE=...] [--dns NAME --dns-port P [--dns-server IP:PORT]]
 //             [--strategy rendezvous|modulo|first] [--commands]
 //             [--store sqlite:PATH | --store postgres:CONNINFO]
+//             [--http HOST:PORT [--http-token TOKEN | MESH_HTTP_TOKEN=...]]
 //
-// Prints "ready NAME LISTEN" on stdout once listening. Logs membership changes on stderr. Exits
+// Prints "ready NAME LISTEN" on stdout once listening ("ready NAME LISTEN HTTP" with --http). Logs membership changes on stderr. Exits
 // cleanly (announcing its leave) on SIGTERM or SIGINT. With --commands it reads one command per
 // line on stdin and answers one line on stdout (see docs/node-program.md).
 #include <CLI/CLI.hpp>
@@ -78,6 +79,10 @@ int main(int argc, char** argv) {
                  "keep GameActor state in sqlite:PATH or postgres:CONNINFO (libpq conninfo)");
   app.add_option("--persistence", persistence, "when GameActor state is saved")
       ->check(CLI::IsMember({"after_each_message", "on_deactivate"}));
+  app.add_option("--http", options.http_listen,
+                 "host:port to serve the HTTP/JSON API on (port 0: any; docs/http-api.md)");
+  app.add_option("--http-token", options.http_token,
+                 "bearer token HTTP requests must carry (default: $MESH_HTTP_TOKEN)");
   app.add_flag("--commands", commands, "read commands on stdin, answer on stdout");
   app.add_flag("--quiet", quiet, "log only warnings and errors");
   app.add_flag("--verbose", verbose, "also log debug lines (e.g. refused duplicate links)");
@@ -85,6 +90,9 @@ int main(int argc, char** argv) {
 
   if (options.cookie.empty()) {
     if (const char* env = std::getenv("MESH_COOKIE")) options.cookie = env;
+  }
+  if (options.http_token.empty()) {
+    if (const char* env = std::getenv("MESH_HTTP_TOKEN")) options.http_token = env;
   }
   for (const std::string& seed : seeds) {
     for (std::string& s : split_list(seed)) options.seeds.push_back(std::move(s));
@@ -150,7 +158,9 @@ int main(int argc, char** argv) {
   node->register_capabilities(split_list(capabilities));
   {
     std::lock_guard lock(output_mutex);
-    std::cout << "ready " << node->name() << " " << node->listen_address() << std::endl;
+    std::cout << "ready " << node->name() << " " << node->listen_address();
+    if (!node->http_address().empty()) std::cout << " " << node->http_address();
+    std::cout << std::endl;
   }
 
   // The command reader holds node_mutex while it uses the node, so that shutdown (which takes
