@@ -137,6 +137,10 @@ class HttpServer::Connection : public std::enable_shared_from_this<Connection> {
   }
 
   int on_headers_complete() {
+    if (parser_.http_major != 1) {  // HTTP/0.9 and 2+ are not spoken here
+      reject_ = 400;
+      return -1;
+    }
     request_.method = http_method_str(static_cast<http_method>(parser_.method));
     const std::size_t question = url_.find('?');
     request_.path = url_.substr(0, question);
@@ -185,17 +189,7 @@ class HttpServer::Connection : public std::enable_shared_from_this<Connection> {
                                                  input_.size() - offset_);
     offset_ += used;
     const auto error = HTTP_PARSER_ERRNO(&parser_);
-    if (reject_ != 0) {
-      return write(reject_ == 413
-                       ? HttpResponse::error(413, "payload_too_large",
-                                             "body over " + std::to_string(options_.max_body) +
-                                                 " bytes")
-                       : HttpResponse::error(431, "headers_too_large",
-                                             "request line and headers over " +
-                                                 std::to_string(options_.max_header_bytes) +
-                                                 " bytes"),
-                   true);
-    }
+    if (reject_ != 0) return write(rejection(), true);
     if (complete_) {
       http_parser_pause(&parser_, 0);
       complete_ = false;
@@ -221,6 +215,20 @@ class HttpServer::Connection : public std::enable_shared_from_this<Connection> {
                                });
     }
     read_more();
+  }
+
+  HttpResponse rejection() const {
+    switch (reject_) {
+      case 413:
+        return HttpResponse::error(
+            413, "payload_too_large", "body over " + std::to_string(options_.max_body) + " bytes");
+      case 431:
+        return HttpResponse::error(431, "headers_too_large",
+                                   "request line and headers over " +
+                                       std::to_string(options_.max_header_bytes) + " bytes");
+      default:
+        return HttpResponse::error(400, "invalid_request", "only HTTP/1.x is served");
+    }
   }
 
   void answer() {
@@ -310,7 +318,7 @@ class HttpServer::Connection : public std::enable_shared_from_this<Connection> {
   bool complete_ = false;
   bool keep_alive_ = true;
   bool http10_ = false;
-  int reject_ = 0;  // 413 or 431: refuse the request and close
+  int reject_ = 0;  // 400, 413 or 431: refuse the request and close
 
   std::string output_;
   bool close_after_ = false;

@@ -17,8 +17,9 @@ using http::Respond;
 // The longest timeout_ms a request may ask for (an hour): longer is a mistake, not a wait.
 constexpr std::int64_t kMaxTimeoutMs = 3'600'000;
 
-// The status of each error code, fixed by the API (docs/http-api.md).
-int status_of(Errc code) {
+}  // namespace
+
+int http_status(Errc code) {
   switch (code) {
     case Errc::invalid_request: return 400;
     case Errc::unknown_module: return 404;
@@ -36,8 +37,10 @@ int status_of(Errc code) {
   return 500;
 }
 
+namespace {
+
 HttpResponse error_response(const Error& error) {
-  return HttpResponse::error(status_of(error.code), to_string(error.code), error.message);
+  return HttpResponse::error(http_status(error.code), to_string(error.code), error.message);
 }
 
 HttpResponse invalid(std::string_view message) {

@@ -12,6 +12,9 @@ namespace mesh::detail {
 
 class NodeCore;
 
+// The HTTP status an error code answers with (docs/http-api.md, "Errors").
+int http_status(Errc code);
+
 // Serves /v1/... for one node: calls and casts go through the node's own routing
 // (NodeCore::route_async_call / route_cast), so any node serves any actor. More routes (the
 // node's status, metrics) can be added to router() before start(). Thread-safe.
