@@ -11,11 +11,10 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <mesh/mesh.hpp>
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <mesh/mesh.hpp>
 
 #include "actors/game_actor.hpp"
 
@@ -33,8 +32,10 @@ void direct_calls(mesh::Node& node, int seconds) {
       const std::string id = "player" + std::to_string(t);
       while (!stop.load(std::memory_order_relaxed)) {
         const auto start = Clock::now();
-        auto reply = node.call({.module = "GameActor", .id = id,
-                                .payload = {{"action", "increment_score"}}, .capability = "game"});
+        auto reply = node.call({.module = "GameActor",
+                                .id = id,
+                                .payload = {{"action", "increment_score"}},
+                                .capability = "game"});
         if (!reply) std::abort();
         latencies[t].push_back(
             std::chrono::duration<float, std::micro>(Clock::now() - start).count());

@@ -7,7 +7,8 @@
 //             [--store sqlite:PATH | --store postgres:CONNINFO]
 //             [--http HOST:PORT [--http-token TOKEN | MESH_HTTP_TOKEN=...]]
 //
-// Prints "ready NAME LISTEN" on stdout once listening ("ready NAME LISTEN HTTP" with --http). Logs membership changes on stderr. Exits
+// Prints "ready NAME LISTEN" on stdout once listening ("ready NAME LISTEN HTTP" with --http,
+// HTTP being the gateway's real address). Logs membership changes on stderr. Exits
 // cleanly (announcing its leave) on SIGTERM or SIGINT. With --commands it reads one command per
 // line on stdin and answers one line on stdout (see docs/node-program.md).
 #include <CLI/CLI.hpp>

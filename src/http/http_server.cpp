@@ -80,9 +80,7 @@ class HttpServer::Connection : public std::enable_shared_from_this<Connection> {
   }
 
   // Answers 503 and closes: the server is at its connection limit.
-  void refuse() {
-    write(HttpResponse::error(503, "overloaded", "too many connections"), true);
-  }
+  void refuse() { write(HttpResponse::error(503, "overloaded", "too many connections"), true); }
 
  private:
   static const http_parser_settings& settings() {
@@ -198,10 +196,10 @@ class HttpServer::Connection : public std::enable_shared_from_this<Connection> {
       return answer();
     }
     if (error != HPE_OK) {
-      return write(HttpResponse::error(400, "invalid_request",
-                                       std::string("malformed HTTP: ") +
-                                           http_errno_description(error)),
-                   true);
+      return write(
+          HttpResponse::error(400, "invalid_request",
+                              std::string("malformed HTTP: ") + http_errno_description(error)),
+          true);
     }
     input_.erase(0, offset_);
     offset_ = 0;
@@ -220,8 +218,8 @@ class HttpServer::Connection : public std::enable_shared_from_this<Connection> {
   HttpResponse rejection() const {
     switch (reject_) {
       case 413:
-        return HttpResponse::error(
-            413, "payload_too_large", "body over " + std::to_string(options_.max_body) + " bytes");
+        return HttpResponse::error(413, "payload_too_large",
+                                   "body over " + std::to_string(options_.max_body) + " bytes");
       case 431:
         return HttpResponse::error(431, "headers_too_large",
                                    "request line and headers over " +
@@ -236,8 +234,8 @@ class HttpServer::Connection : public std::enable_shared_from_this<Connection> {
     timer_.cancel();
     if (!options_.token.empty() &&
         !same_secret(request_.header("authorization"), "Bearer " + options_.token)) {
-      HttpResponse response = HttpResponse::error(401, "unauthorized",
-                                                  "missing or wrong Authorization: Bearer token");
+      HttpResponse response =
+          HttpResponse::error(401, "unauthorized", "missing or wrong Authorization: Bearer token");
       response.headers.emplace_back("WWW-Authenticate", "Bearer");
       return write(std::move(response), false);
     }
@@ -346,8 +344,8 @@ HttpServer::HttpServer(HttpServerOptions options, const Router& router)
   acceptor_.listen();
   const tcp::endpoint bound = acceptor_.local_endpoint();
   const std::string host = bound.address().to_string();
-  address_ = (bound.address().is_v6() ? "[" + host + "]" : host) + ":" +
-             std::to_string(bound.port());
+  address_ =
+      (bound.address().is_v6() ? "[" + host + "]" : host) + ":" + std::to_string(bound.port());
 }
 
 HttpServer::~HttpServer() { stop(); }
@@ -374,12 +372,11 @@ void HttpServer::accept_next() {
     if (!ec) {
       socket.set_option(tcp::no_delay(true), ec);
       const std::size_t open = open_connections_->fetch_add(1, std::memory_order_relaxed);
-      auto connection = std::make_shared<Connection>(std::move(socket), options_, router_,
-                                                     open_connections_);
+      auto connection =
+          std::make_shared<Connection>(std::move(socket), options_, router_, open_connections_);
       const bool refuse = open >= options_.max_connections;
-      asio::post(connection->executor(), [connection, refuse] {
-        refuse ? connection->refuse() : connection->start();
-      });
+      asio::post(connection->executor(),
+                 [connection, refuse] { refuse ? connection->refuse() : connection->start(); });
     } else {
       // Out of descriptors, say: try again shortly rather than spin.
       if (options_.log_warning) options_.log_warning("http: accept failed: " + ec.message());

@@ -2,7 +2,6 @@
 #pragma once
 
 #include <asio.hpp>
-
 #include <atomic>
 #include <chrono>
 #include <cstddef>
@@ -18,15 +17,15 @@
 namespace mesh::detail::http {
 
 struct HttpServerOptions {
-  std::string listen;        // "host:port"; port 0 picks one
-  std::string token;         // non-empty: every request needs "Authorization: Bearer <token>"
-  std::size_t max_body = 1u << 20;          // larger bodies get 413
-  std::size_t max_header_bytes = 16u << 10; // request line and headers; more gets 431
-  std::size_t max_connections = 1024;       // more are answered 503 and closed
+  std::string listen;  // "host:port"; port 0 picks one
+  std::string token;   // non-empty: every request needs "Authorization: Bearer <token>"
+  std::size_t max_body = 1u << 20;           // larger bodies get 413
+  std::size_t max_header_bytes = 16u << 10;  // request line and headers; more gets 431
+  std::size_t max_connections = 1024;        // more are answered 503 and closed
   // A request must arrive whole within this long of its first byte, and an idle keep-alive
   // connection is closed after it (slow or silent clients cannot hold a connection).
   std::chrono::milliseconds read_timeout{10'000};
-  std::uint32_t threads = 1;                // IO threads, each with its own connections
+  std::uint32_t threads = 1;                            // IO threads, each with its own connections
   std::function<void(const std::string&)> log_warning;  // may be null
 };
 

@@ -72,7 +72,8 @@ void Router::dispatch(HttpRequest&& request, const Respond& respond) const {
       } else {
         std::optional<std::string> value = percent_decode(segments[i]);
         if (!value) {
-          respond(HttpResponse::error(400, "invalid_request", "malformed percent-encoding in path"));
+          respond(
+              HttpResponse::error(400, "invalid_request", "malformed percent-encoding in path"));
           return;
         }
         const std::string& name = entry.segments[i];
@@ -96,8 +97,7 @@ void Router::dispatch(HttpRequest&& request, const Respond& respond) const {
     return;
   }
   if (!allowed.empty()) {
-    HttpResponse response =
-        HttpResponse::error(405, "method_not_allowed", "allowed: " + allowed);
+    HttpResponse response = HttpResponse::error(405, "method_not_allowed", "allowed: " + allowed);
     response.headers.emplace_back("Allow", allowed);
     respond(std::move(response));
     return;

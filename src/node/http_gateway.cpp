@@ -21,18 +21,30 @@ constexpr std::int64_t kMaxTimeoutMs = 3'600'000;
 
 int http_status(Errc code) {
   switch (code) {
-    case Errc::invalid_request: return 400;
-    case Errc::unknown_module: return 404;
-    case Errc::deadlock: return 409;
-    case Errc::fenced: return 409;
-    case Errc::overloaded: return 429;
-    case Errc::actor_crashed: return 500;
-    case Errc::activation_failed: return 500;
-    case Errc::node_unreachable: return 502;
-    case Errc::no_nodes: return 503;
-    case Errc::shutting_down: return 503;
-    case Errc::store_unavailable: return 503;
-    case Errc::timeout: return 504;
+    case Errc::invalid_request:
+      return 400;
+    case Errc::unknown_module:
+      return 404;
+    case Errc::deadlock:
+      return 409;
+    case Errc::fenced:
+      return 409;
+    case Errc::overloaded:
+      return 429;
+    case Errc::actor_crashed:
+      return 500;
+    case Errc::activation_failed:
+      return 500;
+    case Errc::node_unreachable:
+      return 502;
+    case Errc::no_nodes:
+      return 503;
+    case Errc::shutting_down:
+      return 503;
+    case Errc::store_unavailable:
+      return 503;
+    case Errc::timeout:
+      return 504;
   }
   return 500;
 }
@@ -70,9 +82,38 @@ Request actor_request(PathParams& params) {
   return request;
 }
 
+// Values are encoded, copied and destroyed recursively further on (the reply's JSON, MessagePack
+// to a peer): a body nested without bound would overflow a thread's stack. Deeper than this is
+// refused before parsing.
+constexpr int kMaxNesting = 128;
+
+bool nested_too_deep(std::string_view text) {
+  int depth = 0;
+  bool in_string = false, escaped = false;
+  for (const char c : text) {
+    if (in_string) {
+      if (escaped) {
+        escaped = false;
+      } else if (c == '\\') {
+        escaped = true;
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > kMaxNesting) return true;
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+  return false;
+}
+
 // Fills payload, init_arg and timeout from a call or cast body:
 // {"payload": any, "init_arg": any (optional), "timeout_ms": integer (optional)}.
 std::optional<HttpResponse> read_body(const std::string& text, Request& request) {
+  if (nested_too_deep(text)) return invalid("the body is nested deeper than 128 levels");
   Value body = Value::parse(text, nullptr, /*allow_exceptions=*/false);
   if (body.is_discarded()) return invalid("the body is not valid JSON");
   if (!body.is_object()) return invalid("the body must be a JSON object");
@@ -125,14 +166,14 @@ void HttpGateway::add_actor_routes() {
                   respond(json_response(200, body));
                 });
               });
-  router_.add("POST", "/v1/actors/{capability}/{module}/{id}/cast",
-              [this](HttpRequest&& http, PathParams&& params, Respond respond) {
-                Request request = actor_request(params);
-                if (auto refused = read_body(http.body, request)) return respond(*refused);
-                const Result<void> routed = core_.route_cast(std::move(request));
-                respond(routed ? json_response(202, Value::object())
-                               : error_response(routed.error()));
-              });
+  router_.add(
+      "POST", "/v1/actors/{capability}/{module}/{id}/cast",
+      [this](HttpRequest&& http, PathParams&& params, Respond respond) {
+        Request request = actor_request(params);
+        if (auto refused = read_body(http.body, request)) return respond(*refused);
+        const Result<void> routed = core_.route_cast(std::move(request));
+        respond(routed ? json_response(202, Value::object()) : error_response(routed.error()));
+      });
   router_.add("GET", "/v1/actors/{capability}/{module}/{id}",
               [this](HttpRequest&&, PathParams&& params, Respond respond) {
                 Request request = actor_request(params);

@@ -5,11 +5,10 @@
 #include <atomic>
 #include <map>
 #include <memory>
+#include <mesh/mesh.hpp>
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <mesh/mesh.hpp>
 
 #include "actors/game_actor.hpp"
 #include "http_test_client.hpp"
@@ -19,9 +18,14 @@ namespace mesh::test {
 namespace {
 
 NodeOptions member(std::string name, std::vector<std::string> seeds = {}) {
-  return NodeOptions{.name = std::move(name), .listen = "127.0.0.1:0", .seeds = std::move(seeds),
-                     .cookie = "secret", .worker_threads = 2, .heartbeat_interval = 50ms,
-                     .failure_timeout = 400ms, .http_listen = "127.0.0.1:0"};
+  return NodeOptions{.name = std::move(name),
+                     .listen = "127.0.0.1:0",
+                     .seeds = std::move(seeds),
+                     .cookie = "secret",
+                     .worker_threads = 2,
+                     .heartbeat_interval = 50ms,
+                     .failure_timeout = 400ms,
+                     .http_listen = "127.0.0.1:0"};
 }
 
 class HttpClusterTest : public ::testing::Test {
@@ -81,8 +85,8 @@ TEST_F(HttpClusterTest, WhereAsksTheOwnerWhetherTheActorIsActive) {
   EXPECT_TRUE(where["pid"].is_null());
 
   HttpClient via_b(nodes[1]->http_address());
-  const Value reply = via_b.request("POST", path + "/call", R"({"payload": {"action": "level_up"}})")
-                          .json();
+  const Value reply =
+      via_b.request("POST", path + "/call", R"({"payload": {"action": "level_up"}})").json();
   where = via_a.request("GET", path).json();
   EXPECT_EQ(where["active"], true);
   EXPECT_EQ(where["pid"], reply["pid"]);
@@ -121,8 +125,9 @@ TEST_F(HttpClusterTest, ConcurrentClientsOnEveryNodeLoseNoIncrement) {
   HttpClient client(nodes[0]->http_address());
   int total = 0;
   for (int p = 0; p < kPlayers; ++p) {
-    total += client.request("POST", "/v1/actors/game/GameActor/p" + std::to_string(p) + "/call",
-                            R"({"payload": {"action": "get_stats"}})")
+    total += client
+                 .request("POST", "/v1/actors/game/GameActor/p" + std::to_string(p) + "/call",
+                          R"({"payload": {"action": "get_stats"}})")
                  .json()["value"]["score"]
                  .get<int>();
   }

@@ -2,9 +2,8 @@
 #include <gtest/gtest.h>
 
 #include <memory>
-#include <string>
-
 #include <mesh/mesh.hpp>
+#include <string>
 
 #include "actors/game_actor.hpp"
 #include "http_test_client.hpp"
@@ -60,8 +59,8 @@ TEST_F(GatewayTest, AddressIsTheBoundPortAndEmptyWhenOff) {
 }
 
 TEST_F(GatewayTest, CallAnswersPidNodeAndValue) {
-  const HttpResult result = call("/v1/actors/game/GameActor/p1/call",
-                                 R"({"payload": {"action": "increment_score"}})");
+  const HttpResult result =
+      call("/v1/actors/game/GameActor/p1/call", R"({"payload": {"action": "increment_score"}})");
   ASSERT_EQ(result.status, 200) << result.body;
   const Value body = result.json();
   EXPECT_EQ(body["value"], 1);
@@ -111,11 +110,11 @@ TEST_F(GatewayTest, WhereReportsShardOwnerAndWhetherActive) {
 TEST_F(GatewayTest, NodesAndCapabilitiesListTheMembers) {
   HttpResult nodes = client.request("GET", "/v1/nodes");
   ASSERT_EQ(nodes.status, 200);
-  EXPECT_EQ(nodes.json(), (Value{{"nodes", {{{"name", "n1"}, {"capabilities", {"game", "test"}}}}}}));
+  EXPECT_EQ(nodes.json(),
+            (Value{{"nodes", {{{"name", "n1"}, {"capabilities", {"game", "test"}}}}}}));
   HttpResult capabilities = client.request("GET", "/v1/capabilities");
   ASSERT_EQ(capabilities.status, 200);
-  EXPECT_EQ(capabilities.json(),
-            (Value{{"capabilities", {{"game", {"n1"}}, {"test", {"n1"}}}}}));
+  EXPECT_EQ(capabilities.json(), (Value{{"capabilities", {{"game", {"n1"}}, {"test", {"n1"}}}}}));
 }
 
 TEST_F(GatewayTest, KeepAliveServesManyRequestsOnOneConnection) {
@@ -131,8 +130,9 @@ TEST_F(GatewayTest, KeepAliveServesManyRequestsOnOneConnection) {
 TEST_F(GatewayTest, PipelinedRequestsAreAnsweredInOrder) {
   // A slow request first: the fast ones behind it on the same connection still answer after it.
   auto post = [](const std::string& path, const std::string& body) {
-    return "POST " + path + " HTTP/1.1\r\nHost: t\r\nContent-Length: " +
-           std::to_string(body.size()) + "\r\n\r\n" + body;
+    return "POST " + path +
+           " HTTP/1.1\r\nHost: t\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" +
+           body;
   };
   std::string batch = post("/v1/actors/test/Sleeper/slow/call", R"({"payload": {"ms": 150}})");
   for (int i = 0; i < 4; ++i) {
@@ -204,6 +204,19 @@ TEST_F(GatewayTest, BodyThatIsNotAnObjectIs400) {
   expect_error(call("/v1/actors/game/GameActor/x/call", "{}"), 400, "invalid_request");
 }
 
+TEST_F(GatewayTest, BodyNestedWithoutBoundIs400AndTheNodeLivesOn) {
+  // 2,000 levels (within the 4 KiB body limit); far deeper ones would overflow a stack.
+  const std::string deep =
+      R"({"payload": )" + std::string(2000, '[') + std::string(2000, ']') + "}";
+  expect_error(call("/v1/actors/test/Recorder/deep/call", deep), 400, "invalid_request");
+  // Brackets inside strings do not count; 128 levels are accepted.
+  const std::string quoted = R"({"payload": ")" + std::string(4000, '[') + R"("})";
+  EXPECT_EQ(call("/v1/actors/test/Recorder/deep/call", quoted).status, 200);
+  const std::string at_limit =
+      R"({"payload": )" + std::string(127, '[') + std::string(127, ']') + "}";
+  EXPECT_EQ(call("/v1/actors/test/Recorder/deep/call", at_limit).status, 200);
+}
+
 TEST_F(GatewayTest, BadTimeoutIs400) {
   for (const char* timeout : {"0", "-5", "1.5", "\"10\"", "3600001"}) {
     expect_error(call("/v1/actors/game/GameActor/x/call",
@@ -237,9 +250,9 @@ TEST_F(GatewayTest, ConstructorThatThrowsIs500ActivationFailed) {
 }
 
 TEST_F(GatewayTest, SlowReplyIs504Timeout) {
-  expect_error(call("/v1/actors/test/Sleeper/slow/call",
-                    R"({"payload": {"ms": 500}, "timeout_ms": 50})"),
-               504, "timeout");
+  expect_error(
+      call("/v1/actors/test/Sleeper/slow/call", R"({"payload": {"ms": 500}, "timeout_ms": 50})"),
+      504, "timeout");
 }
 
 TEST_F(GatewayTest, FullMailboxIs429Overloaded) {
@@ -279,8 +292,8 @@ class AuthTest : public ::testing::Test {
 };
 
 TEST_F(AuthTest, MissingTokenIs401) {
-  for (const char* path : {"/v1/nodes", "/v1/capabilities", "/v1/actors/game/GameActor/a",
-                           "/nowhere"}) {
+  for (const char* path :
+       {"/v1/nodes", "/v1/capabilities", "/v1/actors/game/GameActor/a", "/nowhere"}) {
     const HttpResult result = client.request("GET", path);
     EXPECT_EQ(result.status, 401) << path;
     EXPECT_EQ(result.json()["error"], "unauthorized");

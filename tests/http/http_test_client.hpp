@@ -11,11 +11,10 @@
 
 #include <chrono>
 #include <map>
+#include <mesh/value.hpp>
 #include <optional>
 #include <stdexcept>
 #include <string>
-
-#include <mesh/value.hpp>
 
 namespace mesh::test {
 
@@ -63,8 +62,9 @@ class HttpClient {
             const std::string& extra_headers = "") {
     std::string request = method + " " + path + " HTTP/1.1\r\nHost: test\r\n" + extra_headers;
     if (!body.empty() || method == "POST") {
-      request += "Content-Type: application/json\r\nContent-Length: " +
-                 std::to_string(body.size()) + "\r\n";
+      request +=
+          "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
+          "\r\n";
     }
     request += "\r\n" + body;
     if (!send_raw(request)) throw std::runtime_error("server closed the connection");

@@ -5,11 +5,10 @@
 
 #include <algorithm>
 #include <memory>
+#include <mesh/mesh.hpp>
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <mesh/mesh.hpp>
 
 #include "actors/game_actor.hpp"
 #include "http_test_client.hpp"
@@ -64,8 +63,9 @@ TEST_F(LimitsTest, BodyOverTheLimitIs413AndClosesBeforeTheBodyIsSent) {
 
 TEST_F(LimitsTest, ChunkedBodyOverTheLimitIs413) {
   HttpClient client(node->http_address());
-  std::string request = "POST /v1/actors/game/GameActor/x/call HTTP/1.1\r\nHost: t\r\n"
-                        "Transfer-Encoding: chunked\r\n\r\n";
+  std::string request =
+      "POST /v1/actors/game/GameActor/x/call HTTP/1.1\r\nHost: t\r\n"
+      "Transfer-Encoding: chunked\r\n\r\n";
   for (int i = 0; i < 5; ++i) request += "400\r\n" + std::string(1024, ' ') + "\r\n";
   client.send_raw(request);  // the server may close before it has read all of it
   const auto result = client.receive(2s);
@@ -83,8 +83,8 @@ TEST_F(LimitsTest, BodyAtTheLimitIsServed) {
 
 TEST_F(LimitsTest, HeadersOverTheLimitAre431) {
   HttpClient client(node->http_address());
-  ASSERT_TRUE(client.send_raw("GET /v1/nodes HTTP/1.1\r\nHost: t\r\nX-Big: " +
-                              std::string(5000, 'a') + "\r\n\r\n"));
+  ASSERT_TRUE(client.send_raw(
+      "GET /v1/nodes HTTP/1.1\r\nHost: t\r\nX-Big: " + std::string(5000, 'a') + "\r\n\r\n"));
   const auto result = client.receive(2s);
   ASSERT_TRUE(result);
   EXPECT_EQ(result->status, 431);
@@ -153,9 +153,9 @@ TEST_F(LimitsTest, ConnectionsOverTheLimitGet503AndTheSlotComesBack) {
 TEST_F(LimitsTest, HandlersNeverRunOnTheHttpThreads) {
   HttpClient client(node->http_address());
   for (int i = 0; i < 20; ++i) {
-    const HttpResult result = client.request(
-        "POST", "/v1/actors/test/ThreadName/t" + std::to_string(i % 3) + "/call",
-        R"({"payload": {}})");
+    const HttpResult result =
+        client.request("POST", "/v1/actors/test/ThreadName/t" + std::to_string(i % 3) + "/call",
+                       R"({"payload": {}})");
     ASSERT_EQ(result.status, 200);
     EXPECT_NE(result.json()["value"], "mesh-http");
   }
@@ -174,8 +174,7 @@ TEST_F(LimitsTest, SleepingHandlerDoesNotDelayOtherConnections) {
     const auto start = std::chrono::steady_clock::now();
     const HttpResult result = client.request("POST", "/v1/actors/game/GameActor/fast/call",
                                              R"({"payload": {"action": "increment_score"}})");
-    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() -
-                                                           start)
+    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
                      .count());
     ASSERT_EQ(result.status, 200);
   }

@@ -1,10 +1,10 @@
 // Router and percent-decoding, without a server.
+#include "http/router.hpp"
+
 #include <gtest/gtest.h>
 
 #include <optional>
 #include <stdexcept>
-
-#include "http/router.hpp"
 
 namespace mesh::detail::http {
 namespace {
@@ -47,8 +47,7 @@ TEST(RouterTest, CapturesDecodedSegments) {
                respond(HttpResponse{});
              });
   Answer answer;
-  router.dispatch(request("POST", "/v1/actors/game/Game%41ctor/a%2Fb%20c/call"),
-                  answer.respond());
+  router.dispatch(request("POST", "/v1/actors/game/Game%41ctor/a%2Fb%20c/call"), answer.respond());
   ASSERT_TRUE(answer.response);
   EXPECT_EQ(answer.response->status, 200);
   EXPECT_EQ(seen.at("capability"), "game");
