@@ -60,6 +60,8 @@ std::string lower(std::string text) {
 // Respond of the request in flight. Touched only by its IO thread.
 class HttpServer::Connection : public std::enable_shared_from_this<Connection> {
  public:
+  using Clock = asio::steady_timer::clock_type;
+
   Connection(tcp::socket socket, const HttpServerOptions& options, const Router& router,
              std::shared_ptr<std::atomic<std::size_t>> open)
       : socket_(std::move(socket)),
@@ -230,8 +232,7 @@ class HttpServer::Connection : public std::enable_shared_from_this<Connection> {
   }
 
   void answer() {
-    ++timer_generation_;  // the request is in: the route's own timeout bounds it from now
-    timer_.cancel();
+    disarm_timer();  // the request is in: the call's own timeout bounds it from now
     if (!options_.token.empty() &&
         !same_secret(request_.header("authorization"), "Bearer " + options_.token)) {
       HttpResponse response =
@@ -280,18 +281,29 @@ class HttpServer::Connection : public std::enable_shared_from_this<Connection> {
                       });
   }
 
+  // The read deadline moves with every request, but the timer is re-armed only when it fires
+  // (at most once per read_timeout): re-arming it per request would cost timer-queue work and
+  // often a timerfd system call on the hot path.
   void arm_timer() {
-    const std::uint64_t generation = ++timer_generation_;
-    timer_.expires_after(options_.read_timeout);
-    timer_.async_wait([self = shared_from_this(), generation](asio::error_code ec) {
-      if (!ec && generation == self->timer_generation_) self->close();
+    deadline_ = Clock::now() + options_.read_timeout;
+    if (!timer_waiting_) wait_timer(deadline_);
+  }
+  void disarm_timer() { deadline_ = Clock::time_point::max(); }
+
+  void wait_timer(Clock::time_point at) {
+    timer_waiting_ = true;
+    timer_.expires_at(at);
+    timer_.async_wait([self = shared_from_this()](asio::error_code ec) {
+      self->timer_waiting_ = false;
+      if (ec || self->closed_ || self->deadline_ == Clock::time_point::max()) return;
+      if (self->deadline_ <= Clock::now()) return self->close();
+      self->wait_timer(self->deadline_);
     });
   }
 
   void close() {
     if (closed_) return;
     closed_ = true;
-    ++timer_generation_;
     asio::error_code ignored;
     timer_.cancel();
     socket_.shutdown(tcp::socket::shutdown_both, ignored);
@@ -321,7 +333,8 @@ class HttpServer::Connection : public std::enable_shared_from_this<Connection> {
   std::string output_;
   bool close_after_ = false;
   bool closed_ = false;
-  std::uint64_t timer_generation_ = 0;
+  Clock::time_point deadline_ = Clock::time_point::max();  // max: no read in progress
+  bool timer_waiting_ = false;
 };
 
 HttpServer::HttpServer(HttpServerOptions options, const Router& router)
