@@ -1,6 +1,7 @@
 // HTTP gateway figures (docs/benchmarks.md): wrk with bench/http/call.lua (keep-alive, 64
 // connections, a hot GameActor call spread over 64 players) against one node's gateway, beside
-// the same calls made directly with Node::call by 64 threads.
+// the same calls made directly with Node::call by 64 threads; and wrk with one connection, for
+// the latency of one request at a time.
 //
 //   http_bench [seconds per run = 5] [rounds = 2] [http threads = 1]
 //
@@ -48,13 +49,15 @@ void direct_calls(mesh::Node& node, int seconds) {
   std::vector<float> all;
   for (auto& l : latencies) all.insert(all.end(), l.begin(), l.end());
   std::sort(all.begin(), all.end());
-  std::printf("direct Node::call, 64 threads: calls/s %.0f p50_ms %.4f p99_ms %.4f\n",
+  std::printf("direct Node::call, 64 threads:  calls/s %.0f p50_ms %.4f p99_ms %.4f\n",
               static_cast<double>(all.size()) / seconds, all[all.size() / 2] / 1000.0,
               all[all.size() * 99 / 100] / 1000.0);
 }
 
-void wrk_calls(const std::string& address, int seconds) {
-  const std::string command = "wrk -t2 -c64 -d" + std::to_string(seconds) + "s -s " +
+void wrk_calls(const std::string& address, int seconds, int connections) {
+  const std::string command = "wrk -t" + std::to_string(std::min(connections, 2)) + " -c" +
+                              std::to_string(connections) + " -d" + std::to_string(seconds) +
+                              "s -s " +
                               MESH_HTTP_LUA + " http://" + address + " 2>&1";
   FILE* out = ::popen(command.c_str(), "r");
   if (!out) std::abort();
@@ -62,7 +65,7 @@ void wrk_calls(const std::string& address, int seconds) {
   bool printed = false;
   while (std::fgets(line, sizeof line, out)) {
     if (std::string(line).rfind("calls/s", 0) == 0) {
-      std::printf("HTTP via wrk, 64 connections:  %s", line);
+      std::printf("HTTP via wrk, %2d connection(s): %s", connections, line);
       printed = true;
     }
   }
@@ -83,7 +86,8 @@ int main(int argc, char** argv) {
   std::printf("mesh HTTP gateway benchmark: %u hardware threads, %u HTTP IO thread(s), %d s runs\n",
               std::thread::hardware_concurrency(), options.http_threads, seconds);
   for (int round = 0; round < rounds; ++round) {
-    wrk_calls(node.http_address(), seconds);
+    wrk_calls(node.http_address(), seconds, 64);
+    wrk_calls(node.http_address(), seconds, 1);
     direct_calls(node, seconds);
   }
 }
