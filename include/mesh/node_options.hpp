@@ -84,14 +84,14 @@ struct NodeOptions {
   // Non-empty: every HTTP request needs "Authorization: Bearer <http_token>", else 401.
   std::string http_token;
   std::size_t http_max_body = 1u << 20;  // larger request bodies are refused with 413
-  // Request line and headers together; more is refused with 431.
+  // Request line and headers together, at least 1024; more is refused with 431.
   std::size_t http_max_header_bytes = 16u << 10;
   // Open HTTP connections; more are answered 503 and closed at once.
   std::size_t http_max_connections = 1024;
   // A request must arrive whole within this long of its first byte, and an idle keep-alive
   // connection is closed after it: a slow or silent client cannot hold a connection.
   std::chrono::milliseconds http_read_timeout{10'000};
-  // The gateway's IO threads (they parse, route and write; handlers never run on them).
+  // The gateway's IO threads, 1..64 (they parse, route and write; handlers never run on them).
   std::uint32_t http_threads = 1;
 };
 

@@ -3,6 +3,7 @@
 #include <limits>
 #include <map>
 #include <optional>
+#include <stdexcept>
 
 #include "node/node_core.hpp"
 
@@ -136,6 +137,16 @@ std::optional<HttpResponse> read_body(const std::string& text, Request& request)
 }  // namespace
 
 HttpGateway::HttpGateway(NodeCore& core, const NodeOptions& options) : core_(core) {
+  if (options.http_threads == 0 || options.http_threads > 64) {
+    throw std::invalid_argument("mesh: http_threads must be 1..64");
+  }
+  if (options.http_max_connections == 0 || options.http_max_header_bytes < 1024) {
+    throw std::invalid_argument(
+        "mesh: http_max_connections must be positive and http_max_header_bytes at least 1024");
+  }
+  if (options.http_read_timeout <= std::chrono::milliseconds::zero()) {
+    throw std::invalid_argument("mesh: http_read_timeout must be positive");
+  }
   http::HttpServerOptions server;
   server.listen = options.http_listen;
   server.token = options.http_token;

@@ -58,6 +58,36 @@ TEST_F(GatewayTest, AddressIsTheBoundPortAndEmptyWhenOff) {
   EXPECT_EQ(off.http_address(), "");
 }
 
+TEST(GatewayOptionsTest, UnusableOptionsAreRefusedByTheConstructor) {
+  auto with = [](auto change) {
+    NodeOptions options = http_node();
+    change(options);
+    return options;
+  };
+  EXPECT_THROW(Node(with([](NodeOptions& o) { o.http_listen = "nonsense"; })),
+               std::invalid_argument);
+  EXPECT_THROW(Node(with([](NodeOptions& o) { o.http_listen = "127.0.0.1:99999"; })),
+               std::invalid_argument);
+  EXPECT_THROW(Node(with([](NodeOptions& o) { o.http_listen = "example.com:80"; })),
+               std::invalid_argument);
+  EXPECT_THROW(Node(with([](NodeOptions& o) { o.http_threads = 0; })), std::invalid_argument);
+  EXPECT_THROW(Node(with([](NodeOptions& o) { o.http_max_connections = 0; })),
+               std::invalid_argument);
+  EXPECT_THROW(Node(with([](NodeOptions& o) { o.http_read_timeout = 0ms; })),
+               std::invalid_argument);
+  EXPECT_THROW(Node(with([](NodeOptions& o) { o.http_max_header_bytes = 100; })),
+               std::invalid_argument);
+  // A port already taken.
+  Node first(http_node());
+  EXPECT_THROW(Node(with([&](NodeOptions& o) { o.http_listen = first.http_address(); })),
+               std::system_error);
+}
+
+TEST(GatewayOptionsTest, ModuleNamesStartingWithDollarAreReserved) {
+  Node node(small_node());
+  EXPECT_THROW(node.register_actor<Counter>("$where"), std::invalid_argument);
+}
+
 TEST_F(GatewayTest, CallAnswersPidNodeAndValue) {
   const HttpResult result =
       call("/v1/actors/game/GameActor/p1/call", R"({"payload": {"action": "increment_score"}})");
