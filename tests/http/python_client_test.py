@@ -2,6 +2,7 @@
 """clients/python/mesh_client.py against a 3-node cluster (run by with_cluster.py)."""
 import os
 import sys
+import threading
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "clients", "python"))
@@ -82,6 +83,30 @@ class PythonClientTest(unittest.TestCase):
             self.assertIsInstance(caught.exception, mesh_client.MeshError)
         # The connection survives errors.
         self.assertEqual(client.call("game", "Counter", "py-after-errors", {}).value, 1)
+
+    def test_concurrent_clients_on_every_node_lose_no_increment(self):
+        threads, calls, players = 6, 50, 5
+        failures = []
+
+        def run(index):
+            with MeshClient(URLS[index % len(URLS)], token=TOKEN) as client:
+                for i in range(calls):
+                    try:
+                        client.call("game", "GameActor", f"py-busy-{(index + i) % players}",
+                                    {"action": "increment_score"})
+                    except Exception as error:  # noqa: BLE001 - collected and asserted below
+                        failures.append(error)
+
+        workers = [threading.Thread(target=run, args=(t,)) for t in range(threads)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join(timeout=60)
+        self.assertEqual(failures, [])
+        total = sum(self.clients[p % 3].call("game", "GameActor", f"py-busy-{p}",
+                                             {"action": "get_stats"}).value["score"]
+                    for p in range(players))
+        self.assertEqual(total, threads * calls)
 
     def test_every_error_name_has_its_class(self):
         names = ["invalid_request", "unknown_module", "deadlock", "fenced", "overloaded",
