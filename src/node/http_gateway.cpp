@@ -5,6 +5,7 @@
 #include <optional>
 #include <stdexcept>
 
+#include "http/http_server.hpp"
 #include "node/node_core.hpp"
 
 namespace mesh::detail {
@@ -162,6 +163,12 @@ HttpGateway::HttpGateway(NodeCore& core, const NodeOptions& options) : core_(cor
 }
 
 HttpGateway::~HttpGateway() { server_->stop(); }
+
+void HttpGateway::start() { server_->start(); }
+
+void HttpGateway::stop() { server_->stop(); }
+
+const std::string& HttpGateway::address() const { return server_->address(); }
 
 void HttpGateway::add_actor_routes() {
   router_.add("POST", "/v1/actors/{capability}/{module}/{id}/call",

@@ -4,12 +4,14 @@
 #include <memory>
 #include <string>
 
-#include "http/http_server.hpp"
 #include "http/router.hpp"
 #include "mesh/node_options.hpp"
 
 namespace mesh::detail {
 
+namespace http {
+class HttpServer;  // http_server.hpp brings Asio: only http_gateway.cpp includes it
+}
 class NodeCore;
 
 // The HTTP status an error code answers with (docs/http-api.md, "Errors").
@@ -25,11 +27,11 @@ class HttpGateway {
   ~HttpGateway();
 
   http::Router& router() { return router_; }
-  void start() { server_->start(); }
+  void start();
   // Stops taking requests and joins the IO threads; answers still to come are dropped. The
   // gateway itself must be destroyed only once no call it started can still complete.
-  void stop() { server_->stop(); }
-  const std::string& address() const { return server_->address(); }
+  void stop();
+  const std::string& address() const;
 
  private:
   void add_actor_routes();
