@@ -4,7 +4,7 @@
 //   mesh_node --listen 127.0.0.1:4000 --capabilities game,chat [--seed HOST:PORT]... \
 //             [--cookie SECRET | MESH_COOKIE=...] [--dns NAME --dns-port P [--dns-server IP:PORT]]
 //             [--strategy rendezvous|modulo|first] [--commands]
-//             [--store sqlite:PATH | --store postgres:CONNINFO]
+//             [--store sqlite:PATH | --store postgres:CONNINFO] [--reminder-log FILE]
 //             [--http HOST:PORT [--http-token TOKEN | MESH_HTTP_TOKEN=...]]
 //
 // Prints "ready NAME LISTEN" on stdout once listening ("ready NAME LISTEN HTTP" with --http,
@@ -28,6 +28,7 @@
 #include "actors/echo_actor.hpp"
 #include "actors/game_actor.hpp"
 #include "actors/payment_actor.hpp"
+#include "beacon_actor.hpp"
 #include "node_commands.hpp"
 
 namespace {
@@ -57,7 +58,7 @@ int main(int argc, char** argv) {
   CLI::App app{"mesh node hosting the example actors"};
   mesh::NodeOptions options;
   std::string capabilities, strategy = "rendezvous", dns_name, dns_server, store,
-      persistence = "after_each_message";
+      persistence = "after_each_message", reminder_log;
   std::vector<std::string> seeds;
   unsigned short dns_port = 0;
   unsigned heartbeat_ms = 200, failure_ms = 1500, reconcile_ms = 5000;
@@ -80,6 +81,8 @@ int main(int argc, char** argv) {
                  "keep GameActor state in sqlite:PATH or postgres:CONNINFO (libpq conninfo)");
   app.add_option("--persistence", persistence, "when GameActor state is saved")
       ->check(CLI::IsMember({"after_each_message", "on_deactivate"}));
+  app.add_option("--reminder-log", reminder_log,
+                 "append a line per reminder a Beacon actor receives to this file");
   app.add_option("--http", options.http_listen,
                  "host:port to serve the HTTP/JSON API on (port 0: any; docs/http-api.md)");
   app.add_option("--http-threads", options.http_threads, "HTTP IO threads (default 1)");
@@ -126,6 +129,14 @@ int main(int argc, char** argv) {
   sigaddset(&stop_signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
+  if (!reminder_log.empty()) {
+    tools::beacon_log_fd() = ::open(reminder_log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (tools::beacon_log_fd() < 0) {
+      std::cerr << "mesh_node: cannot open --reminder-log " << reminder_log << "\n";
+      return 2;
+    }
+  }
+
   std::unique_ptr<mesh::Node> node;
   try {
     label = options.name.empty() ? options.listen : options.name;
@@ -157,6 +168,7 @@ int main(int argc, char** argv) {
   node->register_actor<examples::RelayActor>("Relay");
   node->register_actor<examples::Counter>("Counter");
   node->register_actor<examples::Crasher>("Crasher");
+  node->register_actor<tools::Beacon>("Beacon");
   node->register_capabilities(split_list(capabilities));
   {
     std::lock_guard lock(output_mutex);

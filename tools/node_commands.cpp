@@ -139,7 +139,11 @@ std::string run_command(mesh::Node& node, const std::string& line) {
                                    {"activations", status.activations},
                                    {"handoffs_in_progress", status.handoffs_in_progress},
                                    {"reconciler_runs", status.reconciler_runs},
-                                   {"reconciler_stopped", status.reconciler_stopped}}
+                                   {"reconciler_stopped", status.reconciler_stopped},
+                                   {"timers", status.timers},
+                                   {"reminders_held", status.reminders_held},
+                                   {"reminders_due", status.reminders_due},
+                                   {"reminders_fired", status.reminders_fired}}
                            .dump();
   }
   if (verb == "activations") {
@@ -172,6 +176,59 @@ std::string run_command(mesh::Node& node, const std::string& line) {
     }
     if (action == "stop") return load_runner().stop(load_prefix);
     return load_runner().progress();
+  }
+  if (verb == "reminder") {
+    std::string action;
+    mesh::ActorAddress actor;
+    in >> action >> actor.module >> actor.id >> actor.capability;
+    if (action == "set") {
+      std::string name, period;
+      long long due = -1;
+      in >> name >> due >> period;
+      if (!in || name.empty()) {
+        return "error invalid_request usage: reminder set MODULE ID CAPABILITY NAME DUE_MS "
+               "PERIOD_MS|once [JSON]";
+      }
+      std::optional<std::chrono::milliseconds> every;
+      if (period != "once") {
+        try {
+          every = std::chrono::milliseconds(std::stoll(period));
+        } catch (const std::exception&) {
+          return "error invalid_request the period is a number of milliseconds or 'once'";
+        }
+      }
+      std::string json;
+      std::getline(in, json);
+      mesh::Value payload;
+      if (json.find_first_not_of(' ') != std::string::npos) {
+        payload = mesh::Value::parse(json, nullptr, false);
+        if (payload.is_discarded()) return "error invalid_request payload is not JSON";
+      }
+      auto set = node.set_reminder(actor, name, std::chrono::milliseconds(due), every,
+                                   std::move(payload));
+      return set ? "ok" : error_line(set.error());
+    }
+    if (action == "remove") {
+      std::string name;
+      in >> name;
+      auto removed = node.remove_reminder(actor, name);
+      return removed ? "ok" : error_line(removed.error());
+    }
+    if (action == "list") {
+      auto listed = node.reminders(actor);
+      if (!listed) return error_line(listed.error());
+      mesh::Value list = mesh::Value::array();
+      for (const mesh::ReminderInfo& r : *listed) {
+        list.push_back({{"name", r.name},
+                        {"due_ms", std::chrono::duration_cast<std::chrono::milliseconds>(
+                                       r.due.time_since_epoch())
+                                       .count()},
+                        {"period_ms", r.period ? mesh::Value(r.period->count()) : mesh::Value()},
+                        {"payload", r.payload}});
+      }
+      return "reminders " + list.dump();
+    }
+    return "error invalid_request reminder set|remove|list";
   }
   if (verb == "wait-nodes") {
     std::string capability;

@@ -19,6 +19,9 @@ namespace tools {
 //   reconcile                        -> "reconciled N"
 //   set-capabilities a,b             -> "ok" (an empty list removes them all)
 //   load start PREFIX N | load stop | load   -> background GameActor increments and their tally
+//   reminder set MODULE ID CAPABILITY NAME DUE_MS PERIOD_MS|once [JSON] -> "ok" | "error ..."
+//   reminder remove MODULE ID CAPABILITY NAME -> "ok" (also when there was none)
+//   reminder list MODULE ID CAPABILITY        -> "reminders [json]": name, due_ms, period_ms, payload
 std::string run_command(mesh::Node& node, const std::string& line);
 
 }  // namespace tools

@@ -9,6 +9,10 @@
 //   mesh::Value snapshot();                           with restore(): the actor's state travels
 //   void restore(mesh::Value state);                  with it when its shard moves (planned moves)
 //   void on_deactivate(mesh::DeactivateReason why);   told why the activation is going away
+//   void handle_timer(mesh::TimerId timer, mesh::Value payload);         a timer of its fired
+//   void handle_reminder(std::string_view name, mesh::Value payload);    a reminder came due
+// handle_timer and handle_reminder may also take `mesh::ActorContext&` as a third parameter; a
+// throw from either is a crash, as from any handler (docs/timers-and-reminders.md).
 #pragma once
 
 #include <chrono>
@@ -17,7 +21,9 @@
 #include <cstddef>
 #include <functional>
 #include <new>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <type_traits>
 #include <utility>
 
@@ -80,6 +86,9 @@ enum class DeactivateReason : std::uint8_t {
   shutdown,  // the node is stopping
 };
 
+// The handle of a timer (ActorContext::start_timer): unique on its node, never reused.
+using TimerId = std::uint64_t;
+
 namespace detail {
 struct HandlerFrame;
 }
@@ -108,6 +117,29 @@ class ActorContext {
   // actor, and later ones, go to a fresh activation.
   void stop() noexcept;
 
+  // Timers: volatile, they live and die with this activation (a crash, a stop, an idle
+  // passivation or a move ends them) and do not keep it from idling out. A tick is a message
+  // to handle_timer(timer, payload), queued in the mailbox like any other, never run beside a
+  // handler. It first fires `due` from now (0: as soon as possible), then every `period` if
+  // one is given (a slow actor gets one tick queued at a time: ticks that find the previous
+  // one still waiting are skipped). Errors: invalid_request for a negative due time, a
+  // period that is not positive, or a module without handle_timer.
+  [[nodiscard]] Result<TimerId> start_timer(std::chrono::milliseconds due,
+                                            std::optional<std::chrono::milliseconds> period = {},
+                                            Value payload = {});
+  // Stops a timer of this activation: no tick of it runs after this returns. False when it is
+  // not (or no longer) one of this activation's timers, e.g. a one-shot that already fired.
+  bool cancel_timer(TimerId timer) noexcept;
+
+  // Reminders: durable, kept in the node's StateStore with this actor's shard; delivered to
+  // handle_reminder(name, payload) by whichever node owns the shard when it is due, activating
+  // the actor if needed, at least once, across moves, crashes and restarts. Same as
+  // Node::set_reminder / remove_reminder / reminders for this actor.
+  [[nodiscard]] Result<void> set_reminder(std::string name, std::chrono::milliseconds due,
+                                          std::optional<std::chrono::milliseconds> period = {},
+                                          Value payload = {});
+  [[nodiscard]] Result<void> remove_reminder(std::string_view name);
+
  private:
   friend struct detail::HandlerFrame;
   explicit ActorContext(detail::HandlerFrame& frame) noexcept : frame_(frame) {}
@@ -134,6 +166,21 @@ template <class A>
 concept HasOnDeactivate = requires(A& a, DeactivateReason why) { a.on_deactivate(why); };
 
 template <class A>
+concept TimerHandlerPlain = requires(A& a, TimerId t, Value&& v) { a.handle_timer(t, std::move(v)); };
+template <class A>
+concept TimerHandlerWithContext = requires(A& a, TimerId t, Value&& v, ActorContext& c) {
+  a.handle_timer(t, std::move(v), c);
+};
+template <class A>
+concept ReminderHandlerPlain = requires(A& a, std::string_view n, Value&& v) {
+  a.handle_reminder(n, std::move(v));
+};
+template <class A>
+concept ReminderHandlerWithContext = requires(A& a, std::string_view n, Value&& v, ActorContext& c) {
+  a.handle_reminder(n, std::move(v), c);
+};
+
+template <class A>
 concept CastHandlerPlain = requires(A& a, Value&& v) { a.handle_cast(std::move(v)); };
 template <class A>
 concept CastHandlerWithContext = requires(A& a, Value&& v, ActorContext& c) {
@@ -157,6 +204,11 @@ struct ActorVTable {
   Value (*snapshot)(void* self);
   void (*restore)(void* self, Value&& state);
   void (*on_deactivate)(void* self, DeactivateReason why);
+  // Null when the class has no handle_timer / handle_reminder: starting a timer or setting a
+  // reminder for it is refused.
+  void (*handle_timer)(void* self, TimerId timer, Value&& payload, ActorContext& context);
+  void (*handle_reminder)(void* self, std::string_view name, Value&& payload,
+                          ActorContext& context);
 };
 
 template <class A>
@@ -227,6 +279,36 @@ constexpr auto on_deactivate_entry() -> void (*)(void*, DeactivateReason) {
 }
 
 template <class A>
+constexpr auto timer_entry() -> void (*)(void*, TimerId, Value&&, ActorContext&) {
+  if constexpr (TimerHandlerWithContext<A>) {
+    return [](void* self, TimerId t, Value&& v, ActorContext& c) {
+      static_cast<A*>(self)->handle_timer(t, std::move(v), c);
+    };
+  } else if constexpr (TimerHandlerPlain<A>) {
+    return [](void* self, TimerId t, Value&& v, ActorContext&) {
+      static_cast<A*>(self)->handle_timer(t, std::move(v));
+    };
+  } else {
+    return nullptr;
+  }
+}
+
+template <class A>
+constexpr auto reminder_entry() -> void (*)(void*, std::string_view, Value&&, ActorContext&) {
+  if constexpr (ReminderHandlerWithContext<A>) {
+    return [](void* self, std::string_view n, Value&& v, ActorContext& c) {
+      static_cast<A*>(self)->handle_reminder(n, std::move(v), c);
+    };
+  } else if constexpr (ReminderHandlerPlain<A>) {
+    return [](void* self, std::string_view n, Value&& v, ActorContext&) {
+      static_cast<A*>(self)->handle_reminder(n, std::move(v));
+    };
+  } else {
+    return nullptr;
+  }
+}
+
+template <class A>
 inline constexpr ActorVTable actor_vtable{
     sizeof(A),
     alignof(A),
@@ -237,6 +319,8 @@ inline constexpr ActorVTable actor_vtable{
     snapshot_entry<A>(),
     restore_entry<A>(),
     on_deactivate_entry<A>(),
+    timer_entry<A>(),
+    reminder_entry<A>(),
 };
 
 }  // namespace detail

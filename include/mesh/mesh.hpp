@@ -9,6 +9,7 @@
 #include "mesh/node_options.hpp"
 #include "mesh/pid.hpp"
 #include "mesh/placement.hpp"
+#include "mesh/reminder.hpp"
 #include "mesh/request.hpp"
 #include "mesh/state_store.hpp"
 #include "mesh/status.hpp"

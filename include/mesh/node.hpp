@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -11,6 +12,7 @@
 #include "mesh/actor.hpp"
 #include "mesh/error.hpp"
 #include "mesh/node_options.hpp"
+#include "mesh/reminder.hpp"
 #include "mesh/request.hpp"
 #include "mesh/status.hpp"
 
@@ -57,6 +59,24 @@ class Node {
   // not throw and should not block for long. request.timeout bounds the wait.
   void async_call(Request request, std::function<void(Result<Reply>)> done);
 
+  // Reminders (docs/timers-and-reminders.md): durable, kept in NodeOptions::state_store with
+  // the actor's shard and delivered to its handle_reminder(name, payload) by the shard's owner,
+  // at least once, across moves, crashes and restarts. Any node may set them: the request goes
+  // to the owner like a call (bounded by 5 s). set_reminder replaces a reminder of the same
+  // name; it fires `due` from now (by the owner's clock), then every `period` if one is given
+  // (periods missed while no node was up fire once). Errors: invalid_request (empty name or
+  // address, negative due, a period that is not positive, a payload over
+  // kMaxReminderPayloadBytes, a module without handle_reminder, a node without a store),
+  // unknown_module, no_nodes, fenced / store_unavailable (the store), timeout.
+  [[nodiscard]] Result<void> set_reminder(const ActorAddress& actor, std::string name,
+                                          std::chrono::milliseconds due,
+                                          std::optional<std::chrono::milliseconds> period = {},
+                                          Value payload = {});
+  // Removes a reminder; removing one that does not exist succeeds.
+  [[nodiscard]] Result<void> remove_reminder(const ActorAddress& actor, std::string_view name);
+  // The actor's reminders, by name.
+  [[nodiscard]] Result<std::vector<ReminderInfo>> reminders(const ActorAddress& actor);
+
   std::vector<std::string> nodes_for(std::string_view capability) const;  // sorted
   std::vector<std::string> all_capabilities() const;                      // sorted, unique
   // shard_of(actor_id, shard_count): the same on every node.
@@ -81,6 +101,7 @@ class Node {
   const std::string& http_address() const;
 
  private:
+  friend class detail::NodeCore;  // its own actors reach it through ActorContext::node()
   void register_actor_type(std::string module, const detail::ActorVTable& vtable,
                            ActorOptions options);
   std::unique_ptr<detail::NodeCore> core_;

@@ -9,6 +9,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "mesh/error.hpp"
@@ -31,6 +32,36 @@ struct StateWrite {
   StateKey key;
   std::uint64_t fence = 0;  // the token of the claim the writing activation loaded under
   std::string state;        // the actor's snapshot(), as MessagePack bytes
+};
+
+// A durable reminder of one actor (docs/timers-and-reminders.md), as the store keeps it.
+struct ReminderRow {
+  StateKey key;                 // the actor it is delivered to
+  std::string name;             // unique per actor; setting a name again replaces the reminder
+  std::int64_t due_ms = 0;      // when it fires next: milliseconds since the Unix epoch
+  std::int64_t period_ms = 0;   // 0 = fires once, then is removed
+  std::string payload;          // MessagePack bytes handed to the actor's handle_reminder
+  // Set by the store on every set_reminder (a random number): fired() applies only to the
+  // reminder it was taken as, never to one set again meanwhile.
+  std::uint64_t generation = 0;
+};
+
+// What became of a reminder that take_due() handed out and the actor has handled.
+struct FiredReminder {
+  StateKey key;
+  std::string name;
+  std::uint64_t generation = 0;
+  std::optional<std::int64_t> next_due_ms;  // nullopt: it fired for the last time (remove it)
+};
+
+// A summary of one shard's reminders (StateStore::reminder_shards).
+struct ShardReminders {
+  std::uint32_t shard = 0;
+  std::int64_t earliest_due_ms = 0;  // the earliest due time among them
+  std::uint64_t count = 0;           // how many
+  std::uint64_t due = 0;             // how many are due at the time asked about
+
+  friend bool operator==(const ShardReminders&, const ShardReminders&) = default;
 };
 
 // The interface a node uses to persist actors; implement it to keep state in another database.
@@ -62,6 +93,41 @@ class StateStore {
   // Removes the actor's row if `fence` is still its shard's latest; Errc::fenced otherwise.
   // Removing a row that does not exist succeeds.
   virtual Result<void> erase(const StateKey& key, std::uint64_t fence) = 0;
+
+  // Reminders (docs/timers-and-reminders.md). A store that keeps none may leave these out:
+  // each then fails with Errc::invalid_request, and a node with such a store refuses to set
+  // reminders. Writes are fenced like save(): set_reminder, remove_reminder and take_due fail
+  // with Errc::fenced when `fence` is no longer the shard's latest.
+  //
+  // Sets (or replaces, by key and name) a reminder; the store gives it a new generation.
+  virtual Result<void> set_reminder(const ReminderRow& reminder, std::uint64_t fence);
+  // Removes a reminder; true when there was one.
+  virtual Result<bool> remove_reminder(const StateKey& key, std::string_view name,
+                                       std::uint64_t fence);
+  // Every reminder of one actor, by name.
+  virtual Result<std::vector<ReminderRow>> reminders_of(const StateKey& key);
+  // A summary of each shard of `capability` that has reminders, `due` counted at `now_ms`
+  // (costs a pass over the capability's reminders).
+  virtual Result<std::vector<ShardReminders>> reminder_shards(std::string_view capability,
+                                                              std::int64_t now_ms);
+  // The earliest due_ms among one shard's reminders, nullopt when it has none.
+  virtual Result<std::optional<std::int64_t>> next_due(std::string_view capability,
+                                                        std::uint32_t shard);
+  // Hands out up to `limit` of the shard's reminders due at `now_ms`, earliest first, and in the
+  // same transaction moves their due time to `lease_until_ms`: until fired() says what became
+  // of them, nobody takes them again before the lease ends (then they are taken again, which
+  // is what makes delivery at-least-once when a node dies while delivering). The rows returned
+  // carry the due time they were taken at.
+  virtual Result<std::vector<ReminderRow>> take_due(std::string_view capability,
+                                                    std::uint32_t shard, std::uint64_t fence,
+                                                    std::int64_t now_ms,
+                                                    std::int64_t lease_until_ms,
+                                                    std::size_t limit);
+  // Records delivered reminders in one transaction: each moves to its next due time or, with
+  // none, is removed, provided its generation is still the one taken (a reminder set again
+  // meanwhile is left as set). Not fenced: a delivery that happened is recorded even if the
+  // shard moved since, which is what keeps a planned move from firing a reminder twice.
+  virtual Result<void> fired(std::span<const FiredReminder> reminders);
 };
 
 // An embedded store in one SQLite file (created with its schema on first use; WAL mode, every

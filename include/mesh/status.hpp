@@ -32,6 +32,12 @@ struct NodeStatus {
   std::size_t handoffs_in_progress = 0;
   std::uint64_t reconciler_runs = 0;
   std::uint64_t reconciler_stopped = 0;  // activations the reconciler stopped, in total
+  std::size_t timers = 0;  // timers running on this node's activations
+  // Reminders on the shards this node owns, and how many of them are due and not yet handed to
+  // their actor (read from the state store: a pass over the reminders; 0 without a store).
+  std::uint64_t reminders_held = 0;
+  std::uint64_t reminders_due = 0;
+  std::uint64_t reminders_fired = 0;  // deliveries this node completed, in total
 };
 
 }  // namespace mesh

@@ -14,4 +14,15 @@ void ActorContext::async_call(Request request, std::function<void(Result<Reply>)
   node().async_call(std::move(request), std::move(done));
 }
 
+Result<void> ActorContext::set_reminder(std::string name, std::chrono::milliseconds due,
+                                       std::optional<std::chrono::milliseconds> period,
+                                       Value payload) {
+  return node().set_reminder(ActorAddress{capability(), module(), id()}, std::move(name), due,
+                             period, std::move(payload));
+}
+
+Result<void> ActorContext::remove_reminder(std::string_view name) {
+  return node().remove_reminder(ActorAddress{capability(), module(), id()}, name);
+}
+
 }  // namespace mesh

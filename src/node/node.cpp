@@ -39,6 +39,79 @@ void Node::async_call(Request request, std::function<void(Result<Reply>)> done) 
   core_->route_async_call(std::move(request), std::move(done));
 }
 
+namespace {
+
+std::unexpected<Error> invalid_reminder(std::string message) {
+  return std::unexpected(Error{Errc::invalid_request, std::move(message)});
+}
+
+Result<void> check_address(const ActorAddress& actor) {
+  if (actor.capability.empty()) return invalid_reminder("the actor's capability is empty");
+  if (actor.module.empty()) return invalid_reminder("the actor's module is empty");
+  if (actor.id.empty()) return invalid_reminder("the actor's id is empty");
+  return {};
+}
+
+}  // namespace
+
+Result<void> Node::set_reminder(const ActorAddress& actor, std::string name,
+                                std::chrono::milliseconds due,
+                                std::optional<std::chrono::milliseconds> period, Value payload) {
+  if (auto checked = check_address(actor); !checked) return checked;
+  if (name.empty()) return invalid_reminder("a reminder needs a name");
+  if (due < std::chrono::milliseconds::zero()) {
+    return invalid_reminder("reminder " + name + ": the due time is negative");
+  }
+  if (period && *period <= std::chrono::milliseconds::zero()) {
+    return invalid_reminder("reminder " + name +
+                            ": a period must be positive (leave it out for a one-shot reminder)");
+  }
+  std::string bytes;
+  Value::to_msgpack(payload, bytes);
+  if (bytes.size() > kMaxReminderPayloadBytes) {
+    return invalid_reminder("reminder " + name + ": its payload takes " +
+                            std::to_string(bytes.size()) + " bytes; the limit is " +
+                            std::to_string(kMaxReminderPayloadBytes));
+  }
+  const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::system_clock::now().time_since_epoch());
+  Value op{{"op", "set"},
+           {"name", std::move(name)},
+           {"due_ms", (now + due).count()},
+           {"period_ms", period ? period->count() : 0},
+           {"payload", std::move(payload)}};
+  auto done = core_->reminder_request(actor, std::move(op));
+  if (!done) return std::unexpected(std::move(done.error()));
+  return {};
+}
+
+Result<void> Node::remove_reminder(const ActorAddress& actor, std::string_view name) {
+  if (auto checked = check_address(actor); !checked) return checked;
+  if (name.empty()) return invalid_reminder("a reminder needs a name");
+  auto done = core_->reminder_request(actor, Value{{"op", "remove"}, {"name", name}});
+  if (!done) return std::unexpected(std::move(done.error()));
+  return {};
+}
+
+Result<std::vector<ReminderInfo>> Node::reminders(const ActorAddress& actor) {
+  if (auto checked = check_address(actor); !checked) return std::unexpected(checked.error());
+  auto listed = core_->reminder_request(actor, Value{{"op", "list"}});
+  if (!listed) return std::unexpected(std::move(listed.error()));
+  std::vector<ReminderInfo> out;
+  for (Value& row : *listed) {
+    ReminderInfo info;
+    info.name = row.value("name", "");
+    info.due = std::chrono::system_clock::time_point(
+        std::chrono::milliseconds(row.value("due_ms", std::int64_t{0})));
+    if (row["period_ms"].is_number()) {
+      info.period = std::chrono::milliseconds(row["period_ms"].get<std::int64_t>());
+    }
+    info.payload = std::move(row["payload"]);
+    out.push_back(std::move(info));
+  }
+  return out;
+}
+
 std::vector<std::string> Node::nodes_for(std::string_view capability) const {
   return core_->nodes_for(capability);
 }

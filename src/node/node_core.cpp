@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <stdexcept>
 #include <thread>
+#include <tuple>
 
 namespace mesh::detail {
 namespace {
@@ -95,14 +96,26 @@ NodeCore::NodeCore(Node& facade, NodeOptions options)
       return rebalancer_.table().owned_here(capability, shard);
     });
   }
+  if (options_.state_store) {
+    register_reminder_ops();
+    reminders_ = std::make_unique<Reminders>(
+        options_.state_store, host_, rebalancer_, capability_ids_,
+        [this](const ReminderRow& row, std::function<void(bool)> done) {
+          deliver_reminder(row, std::move(done));
+        },
+        [this](LogLevel level, const std::string& message) { log(level, message); });
+  }
   rebalancer_.start();
+  if (reminders_) reminders_->start();
   if (cluster_) cluster_->start({});
   if (http_) http_->start();
 }
 
 NodeCore::~NodeCore() {
+  // Take no more HTTP requests, record the reminders being delivered, hand the shards over
+  // and leave, so that peers stop routing here, then stop the actors.
   if (http_) http_->stop();
-  // Hand the shards over and leave first, so that peers stop routing here, then stop the actors.
+  if (reminders_) reminders_->stop();
   if (cluster_) rebalancer_.leave();
   rebalancer_.stop();
   host_.stop();
@@ -280,6 +293,11 @@ NodeStatus NodeCore::status() const {
   status.handoffs_in_progress = rebalancer_.handoffs_in_progress();
   status.reconciler_runs = rebalancer_.reconciler_runs();
   status.reconciler_stopped = rebalancer_.reconciler_stopped();
+  status.timers = host_.timer_count();
+  if (reminders_) {
+    std::tie(status.reminders_held, status.reminders_due) = reminders_->held_and_due();
+    status.reminders_fired = reminders_->fired();
+  }
   return status;
 }
 

@@ -11,6 +11,7 @@
 #include "mesh/node.hpp"
 #include "node/http_gateway.hpp"
 #include "node/rebalancer.hpp"
+#include "node/reminders.hpp"
 #include "placement/capability_ids.hpp"
 #include "placement/routing_table.hpp"
 #include "runtime/actor_host.hpp"
@@ -56,6 +57,16 @@ class NodeCore final : public ClusterHost {
   void on_synced() override;
   void on_control(const std::string& from, ControlMessage&& message) override;
 
+  // Reminders (node_reminders.cpp). A set, remove or list for `actor`, run on its shard's owner
+  // (this node, or the owner's kReminderModule actor reached like a call); `op` holds the
+  // operation's fields ("op": set | remove | list, and "name", "due_ms", "period_ms",
+  // "payload"). The answer: null (set), whether one was removed, or the list.
+  Result<Value> reminder_request(const ActorAddress& actor, Value op);
+  // The module name of the node's own actor that runs reminder requests sent by other nodes.
+  static constexpr std::string_view kReminderModule = "mesh.reminders";
+  static NodeCore& of(Node& node) { return *node.core_; }
+  std::size_t timer_count() const { return host_.timer_count(); }
+
   std::vector<std::string> nodes_for(std::string_view capability) const;
   std::vector<std::string> all_capabilities() const;
   std::uint32_t shard_for(std::string_view actor_id) const;
@@ -97,6 +108,9 @@ class NodeCore final : public ClusterHost {
   void serve_locate(Request&& request, const CallState::Callback& done);
   void serve_cast_settled(Request&& request, std::uint32_t hops, const std::string* from,
                           std::uint32_t attempt);
+  void register_reminder_ops();
+  Result<Value> apply_reminder_op(const Target& target, const ActorAddress& actor, const Value& op);
+  void deliver_reminder(const ReminderRow& row, std::function<void(bool)> done);
 
   // Destroyed in reverse: the rebalancer first, then the host; ~NodeCore stops them in order
   // (leave, release waits, stop the host) before any is destroyed.
@@ -110,6 +124,9 @@ class NodeCore final : public ClusterHost {
   CapabilityIds capability_ids_;
   ActorHost host_;
   Rebalancer rebalancer_;
+  // Null without a state store. Stopped first: deliveries under way are recorded before the
+  // node hands its shards over.
+  std::unique_ptr<Reminders> reminders_;
 };
 
 }  // namespace mesh::detail

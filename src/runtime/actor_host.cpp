@@ -313,6 +313,52 @@ void ActorHost::adopt(const Target& target, std::string id, std::optional<Value>
   if (submit) scheduler_.submit(&a);
 }
 
+bool ActorHost::deliver_reminder(const Target& target, Request& request, std::string name,
+                                 CallState::Callback& done) {
+  Shard& shard = shards_[target.shard];
+  std::unique_lock lock(shard.mutex);
+  if (shard.closed) {
+    lock.unlock();
+    done(std::unexpected(shutting_down()));
+    return true;
+  }
+  Refusal refusal{};
+  Activation* found = find_or_create(shard, target, request.id, refusal);
+  while (!found) {
+    if (refusal == Refusal::not_owned) return false;
+    lock.unlock();
+    if (make_room() == 0) {
+      done(std::unexpected(no_room()));
+      return true;
+    }
+    lock.lock();
+    if (shard.closed) {
+      lock.unlock();
+      done(std::unexpected(shutting_down()));
+      return true;
+    }
+    found = find_or_create(shard, target, request.id, refusal);
+  }
+  Activation& a = *found;
+  if (a.queued() >= a.type->options.max_queue) {
+    const Error full = mailbox_full(a);
+    lock.unlock();
+    done(std::unexpected(full));
+    return true;
+  }
+  const Clock::time_point deadline = Clock::now() + request.timeout;
+  RefPtr<CallState> state(new CallState(deadline, std::move(done)));
+  auto* message = new Message{nullptr, MessageKind::reminder, std::move(request.payload),
+                              Value(std::move(name)), nullptr, state};
+  const bool submit = enqueue(shard, a, message);
+  lock.unlock();
+  if (submit) scheduler_.submit(&a);
+  timers_.at(deadline, [state] {
+    state->complete(std::unexpected(Error{Errc::timeout, "the reminder was not handled in time"}));
+  });
+  return true;
+}
+
 bool ActorHost::async_call(const Target& target, Request& request, const ChainPtr& chain,
                            CallState::Callback& done, AsyncOrigin origin) {
   Shard& shard = shards_[target.shard];
@@ -372,7 +418,7 @@ bool ActorHost::async_call(const Target& target, Request& request, const ChainPt
 
 ActorHost::Outcome ActorHost::run(Activation& a, MessageKind kind, Value&& payload,
                                   Value* init_arg, const ChainPtr& chain) {
-  HandlerFrame frame(options_.node_name, options_.node, *options_.capabilities, a, chain);
+  HandlerFrame frame(options_.node_name, options_.node, *options_.capabilities, a, chain, this);
   const ActorVTable& vtable = *a.type->vtable;
   Outcome outcome;
   SlowRunCheck::arm();
@@ -393,7 +439,9 @@ ActorHost::Outcome ActorHost::run(Activation& a, MessageKind kind, Value&& paylo
       start = Clock::now();
     }
     try {
-      const bool no_init = kind == MessageKind::restore || stored.has_value();
+      // A timer's or reminder's init_arg is its id or name, not an argument for the actor.
+      const bool no_init =
+          (kind != MessageKind::call && kind != MessageKind::cast) || stored.has_value();
       vtable.construct(a.actor(), a.id, no_init ? nullptr : init_arg);
       a.constructed = true;
     } catch (...) {
@@ -422,6 +470,17 @@ ActorHost::Outcome ActorHost::run(Activation& a, MessageKind kind, Value&& paylo
       }
     } else if (kind == MessageKind::call) {
       outcome.value = vtable.handle_call(a.actor(), std::move(payload), frame.context());
+    } else if (kind == MessageKind::timer) {
+      if (take_tick(a, init_arg->get<TimerId>())) {
+        vtable.handle_timer(a.actor(), init_arg->get<TimerId>(), std::move(payload),
+                            frame.context());
+      }
+    } else if (kind == MessageKind::reminder) {
+      if (!vtable.handle_reminder) {
+        throw std::logic_error("actor type " + a.type->module + " has no handle_reminder");
+      }
+      vtable.handle_reminder(a.actor(), init_arg->get_ref<const std::string&>(),
+                             std::move(payload), frame.context());
     } else if (vtable.handle_cast) {
       vtable.handle_cast(a.actor(), std::move(payload), frame.context());
     } else {
@@ -432,12 +491,15 @@ ActorHost::Outcome ActorHost::run(Activation& a, MessageKind kind, Value&& paylo
     outcome.discard = true;
   }
   const Clock::time_point end = Clock::now();
-  a.last_active_ms = static_cast<std::uint32_t>(
+  const auto end_ms = static_cast<std::uint32_t>(
       std::chrono::duration_cast<std::chrono::milliseconds>(end - epoch_).count());
+  // A tick is not activity: an actor whose only messages are its own timer's still idles out
+  // (docs/timers-and-reminders.md says why).
+  if (kind != MessageKind::timer) a.last_active_ms = end_ms;
   if (end - start > options_.inline_limit) {
-    if (SlowRunCheck::confirm()) mark_slow(*a.type, a.last_active_ms);
+    if (SlowRunCheck::confirm()) mark_slow(*a.type, end_ms);
   } else if (!a.type->inline_allowed.load(std::memory_order_relaxed)) {
-    note_fast(*a.type, a.last_active_ms);
+    note_fast(*a.type, end_ms);
   }
   outcome.discard = outcome.discard || a.stop_requested;
   return outcome;
@@ -749,6 +811,110 @@ void ActorHost::stop() {
     if (writer_) writer_->stop();
     scheduler_.stop();
   });
+}
+
+// --- Timers (docs/timers-and-reminders.md) ----------------------------------------------------
+
+Result<TimerId> ActorHost::start_timer(Activation& a, std::chrono::milliseconds due,
+                                       std::optional<std::chrono::milliseconds> period,
+                                       Value payload) {
+  auto invalid = [&](std::string why) {
+    return std::unexpected(Error{Errc::invalid_request, a.type->module + " " + a.id +
+                                                            " cannot start this timer: " + why});
+  };
+  if (!a.type->vtable->handle_timer) {
+    return invalid("its class has no handle_timer(mesh::TimerId, mesh::Value)");
+  }
+  if (due < std::chrono::milliseconds::zero()) return invalid("the due time is negative");
+  if (period && *period <= std::chrono::milliseconds::zero()) {
+    return invalid("a period must be positive (leave it out for a one-shot timer)");
+  }
+  auto timer = std::make_shared<TimerEntry>();
+  timer->type = a.type;
+  timer->capability = a.capability;
+  timer->shard = static_cast<std::uint32_t>(a.serial & kShardMask);
+  timer->key_hash = a.key_hash;
+  timer->serial = a.serial;
+  timer->actor_id = a.id;
+  timer->period = period ? Clock::duration(*period) : Clock::duration::zero();
+  timer->payload = std::move(payload);
+  timer->next = Clock::now() + due;
+  {
+    std::lock_guard lock(timers_mutex_);
+    timer->id = ++last_timer_id_;
+    live_timers_.emplace(timer->id, timer);
+  }
+  timers_.at(timer->next, [this, timer] { fire_timer(timer); });
+  return timer->id;
+}
+
+bool ActorHost::cancel_timer(const Activation& a, TimerId id) noexcept {
+  std::lock_guard lock(timers_mutex_);
+  const auto it = live_timers_.find(id);
+  if (it == live_timers_.end() || it->second->serial != a.serial) return false;
+  live_timers_.erase(it);
+  return true;
+}
+
+std::size_t ActorHost::timer_count() const {
+  std::lock_guard lock(timers_mutex_);
+  return live_timers_.size();
+}
+
+// On the timer thread: queues a tick for the timer's activation, or ends the timer when that
+// activation is gone. A periodic timer keeps its rhythm (the next tick is one period after the
+// previous one was due), but never schedules ticks in the past to catch up.
+void ActorHost::fire_timer(const std::shared_ptr<TimerEntry>& timer) {
+  {
+    std::lock_guard lock(timers_mutex_);
+    const auto it = live_timers_.find(timer->id);
+    if (it == live_timers_.end() || it->second != timer) return;  // cancelled
+  }
+  Shard& shard = shards_[timer->shard];
+  std::unique_lock lock(shard.mutex);
+  Activation* a = shard.closed ? nullptr
+                               : shard.table.find(timer->key_hash, timer->capability, timer->type,
+                                                  timer->actor_id);
+  if (a == nullptr || a->serial != timer->serial || a->evicting()) {
+    lock.unlock();
+    std::lock_guard timers_lock(timers_mutex_);
+    live_timers_.erase(timer->id);
+    return;
+  }
+  bool push;
+  {
+    std::lock_guard timers_lock(timers_mutex_);
+    push = !timer->queued && a->queued() < a->type->options.max_queue;
+    if (push) timer->queued = true;
+  }
+  bool submit = false;
+  if (push) {
+    submit = enqueue(shard, *a, new Message{nullptr, MessageKind::timer, timer->payload,
+                                            Value(timer->id), nullptr, {}});
+  }
+  lock.unlock();
+  if (submit) scheduler_.submit(a);
+  const Clock::time_point now = Clock::now();
+  if (timer->period != Clock::duration::zero()) {
+    timer->next += timer->period;
+    if (timer->next < now) timer->next = now + timer->period;
+  } else if (push) {
+    return;  // a one-shot ends when its tick runs (take_tick)
+  } else {
+    timer->next = now + std::chrono::milliseconds(10);  // its mailbox is full: try again soon
+  }
+  timers_.at(timer->next, [this, timer] { fire_timer(timer); });
+}
+
+bool ActorHost::take_tick(const Activation& a, TimerId id) {
+  std::lock_guard lock(timers_mutex_);
+  const auto it = live_timers_.find(id);
+  // Cancelled since it was queued, or queued for a predecessor that crashed (its queue went to
+  // this activation): no tick.
+  if (it == live_timers_.end() || it->second->serial != a.serial) return false;
+  it->second->queued = false;
+  if (it->second->period == Clock::duration::zero()) live_timers_.erase(it);
+  return true;
 }
 
 // --- Persistence (docs/persistence.md) -------------------------------------------------------

@@ -89,6 +89,32 @@ class ActorHost {
   [[nodiscard]] bool async_call(const Target& target, Request& request, const ChainPtr& chain,
                                 CallState::Callback& done, AsyncOrigin origin = AsyncOrigin::local);
 
+  // A reminder coming due on this node, the shard's owner: queues it for the actor's
+  // handle_reminder (activating the actor if needed), never running it on the calling thread.
+  // False when the shard is not owned here (`request` and `done` left as they were). Otherwise
+  // `done` runs once: a value when the handler ran (after its state was committed, for an
+  // after_each_message type), actor_crashed when it threw, or why it was not delivered.
+  [[nodiscard]] bool deliver_reminder(const Target& target, Request& request, std::string name,
+                                      CallState::Callback& done);
+
+  // Timers of one activation (ActorContext::start_timer / cancel_timer), called by its handler.
+  Result<TimerId> start_timer(Activation& a, std::chrono::milliseconds due,
+                              std::optional<std::chrono::milliseconds> period, Value payload);
+  bool cancel_timer(const Activation& a, TimerId timer) noexcept;
+  // Timers started and not yet ended (one-shots that fired, cancelled ones and those of ended
+  // activations are gone; the last only once they were due).
+  std::size_t timer_count() const;
+
+  // This node's fence token for a shard in the state store (claimed on first use since the
+  // node gained the shard) and, after a write under it was fenced, forgetting it. Reminders
+  // share the claim with the shard's persistent actors. Needs a store.
+  Result<std::uint64_t> shard_fence(std::uint32_t capability, std::uint32_t shard) {
+    return claim_shard(capability, shard);
+  }
+  void forget_fence(std::uint32_t capability, std::uint32_t shard, std::uint64_t fence) {
+    forget_claim(capability, shard, fence);
+  }
+
   // An actor arriving with its shard: creates its activation and queues, ahead of anything sent
   // to it later, the construction and `state` for its restore hook. The pool runs them like a
   // message, so no user code runs on the calling thread (an IO thread, or one holding locks).
@@ -150,6 +176,25 @@ class ActorHost {
   const std::string& node_name() const { return options_.node_name; }
 
  private:
+  // One running timer. The activation is named by its identity and serial, not a pointer: a
+  // tick that finds another activation (or none) in its place ends the timer instead.
+  struct TimerEntry {
+    TimerId id;
+    const ActorType* type;
+    std::uint32_t capability;
+    std::uint32_t shard;
+    std::uint32_t key_hash;
+    std::uint64_t serial;
+    std::string actor_id;
+    Clock::duration period;  // zero: one-shot
+    Value payload;
+    Clock::time_point next;  // when it is due next (timer thread)
+    bool queued = false;     // guarded by timers_mutex_: a tick waits in the mailbox
+  };
+  void fire_timer(const std::shared_ptr<TimerEntry>& timer);
+  // At the start of a tick's run: whether it still goes to the handler (not cancelled).
+  bool take_tick(const Activation& a, TimerId timer);
+
   struct alignas(64) Shard {
     // Lock order (docs/architecture.md): taken after the node's membership and handoff mutexes
     // and room_mutex_, one shard at a time; released before the scheduler or the timers are
@@ -235,6 +280,10 @@ class ActorHost {
   // One claim at a time per shard (striped), so that two first activations in a shard do not
   // both claim it (the second claim would fence the first). Taken before a shard's mutex.
   std::array<std::mutex, 64> claim_mutexes_;
+  // Live timers by id. Timers are not the hot path: one mutex for all of them.
+  mutable std::mutex timers_mutex_;
+  std::map<TimerId, std::shared_ptr<TimerEntry>> live_timers_;  // guarded by timers_mutex_
+  TimerId last_timer_id_ = 0;                                    // guarded by timers_mutex_
 };
 
 }  // namespace mesh::detail

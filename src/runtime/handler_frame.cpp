@@ -2,18 +2,21 @@
 
 #include <memory>
 
+#include "runtime/actor_host.hpp"
+
 namespace mesh::detail {
 namespace {
 thread_local HandlerFrame* current_frame = nullptr;
 }  // namespace
 
 HandlerFrame::HandlerFrame(const std::string& name, Node* n, const CapabilityIds& caps,
-                           Activation& a, const ChainPtr& c) noexcept
+                           Activation& a, const ChainPtr& c, ActorHost* h) noexcept
     : node_name(name),
       node(n),
       capabilities(caps),
       activation(a),
       chain(c),
+      host(h),
       outer_(current_frame),
       depth_(current_frame ? current_frame->depth_ + 1 : 1),
       context_(*this) {
@@ -57,5 +60,18 @@ const std::string& ActorContext::capability() const noexcept {
 const Pid& ActorContext::self() const noexcept { return frame_.self(); }
 Node& ActorContext::node() const noexcept { return *frame_.node; }
 void ActorContext::stop() noexcept { frame_.activation.stop_requested = true; }
+
+Result<TimerId> ActorContext::start_timer(std::chrono::milliseconds due,
+                                          std::optional<std::chrono::milliseconds> period,
+                                          Value payload) {
+  if (frame_.host == nullptr) {
+    return std::unexpected(Error{Errc::invalid_request, "this handler cannot start timers"});
+  }
+  return frame_.host->start_timer(frame_.activation, due, period, std::move(payload));
+}
+
+bool ActorContext::cancel_timer(TimerId timer) noexcept {
+  return frame_.host != nullptr && frame_.host->cancel_timer(frame_.activation, timer);
+}
 
 }  // namespace mesh

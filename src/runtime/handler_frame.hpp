@@ -10,13 +10,15 @@
 
 namespace mesh::detail {
 
+class ActorHost;
+
 // Lives on the stack of the thread running one message, and is that thread's "current handler"
 // (frames nest when a handler's call runs another actor inline). Not thread-safe: one thread.
 struct HandlerFrame {
   // `node` is what ActorContext::node() returns (the runtime never calls it); `capabilities`
   // names the activation's capability id.
   HandlerFrame(const std::string& node_name, Node* node, const CapabilityIds& capabilities,
-               Activation& activation, const ChainPtr& chain) noexcept;
+               Activation& activation, const ChainPtr& chain, ActorHost* host = nullptr) noexcept;
   ~HandlerFrame();
   HandlerFrame(const HandlerFrame&) = delete;
   HandlerFrame& operator=(const HandlerFrame&) = delete;
@@ -37,6 +39,7 @@ struct HandlerFrame {
   const CapabilityIds& capabilities;
   Activation& activation;
   const ChainPtr& chain;
+  ActorHost* const host;  // runs the activation's timers (ActorContext::start_timer)
 
  private:
   HandlerFrame* outer_;

@@ -11,7 +11,10 @@ namespace mesh::detail {
 
 // restore: an actor arriving with its shard is constructed and handed its state (init_arg, when
 // it has one) by the pool, like any message, never on the thread that received it.
-enum class MessageKind : std::uint8_t { call, cast, restore };
+// timer and reminder carry what identifies them in init_arg (which they do not otherwise use,
+// so that every message does not pay for a field only they need): the TimerId as a number, the
+// reminder's name as a string.
+enum class MessageKind : std::uint8_t { call, cast, restore, timer, reminder };
 
 // Owned by the mailbox it sits in, then by the thread that runs it.
 struct Message {

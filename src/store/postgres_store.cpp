@@ -37,7 +37,7 @@ constexpr std::size_t kMaxConnections = 8;
 constexpr const char* kSessionSql =
     "SET statement_timeout = 2000; SET idle_in_transaction_session_timeout = 5000; "
     "SET default_transaction_isolation = 'read committed'; "
-    "SELECT to_regclass('mesh_schema') IS NOT NULL";
+    "SELECT to_regclass('mesh_reminders') IS NOT NULL";
 
 // Nodes that start together must not race to create the tables: the first takes the lock and
 // creates, the others wait and find them made.
@@ -52,6 +52,11 @@ constexpr const char* kCreateSchemaSql =
     "CREATE TABLE IF NOT EXISTS mesh_state (capability text NOT NULL, module text NOT NULL, "
     "  id text NOT NULL, shard integer NOT NULL, fence bigint NOT NULL, state bytea NOT NULL, "
     "  PRIMARY KEY (capability, module, id)); "
+    "CREATE TABLE IF NOT EXISTS mesh_reminders (capability text NOT NULL, module text NOT NULL, "
+    "  id text NOT NULL, name text NOT NULL, shard integer NOT NULL, due_ms bigint NOT NULL, "
+    "  period_ms bigint NOT NULL, payload bytea NOT NULL, generation bigint NOT NULL, "
+    "  PRIMARY KEY (capability, module, id, name)); "
+    "CREATE INDEX IF NOT EXISTS mesh_reminders_due ON mesh_reminders (capability, shard, due_ms); "
     "INSERT INTO mesh_schema SELECT 1 WHERE NOT EXISTS (SELECT FROM mesh_schema); COMMIT";
 
 // Why fencing holds between nodes (every statement below runs in its own transaction, READ
@@ -101,7 +106,69 @@ constexpr const char* kPrepareSql =
     "gone AS ("
     "  DELETE FROM mesh_state WHERE capability = $1 AND module = $2 AND id = $3"
     "  AND EXISTS (SELECT FROM latest WHERE fence = $5)) "
-    "SELECT EXISTS (SELECT FROM latest WHERE fence = $5)";
+    "SELECT EXISTS (SELECT FROM latest WHERE fence = $5); "
+
+    // Reminder writes lock their shard's row FOR SHARE like a save (same argument).
+    "PREPARE mesh_set_reminder (text, text, text, integer, bigint, text, bigint, bigint, bytea) AS "
+    "WITH latest AS MATERIALIZED ("
+    "  SELECT fence FROM mesh_shards WHERE capability = $1 AND shard = $4 FOR SHARE), "
+    "put AS ("
+    "  INSERT INTO mesh_reminders AS r (capability, module, id, name, shard, due_ms, period_ms,"
+    "    payload, generation)"
+    "  SELECT $1, $2, $3, $6, $4, $7, $8, $9, (random() * 9.2e18)::bigint"
+    "  WHERE EXISTS (SELECT FROM latest WHERE fence = $5)"
+    "  ON CONFLICT (capability, module, id, name) DO UPDATE SET shard = excluded.shard,"
+    "    due_ms = excluded.due_ms, period_ms = excluded.period_ms, payload = excluded.payload,"
+    "    generation = excluded.generation) "
+    "SELECT EXISTS (SELECT FROM latest WHERE fence = $5); "
+
+    "PREPARE mesh_remove_reminder (text, text, text, integer, bigint, text) AS "
+    "WITH latest AS MATERIALIZED ("
+    "  SELECT fence FROM mesh_shards WHERE capability = $1 AND shard = $4 FOR SHARE), "
+    "gone AS ("
+    "  DELETE FROM mesh_reminders WHERE capability = $1 AND module = $2 AND id = $3"
+    "  AND name = $6 AND EXISTS (SELECT FROM latest WHERE fence = $5) RETURNING 1) "
+    "SELECT EXISTS (SELECT FROM latest WHERE fence = $5), (SELECT count(*) FROM gone)::bigint; "
+
+    "PREPARE mesh_reminders_of (text, text, text) AS "
+    "SELECT name, shard, due_ms, period_ms, payload, generation FROM mesh_reminders "
+    "WHERE capability = $1 AND module = $2 AND id = $3 ORDER BY name; "
+
+    "PREPARE mesh_reminder_shards (text, bigint) AS "
+    "SELECT shard, min(due_ms), count(*), count(*) FILTER (WHERE due_ms <= $2) "
+    "FROM mesh_reminders WHERE capability = $1 GROUP BY shard ORDER BY shard; "
+
+    "PREPARE mesh_next_due (text, integer) AS "
+    "SELECT min(due_ms) FROM mesh_reminders WHERE capability = $1 AND shard = $2; "
+
+    // One row always: whether the fence holds, then (when it does) the taken reminders.
+    "PREPARE mesh_take_due (text, integer, bigint, bigint, bigint, bigint) AS "
+    "WITH latest AS MATERIALIZED ("
+    "  SELECT fence FROM mesh_shards WHERE capability = $1 AND shard = $2 FOR SHARE), "
+    "due AS MATERIALIZED ("
+    "  SELECT module, id, name, due_ms, period_ms, payload, generation FROM mesh_reminders"
+    "  WHERE capability = $1 AND shard = $2 AND due_ms <= $4"
+    "  AND EXISTS (SELECT FROM latest WHERE fence = $3) ORDER BY due_ms LIMIT $6 FOR UPDATE), "
+    "leased AS ("
+    "  UPDATE mesh_reminders r SET due_ms = $5 FROM due"
+    "  WHERE r.capability = $1 AND r.module = due.module AND r.id = due.id"
+    "  AND r.name = due.name) "
+    "SELECT ok.held, due.* FROM (SELECT EXISTS (SELECT FROM latest WHERE fence = $3) AS held) ok"
+    "  LEFT JOIN due ON true ORDER BY due.due_ms; "
+
+    "PREPARE mesh_fired (text[], text[], text[], text[], bigint[], bigint[]) AS "
+    "WITH f AS MATERIALIZED ("
+    "  SELECT * FROM unnest($1, $2, $3, $4, $5, $6)"
+    "    AS f(capability, module, id, name, generation, next_due)), "
+    "gone AS ("
+    "  DELETE FROM mesh_reminders r USING f WHERE f.next_due < 0"
+    "  AND r.capability = f.capability AND r.module = f.module AND r.id = f.id"
+    "  AND r.name = f.name AND r.generation = f.generation), "
+    "moved AS ("
+    "  UPDATE mesh_reminders r SET due_ms = f.next_due FROM f WHERE f.next_due >= 0"
+    "  AND r.capability = f.capability AND r.module = f.module AND r.id = f.id"
+    "  AND r.name = f.name AND r.generation = f.generation) "
+    "SELECT 1";
 
 // The first value of the last statement's result, "" when it has none.
 std::string first_value(const std::vector<detail::PgResult>& results) {
@@ -337,7 +404,144 @@ class PostgresStore final : public StateStore {
                                                    key.capability + " was claimed since"});
   }
 
+  Result<void> set_reminder(const ReminderRow& r, std::uint64_t fence) override {
+    const std::string shard = detail::pg_int4(r.key.shard);
+    const std::string fence_bytes = detail::pg_int8(fence);
+    const std::string due = detail::pg_int8(static_cast<std::uint64_t>(r.due_ms));
+    const std::string period = detail::pg_int8(static_cast<std::uint64_t>(r.period_ms));
+    const std::string_view params[] = {r.key.capability, r.key.module, r.key.id, shard,
+                                       fence_bytes,      r.name,       due,      period,
+                                       r.payload};
+    auto result = run("mesh_set_reminder", params);
+    if (!result) return std::unexpected(result.error());
+    if (PQntuples(result->get()) == 1 && *PQgetvalue(result->get(), 0, 0) == 1) return {};
+    return fenced(r.key);
+  }
+
+  Result<bool> remove_reminder(const StateKey& key, std::string_view name,
+                               std::uint64_t fence) override {
+    const std::string shard = detail::pg_int4(key.shard);
+    const std::string fence_bytes = detail::pg_int8(fence);
+    const std::string_view params[] = {key.capability, key.module, key.id, shard, fence_bytes,
+                                       name};
+    auto result = run("mesh_remove_reminder", params);
+    if (!result) return std::unexpected(result.error());
+    if (PQntuples(result->get()) != 1 || *PQgetvalue(result->get(), 0, 0) != 1) {
+      return std::unexpected(fenced(key).error());
+    }
+    return detail::pg_read_int8(PQgetvalue(result->get(), 0, 1)) > 0;
+  }
+
+  Result<std::vector<ReminderRow>> reminders_of(const StateKey& key) override {
+    const std::string_view params[] = {key.capability, key.module, key.id};
+    auto result = run("mesh_reminders_of", params);
+    if (!result) return std::unexpected(result.error());
+    std::vector<ReminderRow> out;
+    PGresult* rows = result->get();
+    for (int i = 0; i < PQntuples(rows); ++i) {
+      out.push_back(ReminderRow{
+          StateKey{key.capability, key.module, key.id, read_int4(rows, i, 1)}, text(rows, i, 0),
+          read_int8(rows, i, 2), read_int8(rows, i, 3), text(rows, i, 4),
+          static_cast<std::uint64_t>(read_int8(rows, i, 5))});
+    }
+    return out;
+  }
+
+  Result<std::vector<ShardReminders>> reminder_shards(std::string_view capability,
+                                                      std::int64_t now_ms) override {
+    const std::string now = detail::pg_int8(static_cast<std::uint64_t>(now_ms));
+    const std::string_view params[] = {capability, now};
+    auto result = run("mesh_reminder_shards", params);
+    if (!result) return std::unexpected(result.error());
+    std::vector<ShardReminders> out;
+    PGresult* rows = result->get();
+    for (int i = 0; i < PQntuples(rows); ++i) {
+      out.push_back(ShardReminders{read_int4(rows, i, 0), read_int8(rows, i, 1),
+                                   static_cast<std::uint64_t>(read_int8(rows, i, 2)),
+                                   static_cast<std::uint64_t>(read_int8(rows, i, 3))});
+    }
+    return out;
+  }
+
+  Result<std::optional<std::int64_t>> next_due(std::string_view capability,
+                                               std::uint32_t shard) override {
+    const std::string shard_bytes = detail::pg_int4(shard);
+    const std::string_view params[] = {capability, shard_bytes};
+    auto result = run("mesh_next_due", params);
+    if (!result) return std::unexpected(result.error());
+    PGresult* rows = result->get();
+    if (PQntuples(rows) != 1 || PQgetisnull(rows, 0, 0)) return std::optional<std::int64_t>{};
+    return std::optional<std::int64_t>{read_int8(rows, 0, 0)};
+  }
+
+  Result<std::vector<ReminderRow>> take_due(std::string_view capability, std::uint32_t shard,
+                                            std::uint64_t fence, std::int64_t now_ms,
+                                            std::int64_t lease_until_ms,
+                                            std::size_t limit) override {
+    const std::string shard_bytes = detail::pg_int4(shard);
+    const std::string fence_bytes = detail::pg_int8(fence);
+    const std::string now = detail::pg_int8(static_cast<std::uint64_t>(now_ms));
+    const std::string lease = detail::pg_int8(static_cast<std::uint64_t>(lease_until_ms));
+    const std::string count = detail::pg_int8(limit);
+    const std::string_view params[] = {capability, shard_bytes, fence_bytes, now, lease, count};
+    auto result = run("mesh_take_due", params);
+    if (!result) return std::unexpected(result.error());
+    PGresult* rows = result->get();
+    if (PQntuples(rows) < 1 || *PQgetvalue(rows, 0, 0) != 1) {
+      return std::unexpected(fenced(StateKey{std::string(capability), "", "", shard}).error());
+    }
+    std::vector<ReminderRow> out;
+    for (int i = 0; i < PQntuples(rows); ++i) {
+      if (PQgetisnull(rows, i, 1)) continue;  // the one row of a shard with nothing due
+      out.push_back(ReminderRow{
+          StateKey{std::string(capability), text(rows, i, 1), text(rows, i, 2), shard},
+          text(rows, i, 3), read_int8(rows, i, 4), read_int8(rows, i, 5), text(rows, i, 6),
+          static_cast<std::uint64_t>(read_int8(rows, i, 7))});
+    }
+    return out;
+  }
+
+  Result<void> fired(std::span<const FiredReminder> reminders) override {
+    if (reminders.empty()) return {};
+    detail::PgArray capabilities(detail::kPgText, reminders.size());
+    detail::PgArray modules(detail::kPgText, reminders.size());
+    detail::PgArray ids(detail::kPgText, reminders.size());
+    detail::PgArray names(detail::kPgText, reminders.size());
+    detail::PgArray generations(detail::kPgInt8, reminders.size());
+    detail::PgArray next(detail::kPgInt8, reminders.size());
+    for (const FiredReminder& f : reminders) {
+      capabilities.add(f.key.capability);
+      modules.add(f.key.module);
+      ids.add(f.key.id);
+      names.add(f.name);
+      generations.add(detail::pg_int8(f.generation));
+      next.add(detail::pg_int8(static_cast<std::uint64_t>(f.next_due_ms.value_or(-1))));
+    }
+    const std::string_view params[] = {capabilities.bytes(), modules.bytes(), ids.bytes(),
+                                       names.bytes(),        generations.bytes(), next.bytes()};
+    auto result = run("mesh_fired", params);
+    if (!result) return std::unexpected(result.error());
+    return {};
+  }
+
  private:
+  static std::unexpected<Error> fenced(const StateKey& key) {
+    return std::unexpected(Error{Errc::fenced, "shard " + std::to_string(key.shard) + " of " +
+                                                   key.capability + " was claimed since"});
+  }
+  static std::string text(PGresult* rows, int row, int column) {
+    return std::string(PQgetvalue(rows, row, column),
+                       static_cast<std::size_t>(PQgetlength(rows, row, column)));
+  }
+  static std::int64_t read_int8(PGresult* rows, int row, int column) {
+    return static_cast<std::int64_t>(detail::pg_read_int8(PQgetvalue(rows, row, column)));
+  }
+  static std::uint32_t read_int4(PGresult* rows, int row, int column) {
+    const auto* b = reinterpret_cast<const unsigned char*>(PQgetvalue(rows, row, column));
+    return (std::uint32_t{b[0]} << 24) | (std::uint32_t{b[1]} << 16) | (std::uint32_t{b[2]} << 8) |
+           std::uint32_t{b[3]};
+  }
+
   Result<detail::PgResult> run(const char* statement, std::span<const std::string_view> params) {
     const auto deadline = PgClock::now() + kOperationTimeout;
     auto lease = pool_.acquire(deadline);

@@ -55,6 +55,19 @@ CREATE TABLE IF NOT EXISTS mesh_state (
   state BLOB NOT NULL,
   PRIMARY KEY (capability, module, id)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS mesh_reminders (
+  capability TEXT NOT NULL,
+  module TEXT NOT NULL,
+  id TEXT NOT NULL,
+  name TEXT NOT NULL,
+  shard INTEGER NOT NULL,
+  due_ms INTEGER NOT NULL,
+  period_ms INTEGER NOT NULL,
+  payload BLOB NOT NULL,
+  generation INTEGER NOT NULL,
+  PRIMARY KEY (capability, module, id, name)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS mesh_reminders_due ON mesh_reminders (capability, shard, due_ms);
 )sql";
 
 constexpr const char* kClaim =
@@ -69,6 +82,35 @@ constexpr const char* kPut =
     "shard = excluded.shard, fence = excluded.fence, state = excluded.state";
 constexpr const char* kDelete =
     "DELETE FROM mesh_state WHERE capability = ?1 AND module = ?2 AND id = ?3";
+// Reminders: the owner of a shard finds its due ones through (capability, shard, due_ms).
+constexpr const char* kSetReminder =
+    "INSERT INTO mesh_reminders (capability, module, id, name, shard, due_ms, period_ms, payload, "
+    "generation) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, random()) "
+    "ON CONFLICT (capability, module, id, name) DO UPDATE SET shard = excluded.shard, "
+    "due_ms = excluded.due_ms, period_ms = excluded.period_ms, payload = excluded.payload, "
+    "generation = excluded.generation";
+constexpr const char* kRemoveReminder =
+    "DELETE FROM mesh_reminders WHERE capability = ?1 AND module = ?2 AND id = ?3 AND name = ?4";
+constexpr const char* kRemindersOf =
+    "SELECT name, shard, due_ms, period_ms, payload, generation FROM mesh_reminders "
+    "WHERE capability = ?1 AND module = ?2 AND id = ?3 ORDER BY name";
+constexpr const char* kReminderShards =
+    "SELECT shard, min(due_ms), count(*), sum(due_ms <= ?2) FROM mesh_reminders "
+    "WHERE capability = ?1 GROUP BY shard ORDER BY shard";
+constexpr const char* kNextDue =
+    "SELECT min(due_ms) FROM mesh_reminders WHERE capability = ?1 AND shard = ?2";
+constexpr const char* kDue =
+    "SELECT module, id, name, due_ms, period_ms, payload, generation FROM mesh_reminders "
+    "WHERE capability = ?1 AND shard = ?2 AND due_ms <= ?3 ORDER BY due_ms LIMIT ?4";
+constexpr const char* kLease =
+    "UPDATE mesh_reminders SET due_ms = ?5 "
+    "WHERE capability = ?1 AND module = ?2 AND id = ?3 AND name = ?4";
+constexpr const char* kFiredMove =
+    "UPDATE mesh_reminders SET due_ms = ?6 "
+    "WHERE capability = ?1 AND module = ?2 AND id = ?3 AND name = ?4 AND generation = ?5";
+constexpr const char* kFiredRemove =
+    "DELETE FROM mesh_reminders "
+    "WHERE capability = ?1 AND module = ?2 AND id = ?3 AND name = ?4 AND generation = ?5";
 constexpr const char* kLoad =
     "SELECT state FROM mesh_state WHERE capability = ?1 AND module = ?2 AND id = ?3";
 
@@ -113,6 +155,23 @@ int bind_one(sqlite3_stmt* statement, int index, Blob blob) {
 int bind_one(sqlite3_stmt* statement, int index, std::uint64_t number) {
   return sqlite3_bind_int64(statement, index, static_cast<sqlite3_int64>(number));
 }
+int bind_one(sqlite3_stmt* statement, int index, std::int64_t number) {
+  return sqlite3_bind_int64(statement, index, number);
+}
+
+std::string column_text(sqlite3_stmt* statement, int column) {
+  const auto* text = reinterpret_cast<const char*>(sqlite3_column_text(statement, column));
+  return text == nullptr ? std::string()
+                         : std::string(text, static_cast<std::size_t>(
+                                                 sqlite3_column_bytes(statement, column)));
+}
+
+std::string column_blob(sqlite3_stmt* statement, int column) {
+  // A zero-length blob comes back as a null pointer.
+  const auto* bytes = static_cast<const char*>(sqlite3_column_blob(statement, column));
+  const auto size = static_cast<std::size_t>(sqlite3_column_bytes(statement, column));
+  return bytes == nullptr ? std::string() : std::string(bytes, size);
+}
 
 template <class... Args>
 int bind_all(sqlite3_stmt* statement, const Args&... args) {
@@ -128,6 +187,8 @@ int bind_all(sqlite3_stmt* statement, const Args&... args) {
 struct Writer {
   Database db;
   Statement begin, commit, rollback, claim, fence_of, put, remove;
+  Statement set_reminder, remove_reminder, reminders_of, reminder_shards, next_due, due, lease,
+      fired_move, fired_remove;
 };
 
 struct Reader {
@@ -221,6 +282,15 @@ class SqliteStore final : public StateStore {
     writer_.fence_of = prepare_or_throw(db, kFenceOf);
     writer_.put = prepare_or_throw(db, kPut);
     writer_.remove = prepare_or_throw(db, kDelete);
+    writer_.set_reminder = prepare_or_throw(db, kSetReminder);
+    writer_.remove_reminder = prepare_or_throw(db, kRemoveReminder);
+    writer_.reminders_of = prepare_or_throw(db, kRemindersOf);
+    writer_.reminder_shards = prepare_or_throw(db, kReminderShards);
+    writer_.next_due = prepare_or_throw(db, kNextDue);
+    writer_.due = prepare_or_throw(db, kDue);
+    writer_.lease = prepare_or_throw(db, kLease);
+    writer_.fired_move = prepare_or_throw(db, kFiredMove);
+    writer_.fired_remove = prepare_or_throw(db, kFiredRemove);
   }
 
   Result<std::uint64_t> claim(std::string_view capability, std::uint32_t shard,
@@ -309,12 +379,7 @@ class SqliteStore final : public StateStore {
 
   Result<void> erase(const StateKey& key, std::uint64_t fence) override {
     return write<void>("erase", [&]() -> Result<void> {
-      auto current = fence_of(key);
-      if (!current) return std::unexpected(current.error());
-      if (*current != fence) {
-        return std::unexpected(Error{Errc::fenced, "shard " + std::to_string(key.shard) + " of " +
-                                                       key.capability + " was claimed since"});
-      }
+      if (auto current = check_fence(key, fence); !current) return current;
       Using remove(writer_.remove);
       if (bind_all(remove.get(), key.capability, key.module, key.id) != SQLITE_OK ||
           sqlite3_step(remove.get()) != SQLITE_DONE) {
@@ -324,7 +389,174 @@ class SqliteStore final : public StateStore {
     });
   }
 
+  Result<void> set_reminder(const ReminderRow& r, std::uint64_t fence) override {
+    return write<void>("set_reminder", [&]() -> Result<void> {
+      if (auto current = check_fence(r.key, fence); !current) return current;
+      Using put(writer_.set_reminder);
+      if (bind_all(put.get(), r.key.capability, r.key.module, r.key.id, r.name,
+                   std::uint64_t{r.key.shard}, r.due_ms, r.period_ms, Blob{r.payload}) != SQLITE_OK ||
+          sqlite3_step(put.get()) != SQLITE_DONE) {
+        return std::unexpected(unavailable(writer_.db.get(), "set_reminder"));
+      }
+      return {};
+    });
+  }
+
+  Result<bool> remove_reminder(const StateKey& key, std::string_view name,
+                               std::uint64_t fence) override {
+    return write<bool>("remove_reminder", [&]() -> Result<bool> {
+      if (auto current = check_fence(key, fence); !current) {
+        return std::unexpected(current.error());
+      }
+      Using remove(writer_.remove_reminder);
+      if (bind_all(remove.get(), key.capability, key.module, key.id, name) != SQLITE_OK ||
+          sqlite3_step(remove.get()) != SQLITE_DONE) {
+        return std::unexpected(unavailable(writer_.db.get(), "remove_reminder"));
+      }
+      return sqlite3_changes(writer_.db.get()) > 0;
+    });
+  }
+
+  Result<std::vector<ReminderRow>> reminders_of(const StateKey& key) override {
+    return read<std::vector<ReminderRow>>("reminders_of", [&]() -> Result<std::vector<ReminderRow>> {
+      Using select(writer_.reminders_of);
+      if (bind_all(select.get(), key.capability, key.module, key.id) != SQLITE_OK) {
+        return std::unexpected(unavailable(writer_.db.get(), "reminders_of"));
+      }
+      std::vector<ReminderRow> out;
+      int rc;
+      while ((rc = sqlite3_step(select.get())) == SQLITE_ROW) {
+        sqlite3_stmt* row = select.get();
+        out.push_back(ReminderRow{
+            StateKey{key.capability, key.module, key.id,
+                     static_cast<std::uint32_t>(sqlite3_column_int64(row, 1))},
+            column_text(row, 0), sqlite3_column_int64(row, 2), sqlite3_column_int64(row, 3),
+            column_blob(row, 4), static_cast<std::uint64_t>(sqlite3_column_int64(row, 5))});
+      }
+      if (rc != SQLITE_DONE) return std::unexpected(unavailable(writer_.db.get(), "reminders_of"));
+      return out;
+    });
+  }
+
+  Result<std::vector<ShardReminders>> reminder_shards(std::string_view capability,
+                                                      std::int64_t now_ms) override {
+    using Shards = std::vector<ShardReminders>;
+    return read<Shards>("reminder_shards", [&]() -> Result<Shards> {
+      Using select(writer_.reminder_shards);
+      if (bind_all(select.get(), capability, now_ms) != SQLITE_OK) {
+        return std::unexpected(unavailable(writer_.db.get(), "reminder_shards"));
+      }
+      Shards out;
+      int rc;
+      while ((rc = sqlite3_step(select.get())) == SQLITE_ROW) {
+        sqlite3_stmt* row = select.get();
+        out.push_back(ShardReminders{static_cast<std::uint32_t>(sqlite3_column_int64(row, 0)),
+                                     sqlite3_column_int64(row, 1),
+                                     static_cast<std::uint64_t>(sqlite3_column_int64(row, 2)),
+                                     static_cast<std::uint64_t>(sqlite3_column_int64(row, 3))});
+      }
+      if (rc != SQLITE_DONE) {
+        return std::unexpected(unavailable(writer_.db.get(), "reminder_shards"));
+      }
+      return out;
+    });
+  }
+
+  Result<std::optional<std::int64_t>> next_due(std::string_view capability,
+                                               std::uint32_t shard) override {
+    using Due = std::optional<std::int64_t>;
+    return read<Due>("next_due", [&]() -> Result<Due> {
+      Using select(writer_.next_due);
+      if (bind_all(select.get(), capability, std::uint64_t{shard}) != SQLITE_OK ||
+          sqlite3_step(select.get()) != SQLITE_ROW) {
+        return std::unexpected(unavailable(writer_.db.get(), "next_due"));
+      }
+      if (sqlite3_column_type(select.get(), 0) == SQLITE_NULL) return Due{};
+      return Due{sqlite3_column_int64(select.get(), 0)};
+    });
+  }
+
+  Result<std::vector<ReminderRow>> take_due(std::string_view capability, std::uint32_t shard,
+                                            std::uint64_t fence, std::int64_t now_ms,
+                                            std::int64_t lease_until_ms,
+                                            std::size_t limit) override {
+    return write<std::vector<ReminderRow>>("take_due", [&]() -> Result<std::vector<ReminderRow>> {
+      const StateKey shard_key{std::string(capability), "", "", shard};
+      if (auto current = check_fence(shard_key, fence); !current) {
+        return std::unexpected(current.error());
+      }
+      std::vector<ReminderRow> out;
+      {
+        Using select(writer_.due);
+        if (bind_all(select.get(), capability, std::uint64_t{shard}, now_ms,
+                     static_cast<std::int64_t>(limit)) != SQLITE_OK) {
+          return std::unexpected(unavailable(writer_.db.get(), "take_due"));
+        }
+        int rc;
+        while ((rc = sqlite3_step(select.get())) == SQLITE_ROW) {
+          sqlite3_stmt* row = select.get();
+          out.push_back(ReminderRow{
+              StateKey{std::string(capability), column_text(row, 0), column_text(row, 1), shard},
+              column_text(row, 2), sqlite3_column_int64(row, 3), sqlite3_column_int64(row, 4),
+              column_blob(row, 5), static_cast<std::uint64_t>(sqlite3_column_int64(row, 6))});
+        }
+        if (rc != SQLITE_DONE) return std::unexpected(unavailable(writer_.db.get(), "take_due"));
+      }
+      for (const ReminderRow& r : out) {
+        Using lease(writer_.lease);
+        if (bind_all(lease.get(), r.key.capability, r.key.module, r.key.id, r.name,
+                     lease_until_ms) != SQLITE_OK ||
+            sqlite3_step(lease.get()) != SQLITE_DONE) {
+          return std::unexpected(unavailable(writer_.db.get(), "take_due"));
+        }
+      }
+      return out;
+    });
+  }
+
+  Result<void> fired(std::span<const FiredReminder> reminders) override {
+    if (reminders.empty()) return {};
+    return write<void>("fired", [&]() -> Result<void> {
+      for (const FiredReminder& f : reminders) {
+        Using done(f.next_due_ms ? writer_.fired_move : writer_.fired_remove);
+        int rc = bind_all(done.get(), f.key.capability, f.key.module, f.key.id, f.name,
+                          f.generation);
+        if (rc == SQLITE_OK && f.next_due_ms) rc = bind_one(done.get(), 6, *f.next_due_ms);
+        if (rc != SQLITE_OK || sqlite3_step(done.get()) != SQLITE_DONE) {
+          return std::unexpected(unavailable(writer_.db.get(), "fired"));
+        }
+      }
+      return {};
+    });
+  }
+
  private:
+  // Ok when `fence` is the latest of the key's shard, else Errc::fenced. Inside a write
+  // transaction, so that no claim comes between the check and the write it guards.
+  Result<void> check_fence(const StateKey& key, std::uint64_t fence) {
+    auto current = fence_of(key);
+    if (!current) return std::unexpected(current.error());
+    if (*current != fence) {
+      return std::unexpected(Error{Errc::fenced, "shard " + std::to_string(key.shard) + " of " +
+                                                     key.capability + " was claimed since"});
+    }
+    return {};
+  }
+
+  // Runs a read on the write connection, outside any transaction (reminder queries are few;
+  // the read connections serve the loads, which are many).
+  template <class T, class Body>
+  Result<T> read(std::string_view doing, Body&& body) {
+    WriterTurn turn(writer_gate_, Clock::now() + kBusyBudget);
+    if (!turn) {
+      return std::unexpected(
+          Error{Errc::store_unavailable, "state store " + path_ + ": " + std::string(doing) +
+                                             " failed: its writer stayed busy for " +
+                                             std::to_string(kBusyBudget.count()) + " ms"});
+    }
+    return body();
+  }
+
   // Runs `body` in one write transaction on the write connection: commits when it succeeds,
   // rolls back when it or the commit fails, so that an error never leaves part of it applied.
   // Gives up with store_unavailable when the connection or the file's lock is not free within

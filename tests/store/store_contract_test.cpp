@@ -139,5 +139,128 @@ TEST_P(StoreContract, StateAndClaimsOutliveTheStoreObject) {
   EXPECT_GT(*next, fence) << "tokens keep increasing across restarts";
 }
 
+// --- Reminders ----------------------------------------------------------------------------
+
+ReminderRow reminder(std::string id, std::string name, std::int64_t due, std::int64_t period = 0,
+                     std::uint32_t shard = 3) {
+  return ReminderRow{key(std::move(id), shard), std::move(name), due, period, "\x81\xa1p\x01", 0};
+}
+
+std::vector<std::string> names_of(const std::vector<ReminderRow>& rows) {
+  std::vector<std::string> names;
+  for (const ReminderRow& r : rows) names.push_back(r.key.id + "/" + r.name);
+  return names;
+}
+
+TEST_P(StoreContract, RemindersAreSetListedReplacedAndRemovedIdempotently) {
+  auto store = open();
+  const std::uint64_t fence = store->claim("game", 3, "a").value();
+  ASSERT_TRUE(test::HasValue(store->set_reminder(reminder("p", "tick", 1000, 500), fence)));
+  ASSERT_TRUE(test::HasValue(store->set_reminder(reminder("p", "expire", 9000), fence)));
+  ASSERT_TRUE(test::HasValue(store->set_reminder(reminder("q", "tick", 1000), fence)));
+  auto listed = store->reminders_of(key("p"));
+  ASSERT_TRUE(test::HasValue(listed));
+  ASSERT_EQ(names_of(*listed), (std::vector<std::string>{"p/expire", "p/tick"}));
+  EXPECT_EQ((*listed)[1].due_ms, 1000);
+  EXPECT_EQ((*listed)[1].period_ms, 500);
+  EXPECT_EQ((*listed)[1].payload, "\x81\xa1p\x01");
+  const std::uint64_t first_generation = (*listed)[1].generation;
+
+  // The same name again replaces it, with a new generation.
+  ASSERT_TRUE(test::HasValue(store->set_reminder(reminder("p", "tick", 4000, 0), fence)));
+  listed = store->reminders_of(key("p"));
+  ASSERT_TRUE(test::HasValue(listed));
+  ASSERT_EQ(listed->size(), 2u);
+  EXPECT_EQ((*listed)[1].due_ms, 4000);
+  EXPECT_EQ((*listed)[1].period_ms, 0);
+  EXPECT_NE((*listed)[1].generation, first_generation);
+
+  EXPECT_EQ(store->remove_reminder(key("p"), "tick", fence).value(), true);
+  EXPECT_EQ(store->remove_reminder(key("p"), "tick", fence).value(), false);
+  EXPECT_EQ(names_of(store->reminders_of(key("p")).value()), std::vector<std::string>{"p/expire"});
+}
+
+TEST_P(StoreContract, ReminderWritesUnderASupersededClaimAreFenced) {
+  auto store = open();
+  const std::uint64_t old_fence = store->claim("game", 3, "zombie").value();
+  ASSERT_TRUE(test::HasValue(store->set_reminder(reminder("p", "r", 10), old_fence)));
+  const std::uint64_t fence = store->claim("game", 3, "owner").value();
+  EXPECT_TRUE(test::IsError(store->set_reminder(reminder("p", "r2", 10), old_fence), Errc::fenced));
+  EXPECT_TRUE(test::IsError(store->remove_reminder(key("p"), "r", old_fence), Errc::fenced));
+  EXPECT_TRUE(test::IsError(store->take_due("game", 3, old_fence, 100, 5000, 10), Errc::fenced));
+  EXPECT_TRUE(test::IsError(store->take_due("game", 9, fence, 100, 5000, 10), Errc::fenced))
+      << "a shard never claimed has no current fence";
+  EXPECT_EQ(names_of(store->reminders_of(key("p")).value()), std::vector<std::string>{"p/r"});
+  auto taken = store->take_due("game", 3, fence, 100, 5000, 10);
+  ASSERT_TRUE(test::HasValue(taken));
+  EXPECT_EQ(names_of(*taken), std::vector<std::string>{"p/r"});
+}
+
+TEST_P(StoreContract, TakeDueLeasesTheEarliestAndFiredMovesOrRemovesThem) {
+  auto store = open();
+  const std::uint64_t fence = store->claim("game", 3, "a").value();
+  const std::uint64_t other = store->claim("game", 5, "a").value();
+  ASSERT_TRUE(test::HasValue(store->set_reminder(reminder("a", "late", 300), fence)));
+  ASSERT_TRUE(test::HasValue(store->set_reminder(reminder("b", "periodic", 200, 1000), fence)));
+  ASSERT_TRUE(test::HasValue(store->set_reminder(reminder("c", "once", 100), fence)));
+  ASSERT_TRUE(test::HasValue(store->set_reminder(reminder("d", "elsewhere", 50, 0, 5), other)));
+
+  auto shards = store->reminder_shards("game", /*now=*/250);
+  ASSERT_TRUE(test::HasValue(shards));
+  EXPECT_EQ(*shards, (std::vector<ShardReminders>{{3, 100, 3, 2}, {5, 50, 1, 1}}));
+  EXPECT_TRUE(store->reminder_shards("chat", 250).value().empty());
+  EXPECT_EQ(store->next_due("game", 3).value(), std::optional<std::int64_t>(100));
+  EXPECT_EQ(store->next_due("game", 4).value(), std::nullopt);
+
+  auto taken = store->take_due("game", 3, fence, /*now=*/250, /*lease_until=*/10'000, 10);
+  ASSERT_TRUE(test::HasValue(taken));
+  ASSERT_EQ(names_of(*taken), (std::vector<std::string>{"c/once", "b/periodic"}));
+  EXPECT_EQ((*taken)[0].due_ms, 100) << "rows carry the due time they were taken at";
+  EXPECT_EQ((*taken)[1].period_ms, 1000);
+  // Leased: not due again until the lease ends.
+  EXPECT_TRUE(store->take_due("game", 3, fence, 250, 10'000, 10).value().empty());
+  EXPECT_EQ(store->next_due("game", 3).value(), std::optional<std::int64_t>(300));
+
+  std::vector<FiredReminder> fired{{(*taken)[0].key, "once", (*taken)[0].generation, std::nullopt},
+                                   {(*taken)[1].key, "periodic", (*taken)[1].generation, 1200}};
+  ASSERT_TRUE(test::HasValue(store->fired(fired)));
+  EXPECT_TRUE(store->reminders_of(key("c")).value().empty()) << "a one-shot is gone once fired";
+  auto periodic = store->reminders_of(key("b")).value();
+  ASSERT_EQ(periodic.size(), 1u);
+  EXPECT_EQ(periodic[0].due_ms, 1200);
+
+  auto limited = store->take_due("game", 3, fence, 5000, 10'000, 1);
+  ASSERT_TRUE(test::HasValue(limited));
+  EXPECT_EQ(names_of(*limited), std::vector<std::string>{"a/late"}) << "earliest first, limit 1";
+}
+
+TEST_P(StoreContract, FiredLeavesAReminderThatWasSetAgainMeanwhile) {
+  auto store = open();
+  const std::uint64_t fence = store->claim("game", 3, "a").value();
+  ASSERT_TRUE(test::HasValue(store->set_reminder(reminder("p", "r", 100), fence)));
+  auto taken = store->take_due("game", 3, fence, 200, 10'000, 10).value();
+  ASSERT_EQ(taken.size(), 1u);
+  ASSERT_TRUE(test::HasValue(store->set_reminder(reminder("p", "r", 7000), fence)));
+  std::vector<FiredReminder> fired{{taken[0].key, "r", taken[0].generation, std::nullopt}};
+  ASSERT_TRUE(test::HasValue(store->fired(fired)));
+  auto kept = store->reminders_of(key("p")).value();
+  ASSERT_EQ(kept.size(), 1u);
+  EXPECT_EQ(kept[0].due_ms, 7000);
+}
+
+TEST_P(StoreContract, RemindersOutliveTheStoreObject) {
+  {
+    auto store = open();
+    const std::uint64_t fence = store->claim("game", 3, "a").value();
+    ASSERT_TRUE(test::HasValue(store->set_reminder(reminder("p", "kept", 123, 60'000), fence)));
+  }
+  auto store = open(/*reopen=*/true);
+  auto kept = store->reminders_of(key("p"));
+  ASSERT_TRUE(test::HasValue(kept));
+  ASSERT_EQ(kept->size(), 1u);
+  EXPECT_EQ((*kept)[0].due_ms, 123);
+  EXPECT_EQ((*kept)[0].period_ms, 60'000);
+}
+
 }  // namespace
 }  // namespace mesh::testing

@@ -1,0 +1,41 @@
+// The StateStore reminder operations of a store that keeps no reminders: each says so.
+#include "mesh/state_store.hpp"
+
+namespace mesh {
+namespace {
+
+std::unexpected<Error> no_reminders() {
+  return std::unexpected(
+      Error{Errc::invalid_request, "this state store keeps no reminders (StateStore::set_reminder)"});
+}
+
+}  // namespace
+
+Result<void> StateStore::set_reminder(const ReminderRow&, std::uint64_t) { return no_reminders(); }
+
+Result<bool> StateStore::remove_reminder(const StateKey&, std::string_view, std::uint64_t) {
+  return no_reminders();
+}
+
+Result<std::vector<ReminderRow>> StateStore::reminders_of(const StateKey&) {
+  return no_reminders();
+}
+
+Result<std::vector<ShardReminders>> StateStore::reminder_shards(std::string_view,
+                                                                std::int64_t) {
+  return no_reminders();
+}
+
+Result<std::optional<std::int64_t>> StateStore::next_due(std::string_view, std::uint32_t) {
+  return no_reminders();
+}
+
+Result<std::vector<ReminderRow>> StateStore::take_due(std::string_view, std::uint32_t,
+                                                      std::uint64_t, std::int64_t, std::int64_t,
+                                                      std::size_t) {
+  return no_reminders();
+}
+
+Result<void> StateStore::fired(std::span<const FiredReminder>) { return no_reminders(); }
+
+}  // namespace mesh
