@@ -76,6 +76,16 @@ HttpResponse json_response(int status, const Value& body) {
 
 std::string pid_text(const Pid& pid) { return pid.node + "." + std::to_string(pid.serial); }
 
+// The node's own modules (the locate query, the reminder operations) are for nodes, not for
+// outside callers: refused as if they did not exist.
+bool internal_module(std::string_view module) {
+  return (!module.empty() && module.front() == '$') || module == NodeCore::kReminderModule;
+}
+
+HttpResponse internal_module_refused(const std::string& module) {
+  return HttpResponse::error(404, "unknown_module", "'" + module + "' is internal to mesh");
+}
+
 Request actor_request(PathParams& params) {
   Request request;
   request.capability = std::move(params["capability"]);
@@ -174,6 +184,9 @@ void HttpGateway::add_actor_routes() {
   router_.add("POST", "/v1/actors/{capability}/{module}/{id}/call",
               [this](HttpRequest&& http, PathParams&& params, Respond respond) {
                 Request request = actor_request(params);
+                if (internal_module(request.module)) {
+                  return respond(internal_module_refused(request.module));
+                }
                 if (auto refused = read_body(http.body, request)) return respond(*refused);
                 core_.route_async_call(std::move(request), [respond](Result<Reply> reply) {
                   if (!reply) return respond(error_response(reply.error()));
@@ -197,6 +210,9 @@ void HttpGateway::add_actor_routes() {
                 Request request = actor_request(params);
                 if (request.capability.empty() || request.module.empty() || request.id.empty()) {
                   return respond(invalid("empty capability, module or id"));
+                }
+                if (internal_module(request.module)) {
+                  return respond(internal_module_refused(request.module));
                 }
                 const std::uint32_t shard = core_.shard_for(request.id);
                 Result<std::string> owner = core_.owner_node(shard, request.capability);

@@ -261,6 +261,15 @@ TEST_F(GatewayTest, UnknownModuleIs404) {
   expect_error(client.request("GET", "/v1/actors/test/NoSuchModule/x"), 404, "unknown_module");
 }
 
+TEST_F(GatewayTest, InternalModulesAreNotReachable) {
+  for (const char* module : {"$where", "%24where", "mesh.reminders"}) {
+    const std::string path = std::string("/v1/actors/test/") + module + "/x";
+    expect_error(call(path + "/call", R"({"payload": "Counter"})"), 404, "unknown_module");
+    expect_error(call(path + "/cast", R"({"payload": "Counter"})"), 404, "unknown_module");
+    expect_error(client.request("GET", path), 404, "unknown_module");
+  }
+}
+
 TEST_F(GatewayTest, UnknownCapabilityIs503NoNodes) {
   expect_error(call("/v1/actors/nobody/GameActor/x/call", R"({"payload": {}})"), 503, "no_nodes");
   expect_error(call("/v1/actors/nobody/GameActor/x/cast", R"({"payload": {}})"), 503, "no_nodes");
