@@ -3,7 +3,7 @@
 // the same calls made directly with Node::call by 64 threads; and wrk with one connection, for
 // the latency of one request at a time.
 //
-//   http_bench [seconds per run = 5] [rounds = 2] [http threads = 1]
+//   http_bench [seconds per run = 5] [rounds = 2] [http threads = 2]
 //
 // Needs `wrk` on the PATH. The node runs in this process; wrk is a separate process on the same
 // cores, as a client on the same machine would be.
@@ -95,7 +95,7 @@ int main(int argc, char** argv) {
   const int rounds = argc > 2 ? std::atoi(argv[2]) : 2;
   mesh::NodeOptions options;
   options.http_listen = "127.0.0.1:0";
-  options.http_threads = argc > 3 ? static_cast<std::uint32_t>(std::atoi(argv[3])) : 1;
+  options.http_threads = argc > 3 ? static_cast<std::uint32_t>(std::atoi(argv[3])) : 2;
   mesh::Node node(options);
   node.register_actor<examples::GameActor>("GameActor");
   node.register_capabilities({"game"});

@@ -85,7 +85,7 @@ int main(int argc, char** argv) {
                  "append a line per reminder a Beacon actor receives to this file");
   app.add_option("--http", options.http_listen,
                  "host:port to serve the HTTP/JSON API on (port 0: any; docs/http-api.md)");
-  app.add_option("--http-threads", options.http_threads, "HTTP IO threads (default 1)");
+  app.add_option("--http-threads", options.http_threads, "HTTP IO threads (default 2)");
   app.add_option("--http-token", options.http_token,
                  "bearer token HTTP requests must carry (default: $MESH_HTTP_TOKEN)");
   app.add_flag("--commands", commands, "read commands on stdin, answer on stdout");
