@@ -64,6 +64,20 @@ struct ShardReminders {
   friend bool operator==(const ShardReminders&, const ShardReminders&) = default;
 };
 
+// One shard to take due reminders from, with the fence token its owner holds.
+struct ShardFence {
+  std::uint32_t shard = 0;
+  std::uint64_t fence = 0;
+};
+
+// What StateStore::take_due handed out.
+struct TakenReminders {
+  std::vector<ReminderRow> rows;      // shard by shard, earliest first within each
+  std::vector<std::uint32_t> fenced;  // shards whose fence was not the latest: none taken there
+  // Shards another fence's lease still holds, with when it ends: none taken there.
+  std::vector<std::pair<std::uint32_t, std::int64_t>> leased;
+};
+
 // The interface a node uses to persist actors; implement it to keep state in another database.
 // Implementations must be thread-safe: a node calls claim and load from its worker threads and
 // save/erase from its two writer threads (each with its own keys), concurrently. Every failure
@@ -96,8 +110,8 @@ class StateStore {
 
   // Reminders (docs/timers-and-reminders.md). A store that keeps none may leave these out:
   // each then fails with Errc::invalid_request, and a node with such a store refuses to set
-  // reminders. Writes are fenced like save(): set_reminder, remove_reminder and take_due fail
-  // with Errc::fenced when `fence` is no longer the shard's latest.
+  // reminders. Writes are fenced like save(): set_reminder and remove_reminder fail with
+  // Errc::fenced when `fence` is no longer the shard's latest (take_due reports such shards).
   //
   // Sets (or replaces, by key and name) a reminder; the store gives it a new generation.
   virtual Result<void> set_reminder(const ReminderRow& reminder, std::uint64_t fence);
@@ -113,21 +127,27 @@ class StateStore {
   // The earliest due_ms among one shard's reminders, nullopt when it has none.
   virtual Result<std::optional<std::int64_t>> next_due(std::string_view capability,
                                                         std::uint32_t shard);
-  // Hands out up to `limit` of the shard's reminders due at `now_ms`, earliest first, and in the
-  // same transaction moves their due time to `lease_until_ms`: until fired() says what became
-  // of them, nobody takes them again before the lease ends (then they are taken again, which
-  // is what makes delivery at-least-once when a node dies while delivering). The rows returned
-  // carry the due time they were taken at.
-  virtual Result<std::vector<ReminderRow>> take_due(std::string_view capability,
-                                                    std::uint32_t shard, std::uint64_t fence,
-                                                    std::int64_t now_ms,
-                                                    std::int64_t lease_until_ms,
-                                                    std::size_t limit);
-  // Records delivered reminders in one transaction: each moves to its next due time or, with
-  // none, is removed, provided its generation is still the one taken (a reminder set again
-  // meanwhile is left as set). Not fenced: a delivery that happened is recorded even if the
-  // shard moved since, which is what keeps a planned move from firing a reminder twice.
-  virtual Result<void> fired(std::span<const FiredReminder> reminders);
+  // Hands out up to `limit_per_shard` of each listed shard's reminders due at `now_ms`,
+  // earliest first, and in the same transaction gives the caller the shard's *lease* until
+  // `lease_until_ms`: while it holds, no other fence takes from the shard (those shards are
+  // listed in `leased`). The caller releases it once the reminders it took are recorded
+  // (fired); a node that dies while delivering leaves it to end by itself, and whoever owns
+  // the shard then takes them again: delivery is at least once. Shards whose fence is not the
+  // latest are listed in `fenced`. One transaction for all the shards (the rows are only read:
+  // what is leased is the shard, not each row).
+  virtual Result<TakenReminders> take_due(std::string_view capability,
+                                          std::span<const ShardFence> shards,
+                                          std::int64_t now_ms, std::int64_t lease_until_ms,
+                                          std::size_t limit_per_shard);
+  // Records delivered reminders of `capability` and releases the leases of `release` (each
+  // only if its fence still holds the lease), in one transaction: each reminder moves to its
+  // next due time or, with none, is removed, provided its generation is still the one taken (a
+  // reminder set again meanwhile is left as set). Not fenced: a delivery that happened is
+  // recorded even if the shard moved since, which is what keeps a planned move from firing a
+  // reminder twice.
+  virtual Result<void> fired(std::string_view capability,
+                             std::span<const FiredReminder> reminders,
+                             std::span<const ShardFence> release);
 };
 
 // An embedded store in one SQLite file (created with its schema on first use; WAL mode, every

@@ -1,6 +1,7 @@
 #include "node/reminders.hpp"
 
 #include <algorithm>
+#include <set>
 
 #include "core/thread_name.hpp"
 
@@ -11,8 +12,12 @@ using Steady = std::chrono::steady_clock;
 
 // Reminders one take hands out per shard, and in flight on the node at once: bounds the memory
 // a burst of due reminders costs (a million due at once go through in slices).
-constexpr std::size_t kTakeBatch = 512;
-constexpr std::size_t kMaxInFlight = 16384;
+constexpr std::size_t kTakeBatch = 256;
+constexpr std::size_t kMaxInFlight = 32768;
+// Deliveries are recorded in batches: once this many are done, or the oldest has waited this
+// long, or none is left under way. Each batch is one commit of the store.
+constexpr std::size_t kRecordBatch = 4096;
+constexpr auto kRecordDelay = std::chrono::milliseconds(5);
 // After a view change the owned shards are read again this much later, twice: a reminder the
 // previous owner set just before it saw the change is then found.
 constexpr auto kLateRefresh = std::chrono::milliseconds(1000);
@@ -63,8 +68,11 @@ void Reminders::stop() {
       stopping_ = true;
       wake_.notify_all();
       // Deliveries under way are recorded before the node goes: a reminder delivered and not
-      // recorded would fire again at its next owner.
+      // recorded would fire again at its next owner. One that takes longer than a lease is
+      // left to its lease.
       wake_.wait_for(lock, kLease, [&] { return in_flight_ == 0 && acks_.empty(); });
+      abandoned_ = true;
+      wake_.notify_all();
     }
     if (thread_.joinable()) thread_.join();
   });
@@ -159,12 +167,18 @@ bool Reminders::refresh(const std::shared_ptr<const RoutingTable>& table) {
     }
   }
   std::lock_guard lock(mutex_);
-  // Shards with deliveries under way stay (their acks find them), with what is now known.
   for (auto& [key, entry] : shards_) {
-    if (!entry.busy) continue;
-    ShardEntry& kept = fresh[key];
-    kept.busy = true;
-    kept.in_flight = entry.in_flight;
+    if (entry.busy) {
+      // Deliveries under way: the entry stays (their acks find it), with what is now known.
+      ShardEntry& kept = fresh[key];
+      kept.busy = true;
+      kept.in_flight = entry.in_flight;
+    } else if (table->owned_here(key.first, key.second)) {
+      // A set that landed after the read above is not in `fresh`; an earlier time that turns
+      // out stale costs one empty take.
+      ShardEntry& kept = fresh[key];
+      kept.next_due = std::min(kept.next_due, entry.next_due);
+    }
   }
   shards_ = std::move(fresh);
   return true;
@@ -172,8 +186,10 @@ bool Reminders::refresh(const std::shared_ptr<const RoutingTable>& table) {
 
 void Reminders::run() {
   std::unique_lock lock(mutex_);
-  while (!stopping_ || in_flight_ > 0 || !acks_.empty()) {
-    if (!acks_.empty()) {
+  while (!stopping_ || (!abandoned_ && (in_flight_ > 0 || !acks_.empty()))) {
+    const auto steady_now = Steady::now();
+    if (!acks_.empty() && (stopping_ || acks_.size() >= kRecordBatch ||
+                           acks_.size() >= in_flight_ || steady_now >= first_ack_at_ + kRecordDelay)) {
       std::vector<Ack> acks = std::move(acks_);
       acks_.clear();
       lock.unlock();
@@ -188,45 +204,46 @@ void Reminders::run() {
     // The view: read the owned shards again when the table changed, then twice more shortly
     // after, then now and then.
     std::shared_ptr<const RoutingTable> table = rebalancer_.table_snapshot();
-    const auto steady_now = Steady::now();
     if (table != table_ || steady_now >= refresh_at_) {
       const bool changed = table != table_;
       lock.unlock();
       const bool read = refresh(table);
       lock.lock();
+      table_ = table;
       if (!read) {
         refresh_at_ = Steady::now() + std::chrono::milliseconds(kRetryMs);
-        table_ = table;  // retried at refresh_at_
         continue;
       }
-      table_ = table;
       if (changed) refreshes_left_ = 2;
       refresh_at_ = Steady::now() + (refreshes_left_ > 0 ? kLateRefresh : kPeriodicRefresh);
       if (!changed && refreshes_left_ > 0) --refreshes_left_;
       continue;
     }
-    // Due shards, earliest first, while the in-flight bound allows.
+    // Due shards, as many as the in-flight bound allows, taken per capability in one go.
     const std::int64_t now = wall_ms();
-    std::vector<Key> due;
+    std::map<std::uint32_t, std::vector<std::uint32_t>> due;  // capability -> shards
+    std::size_t picked = 0;
     std::int64_t earliest = kNever;
     for (auto& [key, entry] : shards_) {
       if (entry.busy) continue;
-      if (entry.next_due <= now && in_flight_ + (due.size() + 1) * kTakeBatch <= kMaxInFlight + kTakeBatch) {
+      if (entry.next_due <= now && in_flight_ + (picked + 1) * kTakeBatch <= kMaxInFlight) {
         entry.busy = true;
-        due.push_back(key);
+        due[key.first].push_back(key.second);
+        ++picked;
       } else {
         earliest = std::min(earliest, entry.next_due);
       }
     }
     if (!due.empty()) {
       lock.unlock();
-      for (const Key& key : due) take(key);
+      for (auto& [capability, shards] : due) take(capability, shards);
       lock.lock();
       continue;
     }
-    // Asleep until the earliest shard is due, an ack or a set arrives, or the view may have
-    // changed (checked every 100 ms: the table is a pointer read).
+    // Asleep until the earliest shard is due, a batch of acks is ready, a set arrives, or the
+    // view may have changed (checked every 100 ms: the table is a pointer read).
     auto until = std::min(refresh_at_, steady_now + std::chrono::milliseconds(100));
+    if (!acks_.empty()) until = std::min(until, first_ack_at_ + kRecordDelay);
     if (earliest != kNever) {
       until = std::min(until, steady_now + std::chrono::milliseconds(std::max<std::int64_t>(
                                                0, earliest - now)));
@@ -235,39 +252,82 @@ void Reminders::run() {
   }
 }
 
-void Reminders::take(Key key) {
-  const auto [capability, shard] = key;
+void Reminders::take(std::uint32_t capability, const std::vector<std::uint32_t>& shards) {
   const std::string& name = capabilities_.name(capability);
   const std::int64_t now = wall_ms();
-  auto rows = with_fence<std::vector<ReminderRow>>(capability, shard, [&](std::uint64_t fence) {
-    return store_->take_due(name, shard, fence, now, now + kLease.count(), kTakeBatch);
-  });
-  if (!rows) {
-    warn("due reminders of '" + name + "' shard " + std::to_string(shard) +
-         " could not be taken: " + rows.error().message);
-    std::lock_guard lock(mutex_);
-    settle(key, now + (rows.error().code == Errc::fenced ? kRetryFencedMs : kRetryMs), true);
-    return;
-  }
-  if (rows->empty()) {
-    auto next = store_->next_due(name, shard);
-    std::lock_guard lock(mutex_);
-    if (!next) {
-      settle(key, now + kRetryMs, true);
-    } else {
-      settle(key, *next, false);
+  const std::shared_ptr<const RoutingTable> table = rebalancer_.table_snapshot();
+  std::vector<ShardFence> asked;
+  std::vector<std::uint32_t> gone, failed;
+  for (const std::uint32_t shard : shards) {
+    // A claim by a node that does not own the shard would fence its owner's writes.
+    if (!table->owned_here(capability, shard)) {
+      gone.push_back(shard);
+      continue;
     }
-    return;
+    auto fence = host_.shard_fence(capability, shard);
+    if (!fence) {
+      warn("shard " + std::to_string(shard) + " of '" + name +
+           "' could not be claimed for its reminders: " + fence.error().message);
+      failed.push_back(shard);
+      continue;
+    }
+    asked.push_back(ShardFence{shard, *fence});
+  }
+  auto taken = asked.empty() ? Result<TakenReminders>{}
+                             : store_->take_due(name, asked, now, now + kLease.count(), kTakeBatch);
+  if (!taken) {
+    warn("due reminders of '" + name + "' could not be taken: " + taken.error().message);
+    for (const ShardFence& s : asked) failed.push_back(s.shard);
+    asked.clear();
+    taken = TakenReminders{};
+  }
+  for (const std::uint32_t shard : taken->fenced) {
+    // Claimed by another node since: this node claims again if it still owns it.
+    for (const ShardFence& s : asked) {
+      if (s.shard == shard) host_.forget_fence(capability, shard, s.fence);
+    }
+  }
+  std::map<std::uint32_t, std::uint32_t> per_shard;
+  for (const ReminderRow& row : taken->rows) ++per_shard[row.key.shard];
+  std::vector<std::pair<std::uint32_t, std::optional<std::int64_t>>> empty;  // nothing due now
+  for (const ShardFence& s : asked) {
+    const bool fenced = std::find(taken->fenced.begin(), taken->fenced.end(), s.shard) !=
+                        taken->fenced.end();
+    const bool leased = std::any_of(taken->leased.begin(), taken->leased.end(),
+                                    [&](const auto& lease) { return lease.first == s.shard; });
+    if (fenced || leased || per_shard.count(s.shard)) continue;
+    auto next = store_->next_due(name, s.shard);
+    if (next) {
+      empty.emplace_back(s.shard, *next);
+    } else {
+      failed.push_back(s.shard);
+    }
   }
   {
     std::lock_guard lock(mutex_);
-    auto it = shards_.find(key);
-    if (it == shards_.end()) it = shards_.emplace(key, ShardEntry{kNever, 0, true}).first;
-    it->second.in_flight += static_cast<std::uint32_t>(rows->size());
-    in_flight_ += rows->size();
+    for (const std::uint32_t shard : gone) shards_.erase({capability, shard});
+    for (const std::uint32_t shard : failed) settle({capability, shard}, now + kRetryMs, true);
+    for (const std::uint32_t shard : taken->fenced) {
+      settle({capability, shard}, now + kRetryFencedMs, true);
+    }
+    // Another node's lease (it was delivering when the shard came here): after it ends.
+    for (const auto& [shard, until] : taken->leased) settle({capability, shard}, until, true);
+    for (const auto& [shard, next] : empty) settle({capability, shard}, next, false);
+    for (const auto& [shard, count] : per_shard) {
+      auto it = shards_.find({capability, shard});
+      if (it == shards_.end()) {
+        it = shards_.emplace(Key{capability, shard}, ShardEntry{kNever, 0, true}).first;
+      }
+      it->second.in_flight += count;
+    }
+    in_flight_ += taken->rows.size();
   }
-  for (ReminderRow& row : *rows) {
-    deliver_(row, [this, key, fired = FiredReminder{row.key, row.name, row.generation, std::nullopt},
+  std::map<std::uint32_t, std::uint64_t> fences;
+  for (const ShardFence& s : asked) fences[s.shard] = s.fence;
+  for (ReminderRow& row : taken->rows) {
+    const Key key{capability, row.key.shard};
+    deliver_(row, [this, key, fence = fences[row.key.shard],
+                   fired = FiredReminder{row.key, row.name, row.generation, std::nullopt},
                    due = row.due_ms, period = row.period_ms](bool delivered) mutable {
       if (delivered) {
         ReminderRow timing;
@@ -276,46 +336,68 @@ void Reminders::take(Key key) {
         fired.next_due_ms = next_due(timing, wall_ms());
       }
       std::lock_guard lock(mutex_);
-      acks_.push_back(Ack{key, delivered, std::move(fired)});
-      wake_.notify_all();
+      if (acks_.empty()) first_ack_at_ = Steady::now();
+      acks_.push_back(Ack{key, fence, delivered, std::move(fired)});
+      if (acks_.size() >= kRecordBatch || acks_.size() >= in_flight_) wake_.notify_all();
     });
   }
 }
 
 void Reminders::record(std::vector<Ack> acks) {
-  std::vector<FiredReminder> fired;
-  for (Ack& ack : acks) {
-    if (ack.delivered) fired.push_back(std::move(ack.fired));
-  }
-  if (!fired.empty()) {
-    auto recorded = store_->fired(fired);
-    if (recorded) {
-      fired_.fetch_add(fired.size(), std::memory_order_relaxed);
-    } else {
-      // They fire again once their lease ends: at least once, not exactly once.
-      warn(std::to_string(fired.size()) + " delivered reminders could not be recorded: " +
-           recorded.error().message);
-    }
-  }
-  std::vector<Key> finished;
+  // Per capability: the deliveries to record, and the leases of the shards whose last delivery
+  // under way is among these acks (released in the same transaction).
+  std::map<std::uint32_t, std::vector<FiredReminder>> fired;
+  std::map<std::uint32_t, std::vector<ShardFence>> release;
+  std::vector<std::pair<Key, bool>> finished;  // and whether a delivery of it failed
   {
     std::lock_guard lock(mutex_);
     in_flight_ -= acks.size();
-    for (const Ack& ack : acks) {
+    for (Ack& ack : acks) {
+      if (ack.delivered) fired[ack.key.first].push_back(std::move(ack.fired));
       const auto it = shards_.find(ack.key);
-      if (it != shards_.end() && --it->second.in_flight == 0) finished.push_back(ack.key);
+      if (it == shards_.end()) continue;
+      ShardEntry& entry = it->second;
+      entry.failed = entry.failed || !ack.delivered;
+      if (--entry.in_flight == 0) {
+        release[ack.key.first].push_back(ShardFence{ack.key.second, ack.fence});
+        finished.emplace_back(ack.key, entry.failed);
+        entry.failed = false;
+      }
     }
     wake_.notify_all();  // stop() may wait for in_flight_
   }
-  std::sort(finished.begin(), finished.end());
-  finished.erase(std::unique(finished.begin(), finished.end()), finished.end());
-  for (const Key& key : finished) {
+  std::set<std::uint32_t> capabilities;
+  for (const auto& [capability, list] : fired) capabilities.insert(capability);
+  for (const auto& [capability, list] : release) capabilities.insert(capability);
+  std::set<std::uint32_t> unrecorded;
+  for (const std::uint32_t capability : capabilities) {
+    const auto& done = fired[capability];
+    const auto& leases = release[capability];
+    auto recorded = store_->fired(capabilities_.name(capability), done, leases);
+    if (recorded) {
+      fired_.fetch_add(done.size(), std::memory_order_relaxed);
+    } else {
+      // They fire again once their leases end: at least once, not exactly once.
+      warn(std::to_string(done.size()) + " delivered reminders could not be recorded: " +
+           recorded.error().message);
+      unrecorded.insert(capability);
+    }
+  }
+  const std::int64_t now = wall_ms();
+  for (const auto& [key, failed] : finished) {
+    if (failed || unrecorded.count(key.first)) {
+      // Not delivered, or not recorded: try again shortly (or at the lease's end) rather than
+      // at once, which could spin on a reminder that cannot be delivered here.
+      std::lock_guard lock(mutex_);
+      settle(key, now + (unrecorded.count(key.first) ? kLease.count() : kRetryMs), true);
+      continue;
+    }
     auto next = store_->next_due(capabilities_.name(key.first), key.second);
     std::lock_guard lock(mutex_);
     if (next) {
       settle(key, *next, false);
     } else {
-      settle(key, wall_ms() + kRetryMs, true);
+      settle(key, now + kRetryMs, true);
     }
   }
 }

@@ -26,14 +26,15 @@ namespace mesh::detail {
 // Memory: one small entry per owned shard that has reminders (its earliest due time), never
 // one per reminder: the store's (capability, shard, due_ms) index is the due-time index. Its
 // thread wakes when the earliest shard is due, takes the shard's due reminders from the store
-// under a lease (StateStore::take_due) and hands them to `deliver`; once delivered they are
-// recorded in batches (StateStore::fired) and the shard's next due time is read back.
+// under a lease on the shard (StateStore::take_due) and hands them to `deliver`; once delivered
+// they are recorded in batches, releasing the lease (StateStore::fired), and the shard's next
+// due time is read back.
 //
 // The shards are the current routing table's: a shard this node gains is read from the store
 // when the view changes (and again shortly after, for reminders its previous owner set late),
-// a shard it loses is dropped. A reminder handed out under a lease that is not recorded (its
-// delivery failed, the node died) is taken again once the lease ends, by whoever owns the
-// shard then: delivery is at least once. Thread-safe; no lock is held while the store, the
+// a shard it loses is dropped; a shard its previous owner still holds a lease on waits until
+// that owner released it (after recording its deliveries) or the lease ended (it died). A
+// reminder handed out and not recorded is taken again: delivery is at least once. Thread-safe; no lock is held while the store, the
 // host or `deliver` is called.
 class Reminders {
  public:
@@ -72,9 +73,11 @@ class Reminders {
     std::int64_t next_due = kNever;  // the earliest due time the store had (or a retry time)
     std::uint32_t in_flight = 0;     // reminders handed out and not yet recorded
     bool busy = false;               // a take or its deliveries are under way
+    bool failed = false;             // a delivery of the current take failed
   };
   struct Ack {
     Key key;
+    std::uint64_t fence;  // the one the shard's lease was taken under
     bool delivered;
     FiredReminder fired;
   };
@@ -82,10 +85,12 @@ class Reminders {
   void run();
   // Reads the owned shards' earliest due times; false when the store failed.
   bool refresh(const std::shared_ptr<const RoutingTable>& table);
-  void take(Key key);
+  // Takes the due reminders of some of a capability's shards and hands them to `deliver`.
+  void take(std::uint32_t capability, const std::vector<std::uint32_t>& shards);
   void record(std::vector<Ack> acks);
   // With mutex_ held: the entry's next due time after its deliveries, or the entry gone.
   void settle(Key key, std::optional<std::int64_t> next_due, bool failed);
+  // Runs a fenced write for a shard this node owns, claiming it again once if it was fenced.
   template <class T>
   Result<T> with_fence(std::uint32_t capability, std::uint32_t shard,
                        const std::function<Result<T>(std::uint64_t fence)>& write);
@@ -102,11 +107,13 @@ class Reminders {
   std::condition_variable wake_;
   std::map<Key, ShardEntry> shards_;             // guarded: owned shards with reminders
   std::vector<Ack> acks_;                        // guarded
+  std::chrono::steady_clock::time_point first_ack_at_{};  // guarded: when acks_ got its first
   std::shared_ptr<const RoutingTable> table_;    // guarded: the table shards_ was read for
   std::chrono::steady_clock::time_point refresh_at_{};  // guarded: when to read them again
   int refreshes_left_ = 0;                       // guarded: extra reads after a view change
   std::size_t in_flight_ = 0;                    // guarded: over all shards
   bool stopping_ = false;                        // guarded
+  bool abandoned_ = false;                       // guarded: stop() waits no longer
   std::chrono::steady_clock::time_point warned_at_{};  // guarded: rate limit for warnings
   std::atomic<std::uint64_t> fired_{0};
   std::once_flag stopped_;

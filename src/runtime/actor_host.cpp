@@ -199,6 +199,37 @@ std::size_t ActorHost::make_room() {
   return going.size();
 }
 
+// With the shard's mutex held by `lock`: the activation a message for `target` goes to, found
+// or created (at max_activations, after making room, which unlocks for a while). Null with
+// `error` set when the node is stopping or has no room, or with it empty when the shard is not
+// owned here.
+Activation* ActorHost::activation_for(Shard& shard, const Target& target, std::string& id,
+                                      std::unique_lock<std::mutex>& lock,
+                                      std::optional<Error>& error) {
+  if (shard.closed) {
+    error = shutting_down();
+    return nullptr;
+  }
+  Refusal refusal{};
+  Activation* found = find_or_create(shard, target, id, refusal);
+  while (!found) {
+    if (refusal == Refusal::not_owned) return nullptr;
+    lock.unlock();
+    const bool made_room = make_room() != 0;
+    lock.lock();
+    if (!made_room) {
+      error = no_room();
+      return nullptr;
+    }
+    if (shard.closed) {
+      error = shutting_down();
+      return nullptr;
+    }
+    found = find_or_create(shard, target, id, refusal);
+  }
+  return found;
+}
+
 // Serials are unique per node: a per-shard counter above the shard's index.
 std::uint64_t ActorHost::new_serial(Shard& shard, std::uint32_t shard_index) {
   return (++shard.next_serial << kShardBits) | shard_index;
@@ -249,16 +280,11 @@ std::optional<Result<Reply>> ActorHost::call(const Target& target, Request& requ
   Shard& shard = shards_[target.shard];
   const bool may_inline = may_run_inline(*target.type);
   std::unique_lock lock(shard.mutex);
-  if (shard.closed) return std::unexpected(shutting_down());
-  Refusal refusal{};
-  Activation* found = find_or_create(shard, target, request.id, refusal);
-  while (!found) {
-    if (refusal == Refusal::not_owned) return std::nullopt;
-    lock.unlock();
-    if (make_room() == 0) return std::unexpected(no_room());
-    lock.lock();
-    if (shard.closed) return std::unexpected(shutting_down());
-    found = find_or_create(shard, target, request.id, refusal);
+  std::optional<Error> error;
+  Activation* found = activation_for(shard, target, request.id, lock, error);
+  if (!found) {
+    if (!error) return std::nullopt;
+    return std::unexpected(std::move(*error));
   }
   Activation& a = *found;
   if (chain && chain->contains(options_.node_name, a.serial)) {
@@ -278,16 +304,11 @@ std::optional<Result<Reply>> ActorHost::call(const Target& target, Request& requ
 std::optional<Result<void>> ActorHost::cast(const Target& target, Request& request) {
   Shard& shard = shards_[target.shard];
   std::unique_lock lock(shard.mutex);
-  if (shard.closed) return std::unexpected(shutting_down());
-  Refusal refusal{};
-  Activation* a = find_or_create(shard, target, request.id, refusal);
-  while (!a) {
-    if (refusal == Refusal::not_owned) return std::nullopt;
-    lock.unlock();
-    if (make_room() == 0) return std::unexpected(no_room());
-    lock.lock();
-    if (shard.closed) return std::unexpected(shutting_down());
-    a = find_or_create(shard, target, request.id, refusal);
+  std::optional<Error> error;
+  Activation* a = activation_for(shard, target, request.id, lock, error);
+  if (!a) {
+    if (!error) return std::nullopt;
+    return std::unexpected(std::move(*error));
   }
   if (a->queued() >= a->type->options.max_queue) return std::unexpected(mailbox_full(*a));
   auto* message = new Message{nullptr, MessageKind::cast, std::move(request.payload),
@@ -317,27 +338,13 @@ bool ActorHost::deliver_reminder(const Target& target, Request& request, std::st
                                  CallState::Callback& done) {
   Shard& shard = shards_[target.shard];
   std::unique_lock lock(shard.mutex);
-  if (shard.closed) {
+  std::optional<Error> error;
+  Activation* found = activation_for(shard, target, request.id, lock, error);
+  if (!found) {
+    if (!error) return false;
     lock.unlock();
-    done(std::unexpected(shutting_down()));
+    done(std::unexpected(std::move(*error)));
     return true;
-  }
-  Refusal refusal{};
-  Activation* found = find_or_create(shard, target, request.id, refusal);
-  while (!found) {
-    if (refusal == Refusal::not_owned) return false;
-    lock.unlock();
-    if (make_room() == 0) {
-      done(std::unexpected(no_room()));
-      return true;
-    }
-    lock.lock();
-    if (shard.closed) {
-      lock.unlock();
-      done(std::unexpected(shutting_down()));
-      return true;
-    }
-    found = find_or_create(shard, target, request.id, refusal);
   }
   Activation& a = *found;
   if (a.queued() >= a.type->options.max_queue) {
@@ -364,27 +371,13 @@ bool ActorHost::async_call(const Target& target, Request& request, const ChainPt
   Shard& shard = shards_[target.shard];
   const bool may_inline = origin == AsyncOrigin::local && may_run_inline(*target.type);
   std::unique_lock lock(shard.mutex);
-  if (shard.closed) {
+  std::optional<Error> error;
+  Activation* found = activation_for(shard, target, request.id, lock, error);
+  if (!found) {
+    if (!error) return false;
     lock.unlock();
-    done(std::unexpected(shutting_down()));
+    done(std::unexpected(std::move(*error)));
     return true;
-  }
-  Refusal refusal{};
-  Activation* found = find_or_create(shard, target, request.id, refusal);
-  while (!found) {
-    if (refusal == Refusal::not_owned) return false;
-    lock.unlock();
-    if (make_room() == 0) {
-      done(std::unexpected(no_room()));
-      return true;
-    }
-    lock.lock();
-    if (shard.closed) {
-      lock.unlock();
-      done(std::unexpected(shutting_down()));
-      return true;
-    }
-    found = find_or_create(shard, target, request.id, refusal);
   }
   Activation& a = *found;
   if (chain && chain->contains(options_.node_name, a.serial)) {

@@ -220,6 +220,8 @@ class ActorHost {
   // regardless (it must not be lost, and its shard is this node's by the view that sent it).
   Activation* find_or_create(Shard& shard, const Target& target, std::string& id,
                              Refusal& refusal, bool arriving = false);
+  Activation* activation_for(Shard& shard, const Target& target, std::string& id,
+                             std::unique_lock<std::mutex>& lock, std::optional<Error>& error);
   // Every insertion into and removal from a shard's table, so that the node's count is kept
   // (only when max_activations is set).
   void table_insert(Shard& shard, Activation* a);

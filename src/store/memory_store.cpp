@@ -103,33 +103,43 @@ class MemoryStore final : public StateStore {
     return earliest;
   }
 
-  Result<std::vector<ReminderRow>> take_due(std::string_view capability, std::uint32_t shard,
-                                            std::uint64_t fence, std::int64_t now_ms,
-                                            std::int64_t lease_until_ms,
-                                            std::size_t limit) override {
+  Result<TakenReminders> take_due(std::string_view capability, std::span<const ShardFence> shards,
+                                  std::int64_t now_ms, std::int64_t lease_until_ms,
+                                  std::size_t limit) override {
     std::lock_guard lock(mutex_);
-    const auto it = fences_.find({std::string(capability), shard});
-    if (it == fences_.end() || it->second != fence) {
-      return fenced(StateKey{std::string(capability), "", "", shard});
-    }
-    std::vector<ReminderRow*> due;
-    for (auto& [at, row] : reminders_) {
-      if (row.key.capability == capability && row.key.shard == shard && row.due_ms <= now_ms) {
-        due.push_back(&row);
+    TakenReminders taken;
+    for (const ShardFence& asked : shards) {
+      const std::pair<std::string, std::uint32_t> shard{std::string(capability), asked.shard};
+      const auto it = fences_.find(shard);
+      if (it == fences_.end() || it->second != asked.fence) {
+        taken.fenced.push_back(asked.shard);
+        continue;
       }
+      if (const auto held = leases_.find(shard);
+          held != leases_.end() && held->second.first != asked.fence && held->second.second > now_ms) {
+        taken.leased.emplace_back(asked.shard, held->second.second);
+        continue;
+      }
+      std::vector<const ReminderRow*> due;
+      for (const auto& [at, row] : reminders_) {
+        if (row.key.capability == capability && row.key.shard == asked.shard &&
+            row.due_ms <= now_ms) {
+          due.push_back(&row);
+        }
+      }
+      if (due.empty()) continue;
+      std::stable_sort(due.begin(), due.end(), [](const ReminderRow* a, const ReminderRow* b) {
+        return a->due_ms < b->due_ms;
+      });
+      if (due.size() > limit) due.resize(limit);
+      for (const ReminderRow* row : due) taken.rows.push_back(*row);
+      leases_[shard] = {asked.fence, lease_until_ms};
     }
-    std::sort(due.begin(), due.end(),
-              [](const ReminderRow* a, const ReminderRow* b) { return a->due_ms < b->due_ms; });
-    if (due.size() > limit) due.resize(limit);
-    std::vector<ReminderRow> out;
-    for (ReminderRow* row : due) {
-      out.push_back(*row);
-      row->due_ms = lease_until_ms;
-    }
-    return out;
+    return taken;
   }
 
-  Result<void> fired(std::span<const FiredReminder> reminders) override {
+  Result<void> fired(std::string_view capability, std::span<const FiredReminder> reminders,
+                     std::span<const ShardFence> release) override {
     std::lock_guard lock(mutex_);
     for (const FiredReminder& f : reminders) {
       const auto it = reminders_.find(reminder_of(f.key, f.name));
@@ -139,6 +149,10 @@ class MemoryStore final : public StateStore {
       } else {
         reminders_.erase(it);
       }
+    }
+    for (const ShardFence& lease : release) {
+      const auto held = leases_.find({std::string(capability), lease.shard});
+      if (held != leases_.end() && held->second.first == lease.fence) leases_.erase(held);
     }
     return {};
   }
@@ -163,6 +177,8 @@ class MemoryStore final : public StateStore {
   std::map<std::pair<std::string, std::uint32_t>, std::uint64_t> fences_;
   std::map<Row, std::string> rows_;
   std::map<ReminderAt, ReminderRow> reminders_;
+  // (capability, shard) -> the fence holding the shard's reminder lease, and when it ends.
+  std::map<std::pair<std::string, std::uint32_t>, std::pair<std::uint64_t, std::int64_t>> leases_;
   std::uint64_t generations_ = 0;
 };
 

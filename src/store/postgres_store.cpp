@@ -37,7 +37,7 @@ constexpr std::size_t kMaxConnections = 8;
 constexpr const char* kSessionSql =
     "SET statement_timeout = 2000; SET idle_in_transaction_session_timeout = 5000; "
     "SET default_transaction_isolation = 'read committed'; "
-    "SELECT to_regclass('mesh_reminders') IS NOT NULL";
+    "SELECT to_regclass('mesh_reminder_leases') IS NOT NULL";
 
 // Nodes that start together must not race to create the tables: the first takes the lock and
 // creates, the others wait and find them made.
@@ -57,6 +57,9 @@ constexpr const char* kCreateSchemaSql =
     "  period_ms bigint NOT NULL, payload bytea NOT NULL, generation bigint NOT NULL, "
     "  PRIMARY KEY (capability, module, id, name)); "
     "CREATE INDEX IF NOT EXISTS mesh_reminders_due ON mesh_reminders (capability, shard, due_ms); "
+    "CREATE TABLE IF NOT EXISTS mesh_reminder_leases (capability text NOT NULL, "
+    "  shard integer NOT NULL, fence bigint NOT NULL, lease_until bigint NOT NULL, "
+    "  PRIMARY KEY (capability, shard)); "
     "INSERT INTO mesh_schema SELECT 1 WHERE NOT EXISTS (SELECT FROM mesh_schema); COMMIT";
 
 // Why fencing holds between nodes (every statement below runs in its own transaction, READ
@@ -141,22 +144,47 @@ constexpr const char* kPrepareSql =
     "PREPARE mesh_next_due (text, integer) AS "
     "SELECT min(due_ms) FROM mesh_reminders WHERE capability = $1 AND shard = $2; "
 
-    // One row always: whether the fence holds, then (when it does) the taken reminders.
-    "PREPARE mesh_take_due (text, integer, bigint, bigint, bigint, bigint) AS "
-    "WITH latest AS MATERIALIZED ("
-    "  SELECT fence FROM mesh_shards WHERE capability = $1 AND shard = $2 FOR SHARE), "
+    // Rows of kind 0: shards asked about whose fence is not the latest; kind 2: shards another
+    // fence's lease holds (with its end); kind 1: the reminders taken. Locking the shard's
+    // fence row FOR SHARE and its lease row FOR UPDATE orders a take against claims and other
+    // takes: only the latest fence passes, and it sees any lease committed before it.
+    "PREPARE mesh_take_due (text, integer[], bigint[], bigint, bigint, bigint) AS "
+    "WITH asked AS MATERIALIZED ("
+    "  SELECT * FROM unnest($2, $3) AS a(shard, fence)), "
+    "latest AS MATERIALIZED ("
+    "  SELECT s.shard, s.fence FROM mesh_shards s"
+    "  WHERE s.capability = $1 AND s.shard IN (SELECT shard FROM asked) FOR SHARE), "
+    "current AS MATERIALIZED ("
+    "  SELECT shard, fence FROM asked JOIN latest USING (shard, fence)), "
+    "leases AS MATERIALIZED ("
+    "  SELECT l.shard, l.fence, l.lease_until FROM mesh_reminder_leases l"
+    "  WHERE l.capability = $1 AND l.shard IN (SELECT shard FROM current) FOR UPDATE), "
+    "held AS MATERIALIZED ("
+    "  SELECT c.shard, c.fence FROM current c LEFT JOIN leases l USING (shard)"
+    "  WHERE l.shard IS NULL OR l.fence = c.fence OR l.lease_until <= $4), "
     "due AS MATERIALIZED ("
-    "  SELECT module, id, name, due_ms, period_ms, payload, generation FROM mesh_reminders"
-    "  WHERE capability = $1 AND shard = $2 AND due_ms <= $4"
-    "  AND EXISTS (SELECT FROM latest WHERE fence = $3) ORDER BY due_ms LIMIT $6 FOR UPDATE), "
+    "  SELECT d.* FROM held CROSS JOIN LATERAL ("
+    "    SELECT module, id, name, shard, due_ms, period_ms, payload, generation"
+    "    FROM mesh_reminders r WHERE r.capability = $1 AND r.shard = held.shard"
+    "    AND r.due_ms <= $4 ORDER BY r.due_ms LIMIT $6) d), "
     "leased AS ("
-    "  UPDATE mesh_reminders r SET due_ms = $5 FROM due"
-    "  WHERE r.capability = $1 AND r.module = due.module AND r.id = due.id"
-    "  AND r.name = due.name) "
-    "SELECT ok.held, due.* FROM (SELECT EXISTS (SELECT FROM latest WHERE fence = $3) AS held) ok"
-    "  LEFT JOIN due ON true ORDER BY due.due_ms; "
+    "  INSERT INTO mesh_reminder_leases AS l (capability, shard, fence, lease_until)"
+    "  SELECT $1, h.shard, h.fence, $5 FROM held h WHERE h.shard IN (SELECT shard FROM due)"
+    "  ON CONFLICT (capability, shard) DO UPDATE"
+    "  SET fence = excluded.fence, lease_until = excluded.lease_until) "
+    "SELECT 0 AS kind, shard, NULL::bigint AS until, NULL::text AS module, NULL::text AS id,"
+    "  NULL::text AS name, NULL::bigint AS due_ms, NULL::bigint AS period_ms,"
+    "  NULL::bytea AS payload, NULL::bigint AS generation"
+    "  FROM asked WHERE shard NOT IN (SELECT shard FROM current) "
+    "UNION ALL "
+    "SELECT 2, shard, lease_until, NULL, NULL, NULL, NULL, NULL, NULL, NULL"
+    "  FROM leases WHERE shard NOT IN (SELECT shard FROM held) "
+    "UNION ALL "
+    "SELECT 1, shard, NULL, module, id, name, due_ms, period_ms, payload, generation FROM due "
+    "ORDER BY 1, 2, 7; "
 
-    "PREPARE mesh_fired (text[], text[], text[], text[], bigint[], bigint[]) AS "
+    "PREPARE mesh_fired (text[], text[], text[], text[], bigint[], bigint[], text, integer[],"
+    "  bigint[]) AS "
     "WITH f AS MATERIALIZED ("
     "  SELECT * FROM unnest($1, $2, $3, $4, $5, $6)"
     "    AS f(capability, module, id, name, generation, next_due)), "
@@ -167,7 +195,10 @@ constexpr const char* kPrepareSql =
     "moved AS ("
     "  UPDATE mesh_reminders r SET due_ms = f.next_due FROM f WHERE f.next_due >= 0"
     "  AND r.capability = f.capability AND r.module = f.module AND r.id = f.id"
-    "  AND r.name = f.name AND r.generation = f.generation) "
+    "  AND r.name = f.name AND r.generation = f.generation), "
+    "released AS ("
+    "  DELETE FROM mesh_reminder_leases l USING unnest($8, $9) AS r(shard, fence)"
+    "  WHERE l.capability = $7 AND l.shard = r.shard AND l.fence = r.fence) "
     "SELECT 1";
 
 // The first value of the last statement's result, "" when it has none.
@@ -474,35 +505,45 @@ class PostgresStore final : public StateStore {
     return std::optional<std::int64_t>{read_int8(rows, 0, 0)};
   }
 
-  Result<std::vector<ReminderRow>> take_due(std::string_view capability, std::uint32_t shard,
-                                            std::uint64_t fence, std::int64_t now_ms,
-                                            std::int64_t lease_until_ms,
-                                            std::size_t limit) override {
-    const std::string shard_bytes = detail::pg_int4(shard);
-    const std::string fence_bytes = detail::pg_int8(fence);
+  Result<TakenReminders> take_due(std::string_view capability, std::span<const ShardFence> shards,
+                                  std::int64_t now_ms, std::int64_t lease_until_ms,
+                                  std::size_t limit) override {
+    TakenReminders taken;
+    if (shards.empty()) return taken;
+    detail::PgArray shard_array(detail::kPgInt4, shards.size());
+    detail::PgArray fence_array(detail::kPgInt8, shards.size());
+    for (const ShardFence& asked : shards) {
+      shard_array.add(detail::pg_int4(asked.shard));
+      fence_array.add(detail::pg_int8(asked.fence));
+    }
     const std::string now = detail::pg_int8(static_cast<std::uint64_t>(now_ms));
     const std::string lease = detail::pg_int8(static_cast<std::uint64_t>(lease_until_ms));
     const std::string count = detail::pg_int8(limit);
-    const std::string_view params[] = {capability, shard_bytes, fence_bytes, now, lease, count};
+    const std::string_view params[] = {capability, shard_array.bytes(), fence_array.bytes(),
+                                       now,        lease,               count};
     auto result = run("mesh_take_due", params);
     if (!result) return std::unexpected(result.error());
     PGresult* rows = result->get();
-    if (PQntuples(rows) < 1 || *PQgetvalue(rows, 0, 0) != 1) {
-      return std::unexpected(fenced(StateKey{std::string(capability), "", "", shard}).error());
-    }
-    std::vector<ReminderRow> out;
     for (int i = 0; i < PQntuples(rows); ++i) {
-      if (PQgetisnull(rows, i, 1)) continue;  // the one row of a shard with nothing due
-      out.push_back(ReminderRow{
-          StateKey{std::string(capability), text(rows, i, 1), text(rows, i, 2), shard},
-          text(rows, i, 3), read_int8(rows, i, 4), read_int8(rows, i, 5), text(rows, i, 6),
-          static_cast<std::uint64_t>(read_int8(rows, i, 7))});
+      const std::uint32_t kind = read_int4(rows, i, 0);
+      const std::uint32_t shard = read_int4(rows, i, 1);
+      if (kind == 0) {
+        taken.fenced.push_back(shard);
+      } else if (kind == 2) {
+        taken.leased.emplace_back(shard, read_int8(rows, i, 2));
+      } else {
+        taken.rows.push_back(ReminderRow{
+            StateKey{std::string(capability), text(rows, i, 3), text(rows, i, 4), shard},
+            text(rows, i, 5), read_int8(rows, i, 6), read_int8(rows, i, 7), text(rows, i, 8),
+            static_cast<std::uint64_t>(read_int8(rows, i, 9))});
+      }
     }
-    return out;
+    return taken;
   }
 
-  Result<void> fired(std::span<const FiredReminder> reminders) override {
-    if (reminders.empty()) return {};
+  Result<void> fired(std::string_view capability, std::span<const FiredReminder> reminders,
+                     std::span<const ShardFence> release) override {
+    if (reminders.empty() && release.empty()) return {};
     detail::PgArray capabilities(detail::kPgText, reminders.size());
     detail::PgArray modules(detail::kPgText, reminders.size());
     detail::PgArray ids(detail::kPgText, reminders.size());
@@ -517,8 +558,17 @@ class PostgresStore final : public StateStore {
       generations.add(detail::pg_int8(f.generation));
       next.add(detail::pg_int8(static_cast<std::uint64_t>(f.next_due_ms.value_or(-1))));
     }
-    const std::string_view params[] = {capabilities.bytes(), modules.bytes(), ids.bytes(),
-                                       names.bytes(),        generations.bytes(), next.bytes()};
+    detail::PgArray release_shards(detail::kPgInt4, release.size());
+    detail::PgArray release_fences(detail::kPgInt8, release.size());
+    for (const ShardFence& lease : release) {
+      release_shards.add(detail::pg_int4(lease.shard));
+      release_fences.add(detail::pg_int8(lease.fence));
+    }
+    const std::string_view params[] = {capabilities.bytes(),   modules.bytes(),
+                                       ids.bytes(),            names.bytes(),
+                                       generations.bytes(),    next.bytes(),
+                                       capability,             release_shards.bytes(),
+                                       release_fences.bytes()};
     auto result = run("mesh_fired", params);
     if (!result) return std::unexpected(result.error());
     return {};

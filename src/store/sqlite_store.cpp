@@ -68,6 +68,13 @@ CREATE TABLE IF NOT EXISTS mesh_reminders (
   PRIMARY KEY (capability, module, id, name)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS mesh_reminders_due ON mesh_reminders (capability, shard, due_ms);
+CREATE TABLE IF NOT EXISTS mesh_reminder_leases (
+  capability TEXT NOT NULL,
+  shard INTEGER NOT NULL,
+  fence INTEGER NOT NULL,
+  lease_until INTEGER NOT NULL,
+  PRIMARY KEY (capability, shard)
+) WITHOUT ROWID;
 )sql";
 
 constexpr const char* kClaim =
@@ -102,9 +109,14 @@ constexpr const char* kNextDue =
 constexpr const char* kDue =
     "SELECT module, id, name, due_ms, period_ms, payload, generation FROM mesh_reminders "
     "WHERE capability = ?1 AND shard = ?2 AND due_ms <= ?3 ORDER BY due_ms LIMIT ?4";
+constexpr const char* kLeaseOf =
+    "SELECT fence, lease_until FROM mesh_reminder_leases WHERE capability = ?1 AND shard = ?2";
 constexpr const char* kLease =
-    "UPDATE mesh_reminders SET due_ms = ?5 "
-    "WHERE capability = ?1 AND module = ?2 AND id = ?3 AND name = ?4";
+    "INSERT INTO mesh_reminder_leases (capability, shard, fence, lease_until) "
+    "VALUES (?1, ?2, ?3, ?4) ON CONFLICT (capability, shard) DO UPDATE SET "
+    "fence = excluded.fence, lease_until = excluded.lease_until";
+constexpr const char* kRelease =
+    "DELETE FROM mesh_reminder_leases WHERE capability = ?1 AND shard = ?2 AND fence = ?3";
 constexpr const char* kFiredMove =
     "UPDATE mesh_reminders SET due_ms = ?6 "
     "WHERE capability = ?1 AND module = ?2 AND id = ?3 AND name = ?4 AND generation = ?5";
@@ -187,8 +199,8 @@ int bind_all(sqlite3_stmt* statement, const Args&... args) {
 struct Writer {
   Database db;
   Statement begin, commit, rollback, claim, fence_of, put, remove;
-  Statement set_reminder, remove_reminder, reminders_of, reminder_shards, next_due, due, lease,
-      fired_move, fired_remove;
+  Statement set_reminder, remove_reminder, reminders_of, reminder_shards, next_due, due,
+      lease_of, lease, release, fired_move, fired_remove;
 };
 
 struct Reader {
@@ -274,6 +286,10 @@ class SqliteStore final : public StateStore {
     // is in the OS's hands at once (a killed process loses nothing), the disk's later.
     exec_or_throw(db, sync == SqliteSync::normal ? "PRAGMA synchronous = NORMAL"
                                                  : "PRAGMA synchronous = FULL");
+    // The writer reads the pages it changes: through a memory map (no read() per page) and a
+    // page cache big enough to keep the indexes a reminder burst walks (64 MiB at most).
+    exec_or_throw(db, "PRAGMA mmap_size = 1073741824");
+    exec_or_throw(db, "PRAGMA cache_size = -65536");
     create_schema(db);
     writer_.begin = prepare_or_throw(db, "BEGIN IMMEDIATE");
     writer_.commit = prepare_or_throw(db, "COMMIT");
@@ -288,7 +304,9 @@ class SqliteStore final : public StateStore {
     writer_.reminder_shards = prepare_or_throw(db, kReminderShards);
     writer_.next_due = prepare_or_throw(db, kNextDue);
     writer_.due = prepare_or_throw(db, kDue);
+    writer_.lease_of = prepare_or_throw(db, kLeaseOf);
     writer_.lease = prepare_or_throw(db, kLease);
+    writer_.release = prepare_or_throw(db, kRelease);
     writer_.fired_move = prepare_or_throw(db, kFiredMove);
     writer_.fired_remove = prepare_or_throw(db, kFiredRemove);
   }
@@ -476,46 +494,68 @@ class SqliteStore final : public StateStore {
     });
   }
 
-  Result<std::vector<ReminderRow>> take_due(std::string_view capability, std::uint32_t shard,
-                                            std::uint64_t fence, std::int64_t now_ms,
-                                            std::int64_t lease_until_ms,
-                                            std::size_t limit) override {
-    return write<std::vector<ReminderRow>>("take_due", [&]() -> Result<std::vector<ReminderRow>> {
-      const StateKey shard_key{std::string(capability), "", "", shard};
-      if (auto current = check_fence(shard_key, fence); !current) {
-        return std::unexpected(current.error());
-      }
-      std::vector<ReminderRow> out;
-      {
-        Using select(writer_.due);
-        if (bind_all(select.get(), capability, std::uint64_t{shard}, now_ms,
-                     static_cast<std::int64_t>(limit)) != SQLITE_OK) {
-          return std::unexpected(unavailable(writer_.db.get(), "take_due"));
+  Result<TakenReminders> take_due(std::string_view capability, std::span<const ShardFence> shards,
+                                  std::int64_t now_ms, std::int64_t lease_until_ms,
+                                  std::size_t limit) override {
+    return write<TakenReminders>("take_due", [&]() -> Result<TakenReminders> {
+      TakenReminders taken;
+      for (const ShardFence& asked : shards) {
+        const StateKey shard_key{std::string(capability), "", "", asked.shard};
+        if (auto current = check_fence(shard_key, asked.fence); !current) {
+          if (current.error().code != Errc::fenced) return std::unexpected(current.error());
+          taken.fenced.push_back(asked.shard);
+          continue;
         }
-        int rc;
-        while ((rc = sqlite3_step(select.get())) == SQLITE_ROW) {
-          sqlite3_stmt* row = select.get();
-          out.push_back(ReminderRow{
-              StateKey{std::string(capability), column_text(row, 0), column_text(row, 1), shard},
-              column_text(row, 2), sqlite3_column_int64(row, 3), sqlite3_column_int64(row, 4),
-              column_blob(row, 5), static_cast<std::uint64_t>(sqlite3_column_int64(row, 6))});
+        {
+          Using lease_of(writer_.lease_of);
+          if (bind_all(lease_of.get(), capability, std::uint64_t{asked.shard}) != SQLITE_OK) {
+            return std::unexpected(unavailable(writer_.db.get(), "take_due"));
+          }
+          const int rc = sqlite3_step(lease_of.get());
+          if (rc == SQLITE_ROW) {
+            const auto holder = static_cast<std::uint64_t>(sqlite3_column_int64(lease_of.get(), 0));
+            const std::int64_t until = sqlite3_column_int64(lease_of.get(), 1);
+            if (holder != asked.fence && until > now_ms) {
+              taken.leased.emplace_back(asked.shard, until);
+              continue;
+            }
+          } else if (rc != SQLITE_DONE) {
+            return std::unexpected(unavailable(writer_.db.get(), "take_due"));
+          }
         }
-        if (rc != SQLITE_DONE) return std::unexpected(unavailable(writer_.db.get(), "take_due"));
-      }
-      for (const ReminderRow& r : out) {
+        const std::size_t first = taken.rows.size();
+        {
+          Using select(writer_.due);
+          if (bind_all(select.get(), capability, std::uint64_t{asked.shard}, now_ms,
+                       static_cast<std::int64_t>(limit)) != SQLITE_OK) {
+            return std::unexpected(unavailable(writer_.db.get(), "take_due"));
+          }
+          int rc;
+          while ((rc = sqlite3_step(select.get())) == SQLITE_ROW) {
+            sqlite3_stmt* row = select.get();
+            taken.rows.push_back(ReminderRow{
+                StateKey{std::string(capability), column_text(row, 0), column_text(row, 1),
+                         asked.shard},
+                column_text(row, 2), sqlite3_column_int64(row, 3), sqlite3_column_int64(row, 4),
+                column_blob(row, 5), static_cast<std::uint64_t>(sqlite3_column_int64(row, 6))});
+          }
+          if (rc != SQLITE_DONE) return std::unexpected(unavailable(writer_.db.get(), "take_due"));
+        }
+        if (taken.rows.size() == first) continue;
         Using lease(writer_.lease);
-        if (bind_all(lease.get(), r.key.capability, r.key.module, r.key.id, r.name,
+        if (bind_all(lease.get(), capability, std::uint64_t{asked.shard}, asked.fence,
                      lease_until_ms) != SQLITE_OK ||
             sqlite3_step(lease.get()) != SQLITE_DONE) {
           return std::unexpected(unavailable(writer_.db.get(), "take_due"));
         }
       }
-      return out;
+      return taken;
     });
   }
 
-  Result<void> fired(std::span<const FiredReminder> reminders) override {
-    if (reminders.empty()) return {};
+  Result<void> fired(std::string_view capability, std::span<const FiredReminder> reminders,
+                     std::span<const ShardFence> release) override {
+    if (reminders.empty() && release.empty()) return {};
     return write<void>("fired", [&]() -> Result<void> {
       for (const FiredReminder& f : reminders) {
         Using done(f.next_due_ms ? writer_.fired_move : writer_.fired_remove);
@@ -523,6 +563,13 @@ class SqliteStore final : public StateStore {
                           f.generation);
         if (rc == SQLITE_OK && f.next_due_ms) rc = bind_one(done.get(), 6, *f.next_due_ms);
         if (rc != SQLITE_OK || sqlite3_step(done.get()) != SQLITE_DONE) {
+          return std::unexpected(unavailable(writer_.db.get(), "fired"));
+        }
+      }
+      for (const ShardFence& lease : release) {
+        Using gone(writer_.release);
+        if (bind_all(gone.get(), capability, std::uint64_t{lease.shard}, lease.fence) != SQLITE_OK ||
+            sqlite3_step(gone.get()) != SQLITE_DONE) {
           return std::unexpected(unavailable(writer_.db.get(), "fired"));
         }
       }

@@ -30,12 +30,14 @@ Result<std::optional<std::int64_t>> StateStore::next_due(std::string_view, std::
   return no_reminders();
 }
 
-Result<std::vector<ReminderRow>> StateStore::take_due(std::string_view, std::uint32_t,
-                                                      std::uint64_t, std::int64_t, std::int64_t,
-                                                      std::size_t) {
+Result<TakenReminders> StateStore::take_due(std::string_view, std::span<const ShardFence>,
+                                            std::int64_t, std::int64_t, std::size_t) {
   return no_reminders();
 }
 
-Result<void> StateStore::fired(std::span<const FiredReminder>) { return no_reminders(); }
+Result<void> StateStore::fired(std::string_view, std::span<const FiredReminder>,
+                               std::span<const ShardFence>) {
+  return no_reminders();
+}
 
 }  // namespace mesh

@@ -167,9 +167,9 @@ TEST(ReminderProcessTest, AfterAFullRestartDueRemindersFire) {
   EXPECT_TRUE(read_log(dir).empty()) << "nothing was due before the cluster stopped";
   std::this_thread::sleep_for(2500ms);  // due 1.2 s after being set: ~3 beats missed
 
+  const std::int64_t back_at = wall_ms();
   auto a = start("a", dir);
   auto b = start("b", dir, {a->listen()});
-  const std::int64_t back_at = wall_ms();
   expect_game_nodes({a.get(), b.get()}, 2);
   std::this_thread::sleep_for(2500ms);
   std::map<std::string, std::vector<std::int64_t>> fired;

@@ -131,7 +131,8 @@ TEST_F(SqliteStore, FirstUseCreatesSchemaVersionOneInWalMode) {
   EXPECT_EQ(raw.column("SELECT version FROM mesh_schema"), std::vector<std::string>{"1"});
   EXPECT_EQ(raw.column("PRAGMA journal_mode"), std::vector<std::string>{"wal"});
   EXPECT_EQ(raw.column("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name"),
-            (std::vector<std::string>{"mesh_reminders", "mesh_schema", "mesh_shards", "mesh_state"}));
+            (std::vector<std::string>{"mesh_reminder_leases", "mesh_reminders", "mesh_schema",
+                                      "mesh_shards", "mesh_state"}));
   // Opening it again neither adds a second version row nor fails.
   store.reset();
   store = sqlite_store(path_);

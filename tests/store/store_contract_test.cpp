@@ -146,6 +146,8 @@ ReminderRow reminder(std::string id, std::string name, std::int64_t due, std::in
   return ReminderRow{key(std::move(id), shard), std::move(name), due, period, "\x81\xa1p\x01", 0};
 }
 
+std::vector<ShardFence> asking(std::vector<ShardFence> list) { return list; }
+
 std::vector<std::string> names_of(const std::vector<ReminderRow>& rows) {
   std::vector<std::string> names;
   for (const ReminderRow& r : rows) names.push_back(r.key.id + "/" + r.name);
@@ -187,16 +189,19 @@ TEST_P(StoreContract, ReminderWritesUnderASupersededClaimAreFenced) {
   const std::uint64_t fence = store->claim("game", 3, "owner").value();
   EXPECT_TRUE(test::IsError(store->set_reminder(reminder("p", "r2", 10), old_fence), Errc::fenced));
   EXPECT_TRUE(test::IsError(store->remove_reminder(key("p"), "r", old_fence), Errc::fenced));
-  EXPECT_TRUE(test::IsError(store->take_due("game", 3, old_fence, 100, 5000, 10), Errc::fenced));
-  EXPECT_TRUE(test::IsError(store->take_due("game", 9, fence, 100, 5000, 10), Errc::fenced))
-      << "a shard never claimed has no current fence";
+  auto refused = store->take_due("game", asking({{3, old_fence}, {9, fence}}), 100, 5000, 10);
+  ASSERT_TRUE(test::HasValue(refused));
+  EXPECT_TRUE(refused->rows.empty());
+  EXPECT_EQ(refused->fenced, (std::vector<std::uint32_t>{3, 9}))
+      << "a superseded fence, and a shard never claimed, which has no current fence";
   EXPECT_EQ(names_of(store->reminders_of(key("p")).value()), std::vector<std::string>{"p/r"});
-  auto taken = store->take_due("game", 3, fence, 100, 5000, 10);
+  auto taken = store->take_due("game", asking({{3, fence}}), 100, 5000, 10);
   ASSERT_TRUE(test::HasValue(taken));
-  EXPECT_EQ(names_of(*taken), std::vector<std::string>{"p/r"});
+  EXPECT_EQ(names_of(taken->rows), std::vector<std::string>{"p/r"});
+  EXPECT_TRUE(taken->fenced.empty());
 }
 
-TEST_P(StoreContract, TakeDueLeasesTheEarliestAndFiredMovesOrRemovesThem) {
+TEST_P(StoreContract, TakeDueHandsOutTheEarliestAndFiredMovesOrRemovesThem) {
   auto store = open();
   const std::uint64_t fence = store->claim("game", 3, "a").value();
   const std::uint64_t other = store->claim("game", 5, "a").value();
@@ -212,37 +217,83 @@ TEST_P(StoreContract, TakeDueLeasesTheEarliestAndFiredMovesOrRemovesThem) {
   EXPECT_EQ(store->next_due("game", 3).value(), std::optional<std::int64_t>(100));
   EXPECT_EQ(store->next_due("game", 4).value(), std::nullopt);
 
-  auto taken = store->take_due("game", 3, fence, /*now=*/250, /*lease_until=*/10'000, 10);
-  ASSERT_TRUE(test::HasValue(taken));
-  ASSERT_EQ(names_of(*taken), (std::vector<std::string>{"c/once", "b/periodic"}));
-  EXPECT_EQ((*taken)[0].due_ms, 100) << "rows carry the due time they were taken at";
-  EXPECT_EQ((*taken)[1].period_ms, 1000);
-  // Leased: not due again until the lease ends.
-  EXPECT_TRUE(store->take_due("game", 3, fence, 250, 10'000, 10).value().empty());
-  EXPECT_EQ(store->next_due("game", 3).value(), std::optional<std::int64_t>(300));
+  auto result = store->take_due("game", asking({{3, fence}, {5, other}}), /*now=*/250,
+                                /*lease_until=*/10'000, 10);
+  ASSERT_TRUE(test::HasValue(result));
+  const std::vector<ReminderRow> taken = result->rows;
+  ASSERT_EQ(names_of(taken), (std::vector<std::string>{"c/once", "b/periodic", "d/elsewhere"}));
+  EXPECT_EQ(taken[0].due_ms, 100) << "rows carry their due time";
+  EXPECT_EQ(taken[1].period_ms, 1000);
+  EXPECT_EQ(taken[2].key.shard, 5u);
+  EXPECT_TRUE(result->fenced.empty());
+  EXPECT_TRUE(result->leased.empty());
 
-  std::vector<FiredReminder> fired{{(*taken)[0].key, "once", (*taken)[0].generation, std::nullopt},
-                                   {(*taken)[1].key, "periodic", (*taken)[1].generation, 1200}};
-  ASSERT_TRUE(test::HasValue(store->fired(fired)));
+  std::vector<FiredReminder> fired{{taken[0].key, "once", taken[0].generation, std::nullopt},
+                                   {taken[1].key, "periodic", taken[1].generation, 1200}};
+  ASSERT_TRUE(test::HasValue(store->fired("game", fired, {})));
   EXPECT_TRUE(store->reminders_of(key("c")).value().empty()) << "a one-shot is gone once fired";
   auto periodic = store->reminders_of(key("b")).value();
   ASSERT_EQ(periodic.size(), 1u);
   EXPECT_EQ(periodic[0].due_ms, 1200);
+  EXPECT_EQ(store->next_due("game", 3).value(), std::optional<std::int64_t>(300));
 
-  auto limited = store->take_due("game", 3, fence, 5000, 10'000, 1);
+  ASSERT_TRUE(test::HasValue(store->set_reminder(reminder("e", "later", 400), fence)));
+  auto limited = store->take_due("game", asking({{3, fence}}), 5000, 10'000, 1);
   ASSERT_TRUE(test::HasValue(limited));
-  EXPECT_EQ(names_of(*limited), std::vector<std::string>{"a/late"}) << "earliest first, limit 1";
+  EXPECT_EQ(names_of(limited->rows), std::vector<std::string>{"a/late"})
+      << "earliest first, limit 1 per shard";
+}
+
+TEST_P(StoreContract, ALeaseKeepsOtherClaimantsOffItsShardUntilReleasedOrEnded) {
+  auto store = open();
+  const std::uint64_t old_fence = store->claim("game", 3, "old-owner").value();
+  ASSERT_TRUE(test::HasValue(store->set_reminder(reminder("p", "r", 100), old_fence)));
+  ASSERT_TRUE(test::HasValue(store->set_reminder(reminder("q", "r", 100, 500), old_fence)));
+  auto first = store->take_due("game", asking({{3, old_fence}}), 200, /*lease_until=*/5000, 10);
+  ASSERT_TRUE(test::HasValue(first));
+  ASSERT_EQ(first->rows.size(), 2u);
+
+  // The shard moves: its new owner claims it while the old one still delivers.
+  const std::uint64_t fence = store->claim("game", 3, "new-owner").value();
+  auto waiting = store->take_due("game", asking({{3, fence}}), 300, 6000, 10);
+  ASSERT_TRUE(test::HasValue(waiting));
+  EXPECT_TRUE(waiting->rows.empty()) << "nothing is taken twice while the lease holds";
+  EXPECT_EQ(waiting->leased, (std::vector<std::pair<std::uint32_t, std::int64_t>>{{3, 5000}}));
+  auto stale = store->take_due("game", asking({{3, old_fence}}), 300, 6000, 10);
+  ASSERT_TRUE(test::HasValue(stale));
+  EXPECT_EQ(stale->fenced, std::vector<std::uint32_t>{3}) << "the old owner takes no more";
+
+  // The old owner records what it delivered and releases the shard (its fence is stale, its
+  // lease is not): the new owner takes what is left at once.
+  std::vector<FiredReminder> fired{
+      {first->rows[0].key, "r", first->rows[0].generation, std::nullopt}};
+  ASSERT_TRUE(test::HasValue(store->fired("game", fired, asking({{3, old_fence}}))));
+  auto after = store->take_due("game", asking({{3, fence}}), 300, 6000, 10);
+  ASSERT_TRUE(test::HasValue(after));
+  EXPECT_EQ(names_of(after->rows), std::vector<std::string>{"q/r"})
+      << "the delivery the old owner did not record is delivered again";
+
+  // A lease nobody releases (its holder died) ends by itself.
+  const std::uint64_t third = store->claim("game", 3, "third-owner").value();
+  auto before_end = store->take_due("game", asking({{3, third}}), 5999, 9000, 10);
+  ASSERT_TRUE(test::HasValue(before_end));
+  EXPECT_TRUE(before_end->rows.empty());
+  EXPECT_EQ(before_end->leased.size(), 1u);
+  auto after_end = store->take_due("game", asking({{3, third}}), 6000, 9000, 10);
+  ASSERT_TRUE(test::HasValue(after_end));
+  EXPECT_EQ(names_of(after_end->rows), std::vector<std::string>{"q/r"});
+  EXPECT_TRUE(after_end->leased.empty());
 }
 
 TEST_P(StoreContract, FiredLeavesAReminderThatWasSetAgainMeanwhile) {
   auto store = open();
   const std::uint64_t fence = store->claim("game", 3, "a").value();
   ASSERT_TRUE(test::HasValue(store->set_reminder(reminder("p", "r", 100), fence)));
-  auto taken = store->take_due("game", 3, fence, 200, 10'000, 10).value();
+  auto taken = store->take_due("game", asking({{3, fence}}), 200, 10'000, 10).value().rows;
   ASSERT_EQ(taken.size(), 1u);
   ASSERT_TRUE(test::HasValue(store->set_reminder(reminder("p", "r", 7000), fence)));
   std::vector<FiredReminder> fired{{taken[0].key, "r", taken[0].generation, std::nullopt}};
-  ASSERT_TRUE(test::HasValue(store->fired(fired)));
+  ASSERT_TRUE(test::HasValue(store->fired("game", fired, asking({{3, fence}}))));
   auto kept = store->reminders_of(key("p")).value();
   ASSERT_EQ(kept.size(), 1u);
   EXPECT_EQ(kept[0].due_ms, 7000);
