@@ -6,8 +6,10 @@
 //             [--strategy rendezvous|modulo|first] [--commands]
 //             [--store sqlite:PATH | --store postgres:CONNINFO] [--reminder-log FILE]
 //             [--tls-cert CHAIN.pem --tls-key KEY.pem --tls-ca CA.pem] [--multicast [GROUP:PORT]]
+//             [--http HOST:PORT [--http-token TOKEN | MESH_HTTP_TOKEN=...]]
 //
-// Prints "ready NAME LISTEN" on stdout once listening. Logs membership changes on stderr. Exits
+// Prints "ready NAME LISTEN" on stdout once listening ("ready NAME LISTEN HTTP" with --http,
+// HTTP being the gateway's real address). Logs membership changes on stderr. Exits
 // cleanly (announcing its leave) on SIGTERM or SIGINT. With --commands it reads one command per
 // line on stdin and answers one line on stdout (see docs/node-program.md).
 #include <CLI/CLI.hpp>
@@ -95,6 +97,11 @@ int main(int argc, char** argv) {
   app.add_option("--discovery-ms", discovery_ms, "how often discovery is asked (and announces)");
   app.add_option("--max-handshakes", options.max_handshakes,
                  "accepted connections allowed in their handshake at once");
+  app.add_option("--http", options.http_listen,
+                 "host:port to serve the HTTP/JSON API on (port 0: any; docs/http-api.md)");
+  app.add_option("--http-threads", options.http_threads, "HTTP IO threads (default 2)");
+  app.add_option("--http-token", options.http_token,
+                 "bearer token HTTP requests must carry (default: $MESH_HTTP_TOKEN)");
   app.add_flag("--commands", commands, "read commands on stdin, answer on stdout");
   app.add_flag("--quiet", quiet, "log only warnings and errors");
   app.add_flag("--verbose", verbose, "also log debug lines (e.g. refused duplicate links)");
@@ -102,6 +109,9 @@ int main(int argc, char** argv) {
 
   if (options.cookie.empty()) {
     if (const char* env = std::getenv("MESH_COOKIE")) options.cookie = env;
+  }
+  if (options.http_token.empty()) {
+    if (const char* env = std::getenv("MESH_HTTP_TOKEN")) options.http_token = env;
   }
   for (const std::string& seed : seeds) {
     for (std::string& s : split_list(seed)) options.seeds.push_back(std::move(s));
@@ -196,7 +206,9 @@ int main(int argc, char** argv) {
   node->register_capabilities(split_list(capabilities));
   {
     std::lock_guard lock(output_mutex);
-    std::cout << "ready " << node->name() << " " << node->listen_address() << std::endl;
+    std::cout << "ready " << node->name() << " " << node->listen_address();
+    if (!node->http_address().empty()) std::cout << " " << node->http_address();
+    std::cout << std::endl;
   }
 
   // The command reader holds node_mutex while it uses the node, so that shutdown (which takes

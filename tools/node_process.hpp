@@ -60,7 +60,7 @@ class NodeProcess {
     const std::string ready = read_line(ready_within);
     std::istringstream words(ready);
     std::string tag;
-    words >> tag >> name_ >> listen_;
+    words >> tag >> name_ >> listen_ >> http_;  // http_: only with --http
     if (tag != "ready") {
       kill9();
       throw std::runtime_error("node did not start: '" + ready + "'; log: " + log());
@@ -78,6 +78,7 @@ class NodeProcess {
 
   const std::string& name() const { return name_; }
   const std::string& listen() const { return listen_; }
+  const std::string& http() const { return http_; }  // "host:port", empty without --http
   pid_t pid() const { return pid_; }
   bool running() const { return !exited_; }
 
@@ -152,7 +153,7 @@ class NodeProcess {
   int out_ = -1;
   bool exited_ = false;
   std::string buffer_;
-  std::string name_, listen_, log_path_;
+  std::string name_, listen_, http_, log_path_;
   std::mutex mutex_;
 };
 

@@ -96,6 +96,9 @@ class Node {
   // The "host:port" this node accepts peers on (with the real port when listen used port 0);
   // empty for a standalone node.
   const std::string& listen_address() const;
+  // The "host:port" the HTTP gateway serves on (with the real port when http_listen used port
+  // 0); empty when NodeOptions::http_listen is empty.
+  const std::string& http_address() const;
 
  private:
   friend class detail::NodeCore;  // its own actors reach it through ActorContext::node()

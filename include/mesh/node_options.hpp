@@ -89,6 +89,22 @@ struct NodeOptions {
   // Nodes of one cluster that host persistent actors must share one store.
   std::shared_ptr<StateStore> state_store;
 
+  // The HTTP/JSON gateway (docs/http-api.md): "host:port" to serve it on, empty = off, port 0
+  // picks one (Node::http_address() tells which). Any node serves any actor.
+  std::string http_listen;
+  // Non-empty: every HTTP request needs "Authorization: Bearer <http_token>", else 401.
+  std::string http_token;
+  std::size_t http_max_body = 1u << 20;  // larger request bodies are refused with 413
+  // Request line and headers together, at least 1024; more is refused with 431.
+  std::size_t http_max_header_bytes = 16u << 10;
+  // Open HTTP connections; more are answered 503 and closed at once.
+  std::size_t http_max_connections = 1024;
+  // A request must arrive whole within this long of its first byte, and an idle keep-alive
+  // connection is closed after it: a slow or silent client cannot hold a connection.
+  std::chrono::milliseconds http_read_timeout{10'000};
+  // The gateway's IO threads, 1..64 (they parse, route and write; handlers never run on them).
+  // Two beat one even on 2 cores: less CPU per call and more calls/s (docs/benchmarks.md).
+  std::uint32_t http_threads = 2;
   // Empty: plaintext links. See TlsOptions.
   TlsOptions tls;
   // Accepted connections that have not finished the handshake yet (TLS and cookie), at most.

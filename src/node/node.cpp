@@ -130,6 +130,8 @@ const std::string& Node::name() const { return core_->name(); }
 
 const std::string& Node::listen_address() const { return core_->listen_address(); }
 
+const std::string& Node::http_address() const { return core_->http_address(); }
+
 NodeStatus Node::status() const { return core_->status(); }
 
 std::vector<ActivationInfo> Node::activations() const { return core_->activations(); }

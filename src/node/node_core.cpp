@@ -77,6 +77,8 @@ std::unexpected<Error> invalid(std::string message) {
 
 NodeCore::NodeCore(Node& facade, NodeOptions options)
     : facade_(facade),
+      http_(options.http_listen.empty() ? nullptr
+                                        : std::make_unique<HttpGateway>(*this, options)),
       cluster_(make_cluster(validated(options), *this)),
       options_(finished(std::move(options), cluster_.get())),
       host_(HostOptions{options_.name, options_.shard_count, options_.worker_threads,
@@ -106,11 +108,13 @@ NodeCore::NodeCore(Node& facade, NodeOptions options)
   rebalancer_.start();
   if (reminders_) reminders_->start();
   if (cluster_) cluster_->start({});
+  if (http_) http_->start();
 }
 
 NodeCore::~NodeCore() {
-  // Record the reminders being delivered, hand the shards over and leave, so that peers stop
-  // routing here, then stop the actors.
+  // Take no more HTTP requests, record the reminders being delivered, hand the shards over
+  // and leave, so that peers stop routing here, then stop the actors.
+  if (http_) http_->stop();
   if (reminders_) reminders_->stop();
   if (cluster_) rebalancer_.leave();
   rebalancer_.stop();
@@ -137,6 +141,9 @@ void NodeCore::on_control(const std::string& from, ControlMessage&& message) {
 
 void NodeCore::register_actor_type(std::string module, const ActorVTable& vtable,
                                    ActorOptions options) {
+  if (!module.empty() && module.front() == '$') {
+    throw std::invalid_argument("mesh: module names starting with '$' are reserved: " + module);
+  }
   if (options.persistence != Persistence::none && !options_.state_store) {
     throw std::invalid_argument("mesh: " + module +
                                 " is persistent but the node has no NodeOptions::state_store");
@@ -330,6 +337,47 @@ Result<std::string> NodeCore::owner_node(std::uint32_t shard, std::string_view c
         Error{Errc::no_nodes, "no node has capability '" + std::string(capability) + "'"});
   }
   return route->owner_of(shard);
+}
+
+}  // namespace mesh::detail
+
+namespace mesh::detail {
+
+void NodeCore::async_locate(Request&& request, LocateCallback done) {
+  Result<Route> route = resolve(request);
+  if (!route) return done(std::unexpected(std::move(route.error())));
+  if (const Target* local = std::get_if<Target>(&*route)) {
+    const std::optional<std::uint64_t> serial = host_.find(*local, request.id);
+    if (!serial) return done(std::optional<Pid>());
+    return done(std::optional<Pid>(Pid{options_.name, *serial}));
+  }
+  Request query;
+  query.module = std::string(kLocateModule);
+  query.id = std::move(request.id);
+  query.capability = std::move(request.capability);
+  query.payload = std::move(request.module);
+  query.timeout = request.timeout;
+  cluster_->async_call(std::get<std::string>(*route), std::move(query), nullptr, 0,
+                       [done = std::move(done)](Result<Reply> reply) {
+                         if (!reply) return done(std::unexpected(std::move(reply.error())));
+                         if (reply->value != true) return done(std::optional<Pid>());
+                         done(std::optional<Pid>(std::move(reply->pid)));
+                       });
+}
+
+void NodeCore::serve_locate(Request&& request, const CallState::Callback& done) {
+  if (!request.payload.is_string()) {
+    return done(std::unexpected(Error{Errc::invalid_request, "a locate query names a module"}));
+  }
+  request.module = request.payload.get<std::string>();
+  Result<Route> route = resolve(request);
+  if (!route) return done(std::unexpected(std::move(route.error())));
+  const Target* local = std::get_if<Target>(&*route);
+  // Not owned here by this node's view: the asking node's view is older or newer for a moment;
+  // nothing is active here for it either way.
+  const std::optional<std::uint64_t> serial =
+      local ? host_.find(*local, request.id) : std::nullopt;
+  done(Reply{Pid{options_.name, serial.value_or(0)}, Value(serial.has_value())});
 }
 
 }  // namespace mesh::detail

@@ -9,6 +9,7 @@
 
 #include "cluster/cluster.hpp"
 #include "mesh/node.hpp"
+#include "node/http_gateway.hpp"
 #include "node/rebalancer.hpp"
 #include "node/reminders.hpp"
 #include "placement/capability_ids.hpp"
@@ -17,6 +18,10 @@
 #include "runtime/actor_registry.hpp"
 
 namespace mesh::detail {
+
+// The module name of a locate query between nodes; register_actor refuses names starting
+// with '$', so no actor type can take it.
+inline constexpr std::string_view kLocateModule = "$where";
 
 // Validates requests, resolves (capability, shard) to the owner through the current routing
 // table, and hands local work to the host and remote work to the cluster; serves and forwards
@@ -37,6 +42,11 @@ class NodeCore final : public ClusterHost {
   Result<Reply> route_call(Request&& request, const ChainPtr& chain);
   Result<void> route_cast(Request&& request);
   void route_async_call(Request&& request, CallState::Callback done);
+  // Whether the actor of `request` (its payload is ignored) is active on its owner now: the
+  // owner's Pid for it, or nullopt. Asks the owner when it is a peer (a CALL to the reserved
+  // module kLocateModule, docs/wire-protocol.md). `done` runs once, on any thread.
+  using LocateCallback = std::function<void(Result<std::optional<Pid>>)>;
+  void async_locate(Request&& request, LocateCallback done);
 
   // ClusterHost (IO thread)
   void on_peers_changed(std::vector<MemberInfo> peers) override;
@@ -65,6 +75,11 @@ class NodeCore final : public ClusterHost {
   NodeStatus status() const;
   std::vector<ActivationInfo> activations() const;
   std::size_t reconcile() { return rebalancer_.reconcile(); }
+  std::vector<std::string> members() const { return rebalancer_.members(); }  // sorted
+  const std::string& http_address() const {
+    static const std::string none;
+    return http_ ? http_->address() : none;
+  }
   const std::string& listen_address() const {
     static const std::string none;
     return cluster_ ? cluster_->listen_address() : none;
@@ -89,6 +104,8 @@ class NodeCore final : public ClusterHost {
   void serve_call_settled(Request&& request, ChainPtr chain, std::uint32_t hops,
                           CallState::Callback done, const std::string* from,
                           Clock::time_point deadline, std::uint32_t attempt);
+  // A peer's locate query (a CALL to kLocateModule), answered from this node's host alone.
+  void serve_locate(Request&& request, const CallState::Callback& done);
   void serve_cast_settled(Request&& request, std::uint32_t hops, const std::string* from,
                           std::uint32_t attempt);
   void register_reminder_ops();
@@ -98,6 +115,9 @@ class NodeCore final : public ClusterHost {
   // Destroyed in reverse: the rebalancer first, then the host; ~NodeCore stops them in order
   // (leave, release waits, stop the host) before any is destroyed.
   Node& facade_;
+  // Null when NodeOptions::http_listen is empty. Bound first and destroyed last: it is stopped
+  // first in ~NodeCore, and the calls it started must all have completed before it goes.
+  std::unique_ptr<HttpGateway> http_;
   std::unique_ptr<Cluster> cluster_;  // null for a standalone node
   const NodeOptions options_;
   ActorRegistry registry_;

@@ -747,6 +747,14 @@ void ActorHost::for_each(
   }
 }
 
+std::optional<std::uint64_t> ActorHost::find(const Target& target, std::string_view id) const {
+  const Shard& shard = shards_[target.shard];
+  std::lock_guard lock(shard.mutex);
+  const Activation* a = shard.table.find(key_hash(target), target.capability, target.type, id);
+  if (!a) return std::nullopt;
+  return a->serial;
+}
+
 std::size_t ActorHost::activation_count() const {
   std::size_t total = 0;
   for (std::uint32_t s = 0; s < options_.shard_count; ++s) {

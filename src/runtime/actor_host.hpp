@@ -9,6 +9,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <string_view>
 #include <set>
 #include <map>
 #include <string>
@@ -160,6 +161,9 @@ class ActorHost {
   void stop();
 
   std::size_t activation_count() const;
+  // The serial of the actor's activation here if it has one now (it may end or start right
+  // after: an answer for operators, never for routing). Any thread.
+  std::optional<std::uint64_t> find(const Target& target, std::string_view id) const;
   // Calls visit(activation, shard) for every activation, shard by shard under its mutex:
   // visit must be quick and must not call into the host.
   void for_each(const std::function<void(const Activation&, std::uint32_t shard)>& visit) const;
