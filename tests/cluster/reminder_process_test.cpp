@@ -180,9 +180,12 @@ TEST(ReminderProcessTest, AfterAFullRestartDueRemindersFire) {
   for (int i = 0; i < 5; ++i) {
     const auto& beats = fired["every" + std::to_string(i) + " beat"];
     ASSERT_GE(beats.size(), 3u) << "every" << i << " goes on with its period";
+    // The missed periods fire once; the next beat keeps the rhythm (it may come at any time
+    // within a period of the catch-up one). Firing once per missed period (~3 here) would put
+    // more than two beats within less than a period.
     int early = 0;
-    for (std::int64_t at : beats) early += at < beats.front() + 200 ? 1 : 0;
-    EXPECT_EQ(early, 1) << "missed periods fire once, not once each";
+    for (std::int64_t at : beats) early += at < beats.front() + kPeriod.count() - 50 ? 1 : 0;
+    EXPECT_LE(early, 2) << "missed periods fire once, not once each";
     EXPECT_GE(beats.front(), back_at);
   }
   const std::string status = a->command("status");
