@@ -108,8 +108,15 @@ TEST_P(HandshakeFloodTest, StrangersCostLittleAndRealPeersKeepCalling) {
   std::printf("node RSS %zu KiB before, %zu KiB with %zu strangers connected; %llu refused\n",
               before, during, sockets.size(),
               static_cast<unsigned long long>(status["handshakes_refused"].get<std::uint64_t>()));
-  // 5000 strangers at the old 64 KiB each would be over 300 MB.
-  EXPECT_LT(during, before + 16 * 1024) << "strangers raised the node's RSS too much";
+  // 5000 strangers at the old 64 KiB each would be over 300 MB. A sanitizer's shadow memory and
+  // quarantine multiply what each allocation costs (under ThreadSanitizer the TLS case grows by
+  // ~27 MB, against 3.5 MB in a plain build): the bound scales with it, still far under 300 MB.
+#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
+  constexpr std::size_t kBoundKiB = 64 * 1024;
+#else
+  constexpr std::size_t kBoundKiB = 16 * 1024;
+#endif
+  EXPECT_LT(during, before + kBoundKiB) << "strangers raised the node's RSS too much";
   EXPECT_GT(status["handshakes_refused"].get<std::uint64_t>(), 1000u);
   EXPECT_TRUE(eventually([&] { return a.log().find("NodeOptions::max_handshakes is 256") != std::string::npos; }))
       << a.log().substr(0, 2000);
