@@ -13,10 +13,10 @@ using Steady = std::chrono::steady_clock;
 // Reminders one take hands out per shard, and in flight on the node at once: bounds the memory
 // a burst of due reminders costs (a million due at once go through in slices).
 constexpr std::size_t kTakeBatch = 256;
-constexpr std::size_t kMaxInFlight = 32768;
+constexpr std::size_t kMaxInFlight = 65536;
 // Deliveries are recorded in batches: once this many are done, or the oldest has waited this
 // long, or none is left under way. Each batch is one commit of the store.
-constexpr std::size_t kRecordBatch = 4096;
+constexpr std::size_t kRecordBatch = 8192;
 constexpr auto kRecordDelay = std::chrono::milliseconds(5);
 // After a view change the owned shards are read again this much later, twice: a reminder the
 // previous owner set just before it saw the change is then found.
