@@ -98,6 +98,12 @@ class StateStore {
   // greater than every token returned for that shard before, by any node, across restarts.
   virtual Result<std::uint64_t> claim(std::string_view capability, std::uint32_t shard,
                                       std::string_view node) = 0;
+  // claim() for several shards of one capability, in order, returning their tokens in that
+  // order; in one transaction where the store can (a node gaining many shards claims them at
+  // the cost of one commit). The default calls claim() for each.
+  virtual Result<std::vector<std::uint64_t>> claim_many(std::string_view capability,
+                                                        std::span<const std::uint32_t> shards,
+                                                        std::string_view node);
   // The actor's stored state, or nullopt when it has none.
   virtual Result<std::optional<std::string>> load(const StateKey& key) = 0;
   // Applies `writes` in one transaction, in order (a later write of a key replaces an earlier

@@ -258,20 +258,24 @@ void Reminders::take(std::uint32_t capability, const std::vector<std::uint32_t>&
   const std::shared_ptr<const RoutingTable> table = rebalancer_.table_snapshot();
   std::vector<ShardFence> asked;
   std::vector<std::uint32_t> gone, failed;
+  std::vector<std::uint32_t> owned;
   for (const std::uint32_t shard : shards) {
     // A claim by a node that does not own the shard would fence its owner's writes.
-    if (!table->owned_here(capability, shard)) {
+    if (table->owned_here(capability, shard)) {
+      owned.push_back(shard);
+    } else {
       gone.push_back(shard);
-      continue;
     }
-    auto fence = host_.shard_fence(capability, shard);
-    if (!fence) {
-      warn("shard " + std::to_string(shard) + " of '" + name +
-           "' could not be claimed for its reminders: " + fence.error().message);
-      failed.push_back(shard);
-      continue;
+  }
+  if (!owned.empty()) {
+    auto fences = host_.shard_fences(capability, owned);
+    if (fences) {
+      for (std::size_t i = 0; i < owned.size(); ++i) asked.push_back({owned[i], (*fences)[i]});
+    } else {
+      warn("shards of '" + name + "' could not be claimed for their reminders: " +
+           fences.error().message);
+      failed = owned;
     }
-    asked.push_back(ShardFence{shard, *fence});
   }
   auto taken = asked.empty() ? Result<TakenReminders>{}
                              : store_->take_due(name, asked, now, now + kLease.count(), kTakeBatch);

@@ -949,6 +949,66 @@ Result<std::uint64_t> ActorHost::claim_shard(std::uint32_t capability, std::uint
   return fence;
 }
 
+Result<std::vector<std::uint64_t>> ActorHost::shard_fences(std::uint32_t capability,
+                                                           std::span<const std::uint32_t> shards) {
+  std::vector<std::uint64_t> fences(shards.size(), 0);
+  auto known = [&](std::size_t i) {
+    Shard& shard = shards_[shards[i]];
+    std::lock_guard lock(shard.mutex);
+    const auto it = shard.claims.find(capability);
+    if (it == shard.claims.end()) return false;
+    fences[i] = it->second;
+    return true;
+  };
+  std::vector<std::size_t> missing;
+  for (std::size_t i = 0; i < shards.size(); ++i) {
+    if (!known(i)) missing.push_back(i);
+  }
+  if (missing.empty()) return fences;
+  // The claim stripes of the missing shards, taken in index order (so that two batches cannot
+  // deadlock), then the shards checked again: a first activation may have claimed meanwhile.
+  std::vector<std::size_t> stripes;
+  for (const std::size_t i : missing) stripes.push_back(shards[i] % claim_mutexes_.size());
+  std::sort(stripes.begin(), stripes.end());
+  stripes.erase(std::unique(stripes.begin(), stripes.end()), stripes.end());
+  std::vector<std::unique_lock<std::mutex>> claiming;
+  for (const std::size_t stripe : stripes) claiming.emplace_back(claim_mutexes_[stripe]);
+  std::vector<std::size_t> still;
+  std::vector<std::uint32_t> to_claim;
+  std::vector<std::uint32_t> epochs;
+  for (const std::size_t i : missing) {
+    if (known(i)) continue;
+    Shard& shard = shards_[shards[i]];
+    std::lock_guard lock(shard.mutex);
+    still.push_back(i);
+    to_claim.push_back(shards[i]);
+    epochs.push_back(shard.claims_epoch);
+  }
+  if (still.empty()) return fences;
+  Result<std::vector<std::uint64_t>> claimed = std::unexpected(Error{Errc::store_unavailable, ""});
+  try {
+    claimed = options_.store->claim_many(options_.capabilities->name(capability), to_claim,
+                                         options_.node_name);
+  } catch (const std::exception& e) {
+    claimed = std::unexpected(
+        Error{Errc::store_unavailable, std::string("the state store threw: ") + e.what()});
+  }
+  if (!claimed) return std::unexpected(std::move(claimed.error()));
+  if (claimed->size() != still.size()) {
+    return std::unexpected(Error{Errc::store_unavailable, "the state store answered " +
+                                                               std::to_string(claimed->size()) +
+                                                               " claims for " +
+                                                               std::to_string(still.size())});
+  }
+  for (std::size_t k = 0; k < still.size(); ++k) {
+    fences[still[k]] = (*claimed)[k];
+    Shard& shard = shards_[to_claim[k]];
+    std::lock_guard lock(shard.mutex);
+    if (shard.claims_epoch == epochs[k]) shard.claims[capability] = (*claimed)[k];
+  }
+  return fences;
+}
+
 // A write under `fence` was refused: another node claimed the shard since. The next activation
 // claims again (and reloads), unless the shard was claimed afresh meanwhile.
 void ActorHost::forget_claim(std::uint32_t capability, std::uint32_t shard_index,

@@ -11,6 +11,7 @@
 #include <optional>
 #include <string_view>
 #include <set>
+#include <span>
 #include <map>
 #include <string>
 
@@ -114,6 +115,11 @@ class ActorHost {
   void forget_fence(std::uint32_t capability, std::uint32_t shard, std::uint64_t fence) {
     forget_claim(capability, shard, fence);
   }
+  // shard_fence() for several shards of one capability (sorted, distinct), claiming those not
+  // claimed yet in one store call (StateStore::claim_many): a node that gained many shards
+  // pays one commit for them, not one each. Fences in the order of `shards`.
+  Result<std::vector<std::uint64_t>> shard_fences(std::uint32_t capability,
+                                                  std::span<const std::uint32_t> shards);
 
   // An actor arriving with its shard: creates its activation and queues, ahead of anything sent
   // to it later, the construction and `state` for its restore hook. The pool runs them like a

@@ -324,6 +324,28 @@ class SqliteStore final : public StateStore {
     });
   }
 
+  Result<std::vector<std::uint64_t>> claim_many(std::string_view capability,
+                                                std::span<const std::uint32_t> shards,
+                                                std::string_view node) override {
+    using Fences = std::vector<std::uint64_t>;
+    return write<Fences>("claim", [&]() -> Result<Fences> {
+      Fences fences;
+      fences.reserve(shards.size());
+      for (const std::uint32_t shard : shards) {
+        Using statement(writer_.claim);
+        if (bind_all(statement.get(), capability, std::uint64_t{shard}, node) != SQLITE_OK ||
+            sqlite3_step(statement.get()) != SQLITE_ROW) {
+          return std::unexpected(unavailable(writer_.db.get(), "claim"));
+        }
+        fences.push_back(static_cast<std::uint64_t>(sqlite3_column_int64(statement.get(), 0)));
+        if (sqlite3_step(statement.get()) != SQLITE_DONE) {
+          return std::unexpected(unavailable(writer_.db.get(), "claim"));
+        }
+      }
+      return fences;
+    });
+  }
+
   Result<std::optional<std::string>> load(const StateKey& key) override {
     using Loaded = std::optional<std::string>;
     return with_reader<Loaded>([&](Reader& reader) -> Result<Loaded> {

@@ -1,4 +1,5 @@
-// The StateStore reminder operations of a store that keeps no reminders: each says so.
+// StateStore's default operations: claim_many as claims one by one, and the reminder
+// operations of a store that keeps no reminders (each says so).
 #include "mesh/state_store.hpp"
 
 namespace mesh {
@@ -10,6 +11,19 @@ std::unexpected<Error> no_reminders() {
 }
 
 }  // namespace
+
+Result<std::vector<std::uint64_t>> StateStore::claim_many(std::string_view capability,
+                                                          std::span<const std::uint32_t> shards,
+                                                          std::string_view node) {
+  std::vector<std::uint64_t> fences;
+  fences.reserve(shards.size());
+  for (const std::uint32_t shard : shards) {
+    auto fence = claim(capability, shard, node);
+    if (!fence) return std::unexpected(std::move(fence.error()));
+    fences.push_back(*fence);
+  }
+  return fences;
+}
 
 Result<void> StateStore::set_reminder(const ReminderRow&, std::uint64_t) { return no_reminders(); }
 

@@ -31,6 +31,25 @@ TEST_P(StoreContract, ClaimsOfAShardAreIncreasingAndShardsAreIndependent) {
   EXPECT_TRUE(saved->empty());
 }
 
+TEST_P(StoreContract, ClaimManyClaimsEachShardInOrder) {
+  auto store = open();
+  const std::uint64_t before = store->claim("game", 4, "a").value();
+  const std::vector<std::uint32_t> shards{2, 4, 9};
+  auto fences = store->claim_many("game", shards, "b");
+  ASSERT_TRUE(test::HasValue(fences));
+  ASSERT_EQ(fences->size(), 3u);
+  EXPECT_GT((*fences)[1], before) << "a claim raises the shard's token";
+  // Each returned token is its shard's latest: writes under them apply.
+  for (std::size_t i = 0; i < shards.size(); ++i) {
+    auto saved = store->save(std::vector<StateWrite>{{key("m", shards[i]), (*fences)[i], "v"}});
+    ASSERT_TRUE(test::HasValue(saved));
+    EXPECT_TRUE(saved->empty()) << "shard " << shards[i];
+  }
+  auto stale = store->save(std::vector<StateWrite>{{key("m", 4), before, "old"}});
+  ASSERT_TRUE(test::HasValue(stale));
+  EXPECT_EQ(*stale, std::vector<std::size_t>{0}) << "the batch claim fenced the earlier one";
+}
+
 TEST_P(StoreContract, NothingStoredLoadsAsNothing) {
   auto store = open();
   auto loaded = store->load(key("never-saved"));
