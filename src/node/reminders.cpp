@@ -226,13 +226,14 @@ void Reminders::run() {
     std::int64_t earliest = kNever;
     for (auto& [key, entry] : shards_) {
       if (entry.busy) continue;
-      if (entry.next_due <= now && in_flight_ + (picked + 1) * kTakeBatch <= kMaxInFlight) {
+      if (entry.next_due > now) {
+        earliest = std::min(earliest, entry.next_due);
+      } else if (in_flight_ + (picked + 1) * kTakeBatch <= kMaxInFlight) {
         entry.busy = true;
         due[key.first].push_back(key.second);
         ++picked;
-      } else {
-        earliest = std::min(earliest, entry.next_due);
       }
+      // Due but no room in flight: recording a batch makes room and wakes this loop.
     }
     if (!due.empty()) {
       lock.unlock();
