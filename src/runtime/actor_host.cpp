@@ -151,6 +151,20 @@ void ActorHost::table_insert(Shard& shard, Activation* a) {
 void ActorHost::table_erase(Shard& shard, Activation* a) {
   shard.table.erase(a);
   if (options_.max_activations != 0) activations_.fetch_sub(1, std::memory_order_relaxed);
+  // Its state is saved on its way out, after it left the table: until the save is queued, a
+  // new activation of the actor must not load (it would miss it). destroy() lets it go.
+  if (a->type->options.persistence == Persistence::on_deactivate) shard.leaving.push_back(a);
+}
+
+// An on_deactivate activation out of the table has queued its save (or has none): a new
+// activation of the actor may load now.
+void ActorHost::left(Activation* a) {
+  Shard& shard = shard_of(*a);
+  {
+    std::lock_guard lock(shard.mutex);
+    std::erase(shard.leaving, a);
+  }
+  leaving_cv_.notify_all();
 }
 
 Error ActorHost::no_room() const {
@@ -1027,6 +1041,22 @@ void ActorHost::forget_claim(std::uint32_t capability, std::uint32_t shard_index
 // over the store's row.
 Result<std::optional<Value>> ActorHost::load_state(Activation& a) {
   const auto shard_index = static_cast<std::uint32_t>(a.serial & kShardMask);
+  if (a.type->options.persistence == Persistence::on_deactivate) {
+    // A previous activation of this actor that is still on its way out has not queued the
+    // state it leaves yet: wait for it (its hook and snapshot are all that remain).
+    Shard& shard = shards_[shard_index];
+    auto still_leaving = [&] {
+      return std::any_of(shard.leaving.begin(), shard.leaving.end(), [&](const Activation* l) {
+        return l->key_hash == a.key_hash && l->capability == a.capability && l->type == a.type &&
+               l->id == a.id;
+      });
+    };
+    std::unique_lock lock(shard.mutex);
+    if (still_leaving()) {
+      BlockingScope waiting;
+      leaving_cv_.wait(lock, [&] { return !still_leaving(); });
+    }
+  }
   auto fence = claim_shard(a.capability, shard_index);
   if (!fence) return std::unexpected(std::move(fence.error()));
   a.persisted().fence = *fence;
@@ -1117,7 +1147,12 @@ bool ActorHost::finish_save(Activation& a) {
 
 void ActorHost::destroy(Activation* a, std::optional<DeactivateReason> reason, bool wait_saved) {
   const ActorType& type = *a->type;
-  if (!reason || !a->constructed || type.options.persistence != Persistence::on_deactivate) {
+  if (type.options.persistence != Persistence::on_deactivate) {
+    Activation::destroy(a, reason);
+    return;
+  }
+  if (!reason || !a->constructed) {
+    left(a);
     Activation::destroy(a, reason);
     return;
   }
@@ -1152,6 +1187,7 @@ void ActorHost::destroy(Activation* a, std::optional<DeactivateReason> reason, b
                      nullptr);
     }
   }
+  left(a);  // its save is queued (writer_->pending finds it)
   Activation::destroy(a, std::nullopt);  // the hook already ran
 }
 

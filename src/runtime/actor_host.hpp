@@ -4,6 +4,7 @@
 #include <array>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -14,6 +15,7 @@
 #include <span>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "core/call_state.hpp"
 #include "core/shard_ref.hpp"
@@ -216,6 +218,9 @@ class ActorHost {
     // first persistent activation since the node gained the shard; forgotten when it loses it.
     std::map<std::uint32_t, std::uint64_t> claims;  // guarded by mutex
     std::uint32_t claims_epoch = 0;                   // guarded by mutex: bumped on forgetting
+    // on_deactivate activations out of the table whose save is not queued yet (table_erase
+    // adds, destroy removes): a new activation of one of them waits before it loads.
+    std::vector<Activation*> leaving;  // guarded by mutex
   };
   struct Outcome;
   enum class Refusal : std::uint8_t { none, not_owned, at_limit };
@@ -232,6 +237,7 @@ class ActorHost {
   // (only when max_activations is set).
   void table_insert(Shard& shard, Activation* a);
   void table_erase(Shard& shard, Activation* a);
+  void left(Activation* a);
   std::size_t make_room();
   Error no_room() const;
   static std::uint64_t new_serial(Shard& shard, std::uint32_t shard_index);
@@ -288,6 +294,8 @@ class ActorHost {
   // One claim at a time per shard (striped), so that two first activations in a shard do not
   // both claim it (the second claim would fence the first). Taken before a shard's mutex.
   std::array<std::mutex, 64> claim_mutexes_;
+  // Signalled when an activation leaves Shard::leaving (waited on with the shard's mutex).
+  std::condition_variable leaving_cv_;
   // Live timers by id. Timers are not the hot path: one mutex for all of them.
   mutable std::mutex timers_mutex_;
   std::map<TimerId, std::shared_ptr<TimerEntry>> live_timers_;  // guarded by timers_mutex_
