@@ -163,6 +163,31 @@ TEST(PersistenceTest, OnDeactivateSavesWhenTheActivationEndsButNotAfterACrash) {
   EXPECT_EQ(get(node, "d"), 4) << "saved when it stopped itself";
 }
 
+// A counter whose farewell takes a while: it has left the table (the node shows no activation)
+// well before the state it leaves is queued for the store.
+struct SlowFarewell {
+  explicit SlowFarewell(std::string) {}
+  Value handle_call(Value) { return ++count; }
+  Value snapshot() { return Value{{"count", count}}; }
+  void restore(Value state) { count = state.at("count").get<int>(); }
+  void on_deactivate(DeactivateReason) { std::this_thread::sleep_for(200ms); }
+  int count = 0;
+};
+
+TEST(PersistenceTest, ANewActivationWaitsForThePreviousOneToQueueTheStateItLeaves) {
+  Node node(with_store(memory_store()));
+  node.register_actor<SlowFarewell>("SlowFarewell", {.idle_timeout = 20ms,
+                                                     .persistence = Persistence::on_deactivate});
+  node.register_capabilities({"test"});
+  auto call = [&] { return node.call(req("SlowFarewell", "f", Value::object(), "test")); };
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(HasValue(call()));
+  ASSERT_TRUE(eventually([&] { return node.activations().empty(); })) << "not passivated";
+  // Its on_deactivate is still sleeping: its state is not saved yet.
+  auto next = call();
+  ASSERT_TRUE(HasValue(next));
+  EXPECT_EQ(next->value, 4) << "the next activation loaded the state the previous one left";
+}
+
 TEST(PersistenceTest, OnDeactivateSavesAtShutdown) {
   auto store = memory_store();
   {
