@@ -227,5 +227,28 @@ TEST(RemindersRestartTest, DueRemindersFireAfterARestartAndMissedPeriodsFireOnce
   std::filesystem::remove_all(dir);
 }
 
+// A reminder this node cannot deliver (its module is not registered here) stays due: status()
+// counts it as held and due, and it is never counted as fired.
+TEST(RemindersStatusTest, ADueReminderNotYetDeliveredIsCountedAsDue) {
+  auto store = memory_store();
+  {
+    Node node(with_store(store));
+    serve(node);
+    ASSERT_TRUE(HasValue(node.set_reminder(alarm("late"), "wake", 400ms)));
+    ASSERT_TRUE(HasValue(node.set_reminder(alarm("later"), "wake", 60'000ms)));
+  }  // gone before "late" was due
+  std::this_thread::sleep_for(500ms);
+  NodeOptions options = with_store(store);
+  options.log = [](LogLevel, std::string_view) {};
+  Node without_alarm(options);
+  without_alarm.register_actor<NoReminders>("NoReminders");
+  without_alarm.register_capabilities({"test"});
+  std::this_thread::sleep_for(200ms);
+  const NodeStatus status = without_alarm.status();
+  EXPECT_EQ(status.reminders_held, 2u);
+  EXPECT_EQ(status.reminders_due, 1u);
+  EXPECT_EQ(status.reminders_fired, 0u);
+}
+
 }  // namespace
 }  // namespace mesh::test
