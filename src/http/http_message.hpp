@@ -16,6 +16,10 @@ struct HttpRequest {
   std::string query;   // after '?', raw; empty when absent
   std::vector<std::pair<std::string, std::string>> headers;
   std::string body;
+  // Whether the request carries the server's token (Bearer header or session cookie), or no
+  // token is configured. False until the server has checked: a request nobody checked reaches
+  // only the routes open to everyone.
+  bool authorized = false;
 
   // The value of header `name` (lower-case), or empty.
   std::string_view header(std::string_view name) const {

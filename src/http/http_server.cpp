@@ -39,15 +39,6 @@ asio::ip::tcp::endpoint parse_endpoint(const std::string& listen) {
   return {address, static_cast<unsigned short>(port)};
 }
 
-// Compares in time independent of where the strings first differ (the token is a secret).
-bool same_secret(std::string_view a, std::string_view b) {
-  unsigned char diff = a.size() == b.size() ? 0 : 1;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    diff |= static_cast<unsigned char>(a[i] ^ (i < b.size() ? b[i] : 0));
-  }
-  return diff == 0;
-}
-
 std::string lower(std::string text) {
   std::transform(text.begin(), text.end(), text.begin(),
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
@@ -62,11 +53,12 @@ class HttpServer::Connection : public std::enable_shared_from_this<Connection> {
  public:
   using Clock = asio::steady_timer::clock_type;
 
-  Connection(tcp::socket socket, const HttpServerOptions& options, const Router& router,
-             std::shared_ptr<std::atomic<std::size_t>> open)
+  Connection(tcp::socket socket, const HttpServerOptions& options, const Credentials& credentials,
+             const Router& router, std::shared_ptr<std::atomic<std::size_t>> open)
       : socket_(std::move(socket)),
         timer_(socket_.get_executor()),
         options_(options),
+        credentials_(credentials),
         router_(router),
         open_(std::move(open)) {
     http_parser_init(&parser_, HTTP_REQUEST);
@@ -233,13 +225,7 @@ class HttpServer::Connection : public std::enable_shared_from_this<Connection> {
 
   void answer() {
     disarm_timer();  // the request is in: the call's own timeout bounds it from now
-    if (!options_.token.empty() &&
-        !same_secret(request_.header("authorization"), "Bearer " + options_.token)) {
-      HttpResponse response =
-          HttpResponse::error(401, "unauthorized", "missing or wrong Authorization: Bearer token");
-      response.headers.emplace_back("WWW-Authenticate", "Bearer");
-      return write(std::move(response), false);
-    }
+    request_.authorized = credentials_.accepts(request_);  // the router refuses the rest
     auto answered = std::make_shared<std::atomic<bool>>(false);
     Respond respond = [self = shared_from_this(), answered](HttpResponse response) {
       if (answered->exchange(true)) return;
@@ -313,6 +299,7 @@ class HttpServer::Connection : public std::enable_shared_from_this<Connection> {
   tcp::socket socket_;
   asio::steady_timer timer_;
   const HttpServerOptions& options_;
+  const Credentials& credentials_;
   const Router& router_;
   std::shared_ptr<std::atomic<std::size_t>> open_;
 
@@ -339,6 +326,7 @@ class HttpServer::Connection : public std::enable_shared_from_this<Connection> {
 
 HttpServer::HttpServer(HttpServerOptions options, const Router& router)
     : options_(std::move(options)),
+      credentials_(options_.token),
       router_(router),
       ios_([&] {
         std::vector<std::unique_ptr<asio::io_context>> ios;
@@ -386,7 +374,8 @@ void HttpServer::accept_next() {
       socket.set_option(tcp::no_delay(true), ec);
       const std::size_t open = open_connections_->fetch_add(1, std::memory_order_relaxed);
       auto connection =
-          std::make_shared<Connection>(std::move(socket), options_, router_, open_connections_);
+          std::make_shared<Connection>(std::move(socket), options_, credentials_, router_,
+                                       open_connections_);
       const bool refuse = open >= options_.max_connections;
       asio::post(connection->executor(),
                  [connection, refuse] { refuse ? connection->refuse() : connection->start(); });

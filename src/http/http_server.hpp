@@ -12,13 +12,16 @@
 #include <thread>
 #include <vector>
 
+#include "http/credentials.hpp"
 #include "http/router.hpp"
 
 namespace mesh::detail::http {
 
 struct HttpServerOptions {
   std::string listen;  // "host:port"; port 0 picks one
-  std::string token;   // non-empty: every request needs "Authorization: Bearer <token>"
+  // Non-empty: every request needs "Authorization: Bearer <token>" or the session cookie
+  // (Credentials), except on the router's open routes.
+  std::string token;
   std::size_t max_body = 1u << 20;           // larger bodies get 413
   std::size_t max_header_bytes = 16u << 10;  // request line and headers; more gets 431
   std::size_t max_connections = 1024;        // more are answered 503 and closed
@@ -58,6 +61,7 @@ class HttpServer {
   void accept_next();
 
   const HttpServerOptions options_;
+  const Credentials credentials_;
   const Router& router_;
   std::vector<std::unique_ptr<asio::io_context>> ios_;
   std::vector<asio::executor_work_guard<asio::io_context::executor_type>> work_;

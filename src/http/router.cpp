@@ -48,11 +48,11 @@ std::optional<std::string> percent_decode(std::string_view segment) {
   return out;
 }
 
-void Router::add(std::string method, std::string_view pattern, Route route) {
+void Router::add(std::string method, std::string_view pattern, Route route, Access access) {
   if (pattern.empty() || pattern.front() != '/') {
     throw std::invalid_argument("mesh: a route pattern must start with '/'");
   }
-  Entry entry{std::move(method), {}, std::move(route)};
+  Entry entry{std::move(method), {}, std::move(route), access};
   for (std::string_view segment : split_path(pattern)) entry.segments.emplace_back(segment);
   entries_.push_back(std::move(entry));
 }
@@ -61,6 +61,7 @@ void Router::dispatch(HttpRequest&& request, const Respond& respond) const {
   const std::vector<std::string_view> segments = split_path(request.path);
   std::string allowed;
   for (const Entry& entry : entries_) {
+    if (!request.authorized && entry.access != Access::open) continue;
     if (entry.segments.size() != segments.size()) continue;
     PathParams params;
     bool match = true;
@@ -94,6 +95,13 @@ void Router::dispatch(HttpRequest&& request, const Respond& respond) const {
       // The route may have answered before it threw; Respond ignores a second answer.
       respond(HttpResponse::error(500, "internal", e.what()));
     }
+    return;
+  }
+  if (!request.authorized) {
+    HttpResponse response =
+        HttpResponse::error(401, "unauthorized", "missing or wrong Authorization: Bearer token");
+    response.headers.emplace_back("WWW-Authenticate", "Bearer");
+    respond(std::move(response));
     return;
   }
   if (!allowed.empty()) {

@@ -5,6 +5,9 @@
 
 #include <optional>
 #include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
 
 namespace mesh::detail::http {
 namespace {
@@ -31,10 +34,11 @@ struct Answer {
   }
 };
 
-HttpRequest request(std::string method, std::string path) {
+HttpRequest request(std::string method, std::string path, bool authorized = true) {
   HttpRequest r;
   r.method = std::move(method);
   r.path = std::move(path);
+  r.authorized = authorized;
   return r;
 }
 
@@ -81,6 +85,46 @@ TEST(RouterTest, RouteThatThrowsAnswers500) {
   router.dispatch(request("GET", "/boom"), answer.respond());
   ASSERT_TRUE(answer.response);
   EXPECT_EQ(answer.response->status, 500);
+}
+
+TEST(RouterTest, UnauthorizedRequestReachesOnlyOpenRoutes) {
+  Router router;
+  std::vector<bool> seen;  // `authorized` as each route saw it
+  auto route = [&](int status) {
+    return [&seen, status](HttpRequest&& r, PathParams&&, Respond respond) {
+      seen.push_back(r.authorized);
+      HttpResponse response;
+      response.status = status;
+      respond(std::move(response));
+    };
+  };
+  router.add("GET", "/", route(200), Access::open);
+  router.add("POST", "/login", route(303), Access::open);
+  router.add("GET", "/v1/things/{id}", route(201));
+  Answer page, login, closed, unknown, wrong_method, closed_ok;
+  router.dispatch(request("GET", "/", false), page.respond());
+  router.dispatch(request("POST", "/login", false), login.respond());
+  router.dispatch(request("GET", "/v1/things/1", false), closed.respond());
+  router.dispatch(request("GET", "/nowhere", false), unknown.respond());
+  router.dispatch(request("PUT", "/v1/things/1", false), wrong_method.respond());
+  router.dispatch(request("GET", "/v1/things/1"), closed_ok.respond());
+  EXPECT_EQ(page.response->status, 200);
+  EXPECT_EQ(login.response->status, 303);
+  EXPECT_EQ(closed_ok.response->status, 201);
+  // Neither 404 nor 405: without the token nothing tells which routes exist.
+  for (Answer* refused : {&closed, &unknown, &wrong_method}) {
+    ASSERT_TRUE(refused->response);
+    EXPECT_EQ(refused->response->status, 401);
+    EXPECT_EQ(refused->response->body.find(R"("error":"unauthorized")"), 1u);
+    ASSERT_EQ(refused->response->headers.size(), 1u);
+    EXPECT_EQ(refused->response->headers[0],
+              (std::pair<std::string, std::string>("WWW-Authenticate", "Bearer")));
+  }
+  EXPECT_EQ(seen, (std::vector<bool>{false, false, true}));  // the open routes see who asked
+}
+
+TEST(RouterTest, UncheckedRequestIsNotAuthorized) {
+  EXPECT_FALSE(HttpRequest{}.authorized);  // only the server's check lets a request in
 }
 
 TEST(RouterTest, PatternMustStartWithSlash) {
