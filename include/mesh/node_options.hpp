@@ -92,7 +92,8 @@ struct NodeOptions {
   // The HTTP/JSON gateway (docs/http-api.md): "host:port" to serve it on, empty = off, port 0
   // picks one (Node::http_address() tells which). Any node serves any actor.
   std::string http_listen;
-  // Non-empty: every HTTP request needs "Authorization: Bearer <http_token>", else 401.
+  // Non-empty: every HTTP request needs "Authorization: Bearer <http_token>" (or the session
+  // cookie the dashboard's login form sets, docs/operations.md), else 401.
   std::string http_token;
   std::size_t http_max_body = 1u << 20;  // larger request bodies are refused with 413
   // Request line and headers together, at least 1024; more is refused with 431.

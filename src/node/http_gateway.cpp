@@ -169,6 +169,7 @@ HttpGateway::HttpGateway(NodeCore& core, const NodeOptions& options) : core_(cor
   server.log_warning = [&core](const std::string& line) { core.log(LogLevel::warning, line); };
   add_actor_routes();
   add_cluster_routes();
+  add_dashboard_routes(options);
   server_ = std::make_unique<http::HttpServer>(std::move(server), router_);
 }
 

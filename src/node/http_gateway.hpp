@@ -36,6 +36,7 @@ class HttpGateway {
  private:
   void add_actor_routes();
   void add_cluster_routes();
+  void add_dashboard_routes(const NodeOptions& options);  // http_dashboard_routes.cpp
 
   NodeCore& core_;
   http::Router router_;

@@ -4,6 +4,7 @@
 #include <memory>
 #include <mesh/mesh.hpp>
 #include <string>
+#include <vector>
 
 #include "actors/game_actor.hpp"
 #include "http_test_client.hpp"
@@ -358,6 +359,108 @@ TEST_F(AuthTest, RightTokenIsServed) {
                                            R"({"payload":{"action":"increment_score"}})", header);
   EXPECT_EQ(result.status, 200);
   EXPECT_EQ(result.json()["value"], 1);
+}
+
+// The dashboard's login: a browser cannot send the Bearer header, so the form trades the token
+// for a session cookie (docs/operations.md, "Authentication").
+constexpr const char* kSessionCookie =  // HMAC-SHA256(key "s3cret", "mesh dashboard session")
+    "mesh_session=e35320f002685a895e4d7dff5953110f3c39619c107bc45e1fa0f32d9f98ed06";
+
+bool is_login_form(const HttpResult& result) {
+  return result.headers.at("content-type") == "text/html; charset=utf-8" &&
+         result.body.find(R"(<form method="post" action="/login">)") != std::string::npos &&
+         result.body.find(R"(id="shard-grid")") == std::string::npos;
+}
+
+bool is_dashboard(const HttpResult& result) {
+  return result.status == 200 &&
+         result.headers.at("content-type") == "text/html; charset=utf-8" &&
+         result.body.find(R"(id="shard-grid")") != std::string::npos;
+}
+
+TEST_F(AuthTest, DashboardWithoutTheTokenIsTheLoginForm) {
+  for (const char* path : {"/", "/login"}) {
+    const HttpResult result = client.request("GET", path);
+    EXPECT_EQ(result.status, 200) << path;
+    EXPECT_TRUE(is_login_form(result)) << path << result.body;
+    EXPECT_EQ(result.headers.count("set-cookie"), 0u);
+    EXPECT_EQ(result.headers.at("cache-control"), "no-store");
+  }
+}
+
+TEST_F(AuthTest, LoginWithTheTokenSetsTheSessionCookieAndSendsToTheDashboard) {
+  const HttpResult login = client.request("POST", "/login", "token=s3cret",
+                                          "Content-Type: application/x-www-form-urlencoded\r\n");
+  EXPECT_EQ(login.status, 303) << login.body;
+  EXPECT_EQ(login.headers.at("location"), "/");
+  EXPECT_EQ(login.headers.at("set-cookie"),
+            std::string(kSessionCookie) + "; HttpOnly; SameSite=Strict; Path=/");
+  const std::string cookie = "Cookie: " + std::string(kSessionCookie) + "\r\n";
+  EXPECT_TRUE(is_dashboard(client.request("GET", "/", "", cookie)));
+  EXPECT_EQ(client.request("GET", "/v1/nodes", "", cookie).status, 200);
+  EXPECT_EQ(client.request("GET", "/v1/nodes", "", "Cookie: theme=dark; " +
+                                                       std::string(kSessionCookie) + "\r\n")
+                .status,
+            200);
+  const HttpResult call = client.request("POST", "/v1/actors/game/GameActor/a/call",
+                                         R"({"payload":{"action":"increment_score"}})", cookie);
+  EXPECT_EQ(call.status, 200) << call.body;
+  // An escaped token is read as the form sends it.
+  EXPECT_EQ(client.request("POST", "/login", "token=s3cre%74").status, 303);
+}
+
+TEST_F(AuthTest, WrongTokenAtLoginIs401WithTheFormAgain) {
+  for (const char* body : {"token=wrong", "token=s3cre", "token=s3cret+", "token=", "",
+                           "other=s3cret", "token=%zz", "tokens=s3cret"}) {
+    const HttpResult result = client.request("POST", "/login", body);
+    EXPECT_EQ(result.status, 401) << body;
+    EXPECT_TRUE(is_login_form(result)) << body;
+    EXPECT_NE(result.body.find("Wrong token."), std::string::npos) << body;
+    EXPECT_EQ(result.headers.count("set-cookie"), 0u) << body;
+  }
+}
+
+TEST_F(AuthTest, WrongCookieIsRefusedLikeAWrongToken) {
+  for (const std::string& cookie : std::vector<std::string>{
+           "Cookie: mesh_session=0123\r\n", "Cookie: mesh_session=s3cret\r\n",
+        "Cookie: other=" + std::string(kSessionCookie).substr(13) + "\r\n"}) {
+    const HttpResult refused = client.request("GET", "/v1/nodes", "", cookie);
+    EXPECT_EQ(refused.status, 401) << cookie;
+    EXPECT_EQ(refused.json()["error"], "unauthorized");
+    EXPECT_TRUE(is_login_form(client.request("GET", "/", "", cookie))) << cookie;
+  }
+}
+
+TEST_F(AuthTest, BearerTokenOpensTheDashboardToo) {
+  EXPECT_TRUE(is_dashboard(client.request("GET", "/", "", "Authorization: Bearer s3cret\r\n")));
+}
+
+TEST_F(AuthTest, TokenInTheUrlLogsNothingIn) {
+  for (const char* path : {"/?token=s3cret", "/login?token=s3cret"}) {
+    const HttpResult result = client.request("GET", path);
+    EXPECT_TRUE(is_login_form(result)) << path;
+    EXPECT_EQ(result.headers.count("set-cookie"), 0u);
+  }
+  EXPECT_EQ(client.request("POST", "/login?token=s3cret", "").status, 401);
+  EXPECT_EQ(client.request("GET", "/v1/nodes?token=s3cret").status, 401);
+}
+
+TEST_F(AuthTest, OnlyTheLoginRoutesAreOpen) {
+  EXPECT_EQ(client.request("PUT", "/login").status, 401);
+  EXPECT_EQ(client.request("GET", "/index.html").status, 401);
+  EXPECT_EQ(client.request("DELETE", "/").status, 401);
+}
+
+TEST_F(GatewayTest, WithoutATokenTheDashboardIsOpen) {
+  const HttpResult page = client.request("GET", "/");
+  EXPECT_TRUE(is_dashboard(page)) << page.body;
+  EXPECT_NE(page.headers.at("content-security-policy").find("default-src 'none'"),
+            std::string::npos);
+  EXPECT_EQ(client.request("GET", "/v1/nodes").status, 200);
+  const HttpResult login = client.request("POST", "/login", "token=anything");
+  EXPECT_EQ(login.status, 303);  // nothing to check: on to the dashboard, no cookie needed
+  EXPECT_EQ(login.headers.count("set-cookie"), 0u);
+  EXPECT_EQ(client.request("DELETE", "/").status, 405);
 }
 
 }  // namespace
