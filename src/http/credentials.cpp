@@ -83,4 +83,8 @@ std::string Credentials::session_cookie() const {
   return std::string(kCookieName) + "=" + session_ + "; HttpOnly; SameSite=Strict; Path=/";
 }
 
+std::string Credentials::expired_cookie() {
+  return std::string(kCookieName) + "=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0";
+}
+
 }  // namespace mesh::detail::http

@@ -26,6 +26,8 @@ class Credentials {
   bool is_token(std::string_view candidate) const;
   // The Set-Cookie header value that logs a browser in.
   std::string session_cookie() const;
+  // The Set-Cookie header value that makes a browser drop the session cookie.
+  static std::string expired_cookie();
 
  private:
   std::string token_;

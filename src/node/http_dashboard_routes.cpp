@@ -1,4 +1,5 @@
-// The dashboard (GET /) and its login form (GET /login, POST /login): docs/operations.md.
+// The dashboard (GET /) and its login form (GET /login, POST /login, POST /logout):
+// docs/operations.md.
 #include <memory>
 #include <optional>
 #include <string>
@@ -68,9 +69,17 @@ void HttpGateway::add_dashboard_routes(const NodeOptions& options) {
   auto credentials = std::make_shared<const http::Credentials>(options.http_token);
   router_.add(
       "GET", "/",
-      [](HttpRequest&& request, PathParams&&, Respond respond) {
-        respond(request.authorized ? html_page(200, std::string(embedded::dashboard_index_html()))
-                                   : login_page(200, ""));
+      [credentials](HttpRequest&& request, PathParams&&, Respond respond) {
+        if (!request.authorized) return respond(login_page(200, ""));
+        std::string page(embedded::dashboard_index_html());
+        static constexpr std::string_view kMark = "<!--signout-->";
+        if (const std::size_t at = page.find(kMark);
+            at != std::string::npos && credentials->required()) {
+          page.replace(at, kMark.size(),
+                       R"(<form class="signout" method="post" action="/logout">)"
+                       R"(<button type="submit">Sign out</button></form>)");
+        }
+        respond(html_page(200, std::move(page)));
       },
       Access::open);
   router_.add(
@@ -88,6 +97,15 @@ void HttpGateway::add_dashboard_routes(const NodeOptions& options) {
         }
         HttpResponse response = see_dashboard();
         response.headers.emplace_back("Set-Cookie", credentials->session_cookie());
+        respond(std::move(response));
+      },
+      Access::open);
+  // Open: signing out needs no proof, and a browser whose session ended can still clear it.
+  router_.add(
+      "POST", "/logout",
+      [](HttpRequest&&, PathParams&&, Respond respond) {
+        HttpResponse response = see_dashboard();
+        response.headers.emplace_back("Set-Cookie", http::Credentials::expired_cookie());
         respond(std::move(response));
       },
       Access::open);

@@ -86,6 +86,11 @@ TEST(CredentialsTest, LoginChecksTheTokenAndSetsAnHttpOnlyStrictCookie) {
             "mesh_session=" + std::string(kSession) + "; HttpOnly; SameSite=Strict; Path=/");
 }
 
+TEST(CredentialsTest, LogoutCookieExpiresTheSameCookie) {
+  EXPECT_EQ(Credentials::expired_cookie(),
+            "mesh_session=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0");
+}
+
 TEST(CredentialsTest, SameSecretComparesWholeStrings) {
   EXPECT_TRUE(same_secret("abc", "abc"));
   EXPECT_TRUE(same_secret("", ""));

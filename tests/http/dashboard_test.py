@@ -7,9 +7,9 @@ Starts nodes a, b, c with an HTTP token, opens node a's page in Chromium driven 
 protocol (a minimal WebSocket client below: standard library only), signs in through the form
 (a wrong token first), waits for the shard grid, and checks the DOM against the JSON routes:
 every node's row, every shard cell's owner as GET /v1/shards/game says. Then it stops node c by
-its PID and checks that the page shows c gone and its shards owned by a and b. Screenshots go to
-OUTPUT_DIR (dashboard.png with the 3 nodes, dashboard-after.png once c left). Every wait is
-bounded; any failure exits non-zero with the node logs.
+its PID and checks that the page shows c gone and its shards owned by a and b, and signs out.
+Screenshots go to OUTPUT_DIR (dashboard.png with the 3 nodes, dashboard-after.png once c left).
+Every wait is bounded; any failure exits non-zero with the node logs.
 """
 import base64
 import json
@@ -342,6 +342,12 @@ def check_page(page, urls, processes, output_dir):
     moved = sum(1 for b, a in zip(before["cells"], after["cells"]) if b[1] != a[1])
     print(f"after c left: {moved} shards moved, epoch {after['epochText']}")
     page.screenshot(os.path.join(output_dir, "dashboard-after.png"))
+
+    # Signing out drops the cookie: the next page is the login form again.
+    page.evaluate("document.querySelector('form.signout').submit(); true")
+    page.wait_for("the login form after signing out",
+                  "!!document.querySelector('form input[name=token]') && "
+                  "!document.getElementById('shard-grid')")
 
 
 def main():

@@ -432,7 +432,10 @@ TEST_F(AuthTest, WrongCookieIsRefusedLikeAWrongToken) {
 }
 
 TEST_F(AuthTest, BearerTokenOpensTheDashboardToo) {
-  EXPECT_TRUE(is_dashboard(client.request("GET", "/", "", "Authorization: Bearer s3cret\r\n")));
+  const HttpResult page = client.request("GET", "/", "", "Authorization: Bearer s3cret\r\n");
+  EXPECT_TRUE(is_dashboard(page));
+  EXPECT_NE(page.body.find(R"(<form class="signout" method="post" action="/logout">)"),
+            std::string::npos);
 }
 
 TEST_F(AuthTest, TokenInTheUrlLogsNothingIn) {
@@ -445,15 +448,27 @@ TEST_F(AuthTest, TokenInTheUrlLogsNothingIn) {
   EXPECT_EQ(client.request("GET", "/v1/nodes?token=s3cret").status, 401);
 }
 
+TEST_F(AuthTest, LogoutExpiresTheCookieWithOrWithoutIt) {
+  for (const std::string& cookie : {std::string(), "Cookie: " + std::string(kSessionCookie) + "\r\n"}) {
+    const HttpResult result = client.request("POST", "/logout", "", cookie);
+    EXPECT_EQ(result.status, 303);
+    EXPECT_EQ(result.headers.at("location"), "/");
+    EXPECT_EQ(result.headers.at("set-cookie"),
+              "mesh_session=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0");
+  }
+}
+
 TEST_F(AuthTest, OnlyTheLoginRoutesAreOpen) {
   EXPECT_EQ(client.request("PUT", "/login").status, 401);
   EXPECT_EQ(client.request("GET", "/index.html").status, 401);
   EXPECT_EQ(client.request("DELETE", "/").status, 401);
+  EXPECT_EQ(client.request("GET", "/logout").status, 401);
 }
 
 TEST_F(GatewayTest, WithoutATokenTheDashboardIsOpen) {
   const HttpResult page = client.request("GET", "/");
   EXPECT_TRUE(is_dashboard(page)) << page.body;
+  EXPECT_EQ(page.body.find("/logout"), std::string::npos);  // nothing to sign out of
   EXPECT_NE(page.headers.at("content-security-policy").find("default-src 'none'"),
             std::string::npos);
   EXPECT_EQ(client.request("GET", "/v1/nodes").status, 200);
