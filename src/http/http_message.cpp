@@ -10,6 +10,8 @@ std::string_view reason_phrase(int status) noexcept {
       return "OK";
     case 202:
       return "Accepted";
+    case 303:
+      return "See Other";
     case 400:
       return "Bad Request";
     case 401:

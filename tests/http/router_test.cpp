@@ -138,5 +138,10 @@ TEST(HttpResponseTest, ErrorBodyEscapesItsMessage) {
   EXPECT_EQ(response.body, R"({"error":"invalid_request","message":"a \"quote\"\n"})");
 }
 
+TEST(HttpResponseTest, ReasonPhrasesOfTheLoginAnswers) {
+  EXPECT_EQ(reason_phrase(303), "See Other");  // POST /login sends the browser to the dashboard
+  EXPECT_EQ(reason_phrase(401), "Unauthorized");
+}
+
 }  // namespace
 }  // namespace mesh::detail::http
