@@ -324,6 +324,13 @@ def check_page(page, urls, processes, output_dir):
     if len(before["cells"]) != 4096 or sorted(before["legend"]) != ["a", "b", "c"]:
         raise Failure(f"{len(before['cells'])} cells, legend {before['legend']}")
     print(f"grid: 4096 shards of game, owners as /v1/shards says; epoch {before['epochText']}")
+    # calls/s is the change of calls_total between polls, once the status reports it.
+    if "calls_total" in get_json(url, "/v1/status"):
+        for i in range(30):
+            call(url, f"dash-rate-{i}")
+        page.wait_for("a calls/s figure in every row",
+                      "[...document.querySelectorAll('tr[data-node]')].map(r => r.cells[5].textContent)",
+                      lambda rates: len(rates) == 3 and all(r.replace(".", "").isdigit() for r in rates))
     page.screenshot(os.path.join(output_dir, "dashboard.png"))
 
     # Node c leaves: its row goes and its shards turn to a's and b's.
