@@ -327,6 +327,11 @@ int main(int argc, char** argv) {
     std::cerr << "meshctl: which node? give --node HOST:PORT or set MESH_NODE\n";
     return kUsage;
   }
+  if (const std::size_t colon = context.target.address.rfind(':');
+      colon == std::string::npos || colon == 0 || colon + 1 == context.target.address.size()) {
+    std::cerr << "meshctl: the node must be HOST:PORT, not '" << context.target.address << "'\n";
+    return kUsage;
+  }
   if (*members_cmd) return members(context);
   if (*capabilities_cmd) return capabilities(context);
   if (*shards_cmd) return shards(context, capability, all);

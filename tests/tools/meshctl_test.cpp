@@ -318,12 +318,14 @@ TEST_F(MeshctlTest, ExitCodesSayWhatFailed) {
   run = meshctl({"members"});  // no node at all
   EXPECT_EQ(run.exit, 2);
   EXPECT_NE(run.err.find("MESH_NODE"), std::string::npos) << run.err;
+  EXPECT_EQ(meshctl({"--node", "localhost", "members"}).exit, 2);  // no port
   EXPECT_EQ(meshctl({"--help"}).exit, 0);
 
   // 3: nothing listens there.
   run = meshctl({"--node", dead_address(), "members"});
   EXPECT_EQ(run.exit, 3);
   EXPECT_NE(run.err.find("cannot connect"), std::string::npos) << run.err;
+  EXPECT_EQ(meshctl({"--node", "no-such-host.invalid:80", "members"}).exit, 3);
 
   // 4: a missing or wrong token.
   run = meshctl({"--node", n2->http(), "members"});
