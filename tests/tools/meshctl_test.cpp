@@ -113,6 +113,55 @@ std::string dead_address() {
   return "127.0.0.1:" + std::to_string(ntohs(address.sin_port));
 }
 
+// A listener that answers each connection with `answer` (nothing at all when it is empty, until
+// it is destroyed) and closes it: a node that misbehaves.
+class FakeNode {
+ public:
+  explicit FakeNode(std::string answer) : answer_(std::move(answer)) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::bind(fd_, reinterpret_cast<sockaddr*>(&address), sizeof address);
+    ::listen(fd_, 8);
+    socklen_t length = sizeof address;
+    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&address), &length);
+    address_ = "127.0.0.1:" + std::to_string(ntohs(address.sin_port));
+    thread_ = std::thread([this] {
+      for (;;) {
+        const int client = ::accept(fd_, nullptr, nullptr);
+        if (client < 0) return;  // shut down
+        std::string request;
+        char chunk[4096];
+        while (request.find("\r\n\r\n") == std::string::npos) {
+          const ssize_t n = ::recv(client, chunk, sizeof chunk, 0);
+          if (n <= 0) break;
+          request.append(chunk, static_cast<std::size_t>(n));
+        }
+        if (answer_.empty()) {
+          held_.push_back(client);
+          continue;
+        }
+        ::send(client, answer_.data(), answer_.size(), MSG_NOSIGNAL);
+        ::close(client);
+      }
+    });
+  }
+  ~FakeNode() {
+    ::shutdown(fd_, SHUT_RDWR);
+    thread_.join();
+    ::close(fd_);
+    for (const int client : held_) ::close(client);
+  }
+  const std::string& address() const { return address_; }
+
+ private:
+  std::string answer_, address_;
+  int fd_ = -1;
+  std::vector<int> held_;
+  std::thread thread_;
+};
+
 class MeshctlTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -347,6 +396,44 @@ TEST_F(MeshctlTest, NodeAndTokenComeFromTheEnvironmentUnlessGiven) {
   EXPECT_EQ(run.json()["name"], "n2");
   EXPECT_EQ(meshctl({"members"}, {{"MESH_NODE", n3->http()}, {"MESH_HTTP_TOKEN", "wrong"}}).exit,
             4);
+}
+
+}  // namespace
+}  // namespace mesh::test
+
+namespace mesh::test {
+namespace {
+
+std::string http_answer(const std::string& status_line, const std::string& body) {
+  return "HTTP/1.1 " + status_line + "\r\nContent-Type: application/json\r\nContent-Length: " +
+         std::to_string(body.size()) + "\r\n\r\n" + body;
+}
+
+TEST(MeshctlAgainstABrokenNode, AnswersThatAreNoAnswerAre3AndOddOnes1) {
+  const auto run = [](const std::string& answer, std::vector<std::string> args) {
+    FakeNode node(answer);
+    args.insert(args.begin(), {"--node", node.address()});
+    return meshctl(args);
+  };
+  CtlRun result = run("HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\n{\"nodes\"", {"members"});
+  EXPECT_EQ(result.exit, 3);  // closed before the whole body came
+  EXPECT_NE(result.err.find("closed the connection early"), std::string::npos) << result.err;
+  EXPECT_EQ(run("SSH-2.0-OpenSSH\r\n\r\n", {"members"}).exit, 3);
+  result = run(http_answer("200 OK", R"({"nodes":[1,2]})"), {"members"});
+  EXPECT_EQ(result.exit, 1);
+  EXPECT_NE(result.err.find("unexpected answer"), std::string::npos) << result.err;
+  result = run(http_answer("200 OK", "<html>"), {"status"});
+  EXPECT_EQ(result.exit, 1);
+  EXPECT_NE(result.err.find("not JSON"), std::string::npos) << result.err;
+  result = run(http_answer("502 Bad Gateway", "upstream down"), {"reconcile"});
+  EXPECT_EQ(result.exit, 1);
+  EXPECT_EQ(result.err, "meshctl: HTTP 502: upstream down\n");
+  // Connected, and then nothing: bounded by the 10 s read limit.
+  const auto began = std::chrono::steady_clock::now();
+  result = run("", {"members"});
+  EXPECT_EQ(result.exit, 3);
+  EXPECT_NE(result.err.find("no answer from"), std::string::npos) << result.err;
+  EXPECT_LT(std::chrono::steady_clock::now() - began, 15s);
 }
 
 }  // namespace
