@@ -327,13 +327,24 @@ int main(int argc, char** argv) {
     std::cerr << "meshctl: which node? give --node HOST:PORT or set MESH_NODE\n";
     return kUsage;
   }
-  if (*members_cmd) return members(context);
-  if (*capabilities_cmd) return capabilities(context);
-  if (*shards_cmd) return shards(context, capability, all);
-  if (*where_cmd) return where(context, capability, module, id);
-  if (*call_cmd) return call(context, capability, module, id, payload, init_arg, timeout_ms);
-  if (*cast_cmd) return cast(context, capability, module, id, payload);
-  if (*status_cmd) return status(context, cluster);
-  if (*reconcile_cmd) return reconcile(context);
+  if (const std::size_t colon = context.target.address.rfind(':');
+      colon == std::string::npos || colon == 0 || colon + 1 == context.target.address.size()) {
+    std::cerr << "meshctl: the node must be HOST:PORT, not '" << context.target.address << "'\n";
+    return kUsage;
+  }
+  try {
+    if (*members_cmd) return members(context);
+    if (*capabilities_cmd) return capabilities(context);
+    if (*shards_cmd) return shards(context, capability, all);
+    if (*where_cmd) return where(context, capability, module, id);
+    if (*call_cmd) return call(context, capability, module, id, payload, init_arg, timeout_ms);
+    if (*cast_cmd) return cast(context, capability, module, id, payload);
+    if (*status_cmd) return status(context, cluster);
+    if (*reconcile_cmd) return reconcile(context);
+  } catch (const nlohmann::json::exception& e) {
+    // JSON of another shape than this meshctl knows (another version of the node).
+    std::cerr << "meshctl: unexpected answer from the node: " << e.what() << "\n";
+    return kNodeError;
+  }
   return kUsage;
 }
