@@ -364,6 +364,10 @@ bool Cluster::retired(Connection& connection, const Link& link, Clock::time_poin
 void Cluster::on_ready(const ConnectionPtr& connection) {
   const std::string& name = connection->peer_name();
   ready_[name] = connection;
+  {
+    std::lock_guard lock(figures_mutex_);
+    live_links_[name].push_back(connection);
+  }
   if (!connection->dialed_address().empty()) {
     dialing_.erase(connection->dialed_address());
     backoff_.erase(connection->dialed_address());
@@ -399,6 +403,16 @@ void Cluster::check_synced() {
 }
 
 void Cluster::on_closed(const ConnectionPtr& connection, const std::string& reason) {
+  if (connection->admitted()) {
+    std::lock_guard lock(figures_mutex_);
+    const auto live = live_links_.find(connection->peer_name());
+    if (live != live_links_.end() && std::erase(live->second, connection) != 0) {
+      Traffic& closed = closed_traffic_[connection->peer_name()];
+      closed.sent += connection->bytes_sent();
+      closed.received += connection->bytes_received();
+      if (live->second.empty()) live_links_.erase(live);
+    }
+  }
   const auto node = connections_.extract(connection);
   const bool was_retiring = !node.empty() && node.mapped().retiring;
   if (!connection->dialed_address().empty()) {
@@ -583,6 +597,39 @@ void Cluster::discovery_loop() {
     lock.lock();
     discovery_cv_.wait_for(lock, options_.discovery_interval, [this] { return discovery_stop_; });
   }
+}
+
+void Cluster::on_refused(std::string_view code) {
+  std::lock_guard lock(figures_mutex_);
+  const auto it = refusals_.find(code);
+  if (it != refusals_.end()) {
+    ++it->second;
+  } else {
+    refusals_.emplace(std::string(code), 1);
+  }
+}
+
+std::map<std::string, Cluster::Traffic> Cluster::traffic() const {
+  std::lock_guard lock(figures_mutex_);
+  std::map<std::string, Traffic> out = closed_traffic_;
+  for (const auto& [name, links] : live_links_) {
+    Traffic& total = out[name];
+    for (const ConnectionPtr& link : links) {
+      total.sent += link->bytes_sent();
+      total.received += link->bytes_received();
+    }
+  }
+  return out;
+}
+
+std::map<std::string, std::uint64_t> Cluster::refusals() const {
+  std::map<std::string, std::uint64_t> out;
+  {
+    std::lock_guard lock(figures_mutex_);
+    out.insert(refusals_.begin(), refusals_.end());
+  }
+  out["handshake_limit"] += handshakes_refused();
+  return out;
 }
 
 }  // namespace mesh::detail

@@ -169,6 +169,7 @@ HttpGateway::HttpGateway(NodeCore& core, const NodeOptions& options) : core_(cor
   server.log_warning = [&core](const std::string& line) { core.log(LogLevel::warning, line); };
   add_actor_routes();
   add_cluster_routes();
+  add_metrics_route();
   server_ = std::make_unique<http::HttpServer>(std::move(server), router_);
 }
 
@@ -252,6 +253,17 @@ void HttpGateway::add_cluster_routes() {
       capabilities[capability] = core_.nodes_for(capability);
     }
     respond(json_response(200, Value{{"capabilities", std::move(capabilities)}}));
+  });
+}
+
+// Prometheus scrapes this (docs/operations.md): with http_token set, the scrape config sends
+// it as a Bearer token ("authorization" in the scrape config), like any other client.
+void HttpGateway::add_metrics_route() {
+  router_.add("GET", "/metrics", [this](HttpRequest&&, PathParams&&, Respond respond) {
+    HttpResponse response;
+    response.content_type = "text/plain; version=0.0.4; charset=utf-8";
+    response.body = core_.metrics_text();
+    respond(std::move(response));
   });
 }
 

@@ -36,6 +36,7 @@ class HttpGateway {
  private:
   void add_actor_routes();
   void add_cluster_routes();
+  void add_metrics_route();
 
   NodeCore& core_;
   http::Router router_;

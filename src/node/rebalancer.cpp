@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <map>
 #include <random>
+#include <set>
 #include <thread>
 #include <unordered_map>
 
@@ -245,6 +246,21 @@ void Rebalancer::publish_routes() {
   if (cluster_) expect_gained(*before, *after);
   routes_.publish(after);
   hand_off_lost(*before, *after);
+  if (owned_shards_differ(*before, *after)) rebalances_.fetch_add(1, std::memory_order_relaxed);
+}
+
+bool Rebalancer::owned_shards_differ(const RoutingTable& before, const RoutingTable& after) const {
+  std::set<std::string> capabilities;
+  for (const std::string& c : before.capabilities()) capabilities.insert(c);
+  for (const std::string& c : after.capabilities()) capabilities.insert(c);
+  for (const std::string& capability : capabilities) {
+    const CapabilityRoute* then = before.find(capability);
+    const CapabilityRoute* now = after.find(capability);
+    for (std::uint32_t s = 0; s < options_.shard_count; ++s) {
+      if ((then && then->owned_here(s)) != (now && now->owned_here(s))) return true;
+    }
+  }
+  return false;
 }
 
 // For each shard this node gains from a live previous owner, calls wait until that owner has

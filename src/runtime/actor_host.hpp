@@ -169,6 +169,8 @@ class ActorHost {
   void stop();
 
   std::size_t activation_count() const;
+  // The writer of persistent actors' state; null without a store.
+  const StateWriter* writer() const { return writer_.get(); }
   // The serial of the actor's activation here if it has one now (it may end or start right
   // after: an answer for operators, never for routing). Any thread.
   std::optional<std::uint64_t> find(const Target& target, std::string_view id) const;

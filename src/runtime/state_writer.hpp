@@ -1,6 +1,7 @@
 // StateWriter: the one thread that commits a node's state writes, many actors per transaction.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -51,6 +52,14 @@ class StateWriter {
   void stop();
 
   StateStore& store() { return *store_; }
+  // What the writer has done so far (metrics). Any thread.
+  struct Figures {
+    std::uint64_t commits = 0;  // store transactions (one per batch of saves, one per erase)
+    std::uint64_t saved = 0;    // writes committed
+    std::uint64_t fenced = 0;   // writes refused: a newer claim on their shard
+    std::uint64_t failed = 0;   // writes that failed with the store (store_unavailable)
+  };
+  Figures figures() const;
 
  private:
   struct Item {
@@ -83,6 +92,8 @@ class StateWriter {
   std::uint64_t sequence_ = 0; // guarded by mutex_
   bool stopping_ = false;      // guarded by mutex_
   Lane lanes_[kLanes];
+  // Written by the lanes' threads once per commit, not per write.
+  std::atomic<std::uint64_t> commits_{0}, saved_{0}, fenced_{0}, failed_{0};
 };
 
 }  // namespace mesh::detail
