@@ -25,6 +25,7 @@
 #include "mesh/request.hpp"
 #include "placement/routing_table.hpp"
 #include "core/call_chain.hpp"
+#include "core/log_event.hpp"
 
 namespace mesh::detail {
 
@@ -39,7 +40,7 @@ class ClusterHost {
   virtual void serve_call(Request&& request, ChainPtr chain, std::uint32_t hops,
                           const std::string& from, CallState::Callback done) = 0;
   virtual void serve_cast(Request&& request, std::uint32_t hops, const std::string& from) = 0;
-  virtual void log(LogLevel level, const std::string& message) = 0;
+  virtual void log(LogEvent&& event) = 0;
   // This node has met the cluster (or found nobody within join_timeout): its own capabilities
   // may take effect now without stealing shards from members it has not met yet.
   virtual void on_synced() = 0;

@@ -166,7 +166,9 @@ HttpGateway::HttpGateway(NodeCore& core, const NodeOptions& options) : core_(cor
   server.max_connections = options.http_max_connections;
   server.read_timeout = options.http_read_timeout;
   server.threads = options.http_threads;
-  server.log_warning = [&core](const std::string& line) { core.log(LogLevel::warning, line); };
+  server.log_warning = [&core](const std::string& line) {
+    core.log({LogLevel::warning, "http_warning", line, {}});
+  };
   add_actor_routes();
   add_cluster_routes();
   add_metrics_route();

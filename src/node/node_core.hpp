@@ -53,7 +53,8 @@ class NodeCore final : public ClusterHost {
   void serve_call(Request&& request, ChainPtr chain, std::uint32_t hops, const std::string& from,
                   CallState::Callback done) override;
   void serve_cast(Request&& request, std::uint32_t hops, const std::string& from) override;
-  void log(LogLevel level, const std::string& message) override;
+  // Formats (NodeOptions::log_format) and hands the event to NodeOptions::log (node_log.cpp).
+  void log(LogEvent&& event) override;
   void on_synced() override;
   void on_control(const std::string& from, ControlMessage&& message) override;
 

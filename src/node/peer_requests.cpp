@@ -91,7 +91,8 @@ void NodeCore::serve_cast_settled(Request&& request, std::uint32_t hops, const s
                                   std::uint32_t attempt) {
   Result<Route> route = resolve(request);
   if (!route) {
-    log(LogLevel::debug, "dropped a cast from a peer: " + to_string(route.error()));
+    log({LogLevel::debug, "cast_dropped", "dropped a cast from a peer: " + to_string(route.error()),
+         {{"module", request.module}, {"error", std::string(to_string(route.error().code))}}});
   } else if (const Target* local = std::get_if<Target>(&*route)) {
     if (rebalancer_.handoffs().waiting(local->shard_ref())) {
       auto parked = std::make_shared<Request>(std::move(request));

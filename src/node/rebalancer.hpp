@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "core/log_event.hpp"
 #include "cluster/cluster.hpp"
 #include "cluster/control_codec.hpp"
 #include "core/snapshot_cell.hpp"
@@ -36,7 +37,7 @@ namespace mesh::detail {
 // under any of them, and nothing here runs user code on the thread that called it.
 class Rebalancer {
  public:
-  using Log = std::function<void(LogLevel, const std::string&)>;
+  using Log = Logger;
 
   // `cluster` is null for a standalone node. Every reference must outlive the rebalancer.
   Rebalancer(const NodeOptions& options, Cluster* cluster, ActorHost& host,

@@ -679,9 +679,10 @@ void ActorHost::drain(Activation* a) {
     const std::uint64_t serial = a->serial;
     Outcome outcome = run(*a, message->kind, std::move(message->payload), init, message->chain);
     if (message->kind == MessageKind::restore && outcome.error && options_.log) {
-      options_.log(LogLevel::warning, "an arriving " + a->type->module + " " + a->id +
-                                          " failed to restore its state: " +
-                                          outcome.error->message);
+      options_.log({LogLevel::warning, "arriving_actor_not_restored",
+                    "an arriving " + a->type->module + " " + a->id +
+                        " failed to restore its state: " + outcome.error->message,
+                    {{"module", a->type->module}, {"id", a->id}, {"reason", outcome.error->message}}});
     }
     if (saves_each_message(*a->type) && !outcome.error && message->kind != MessageKind::restore) {
       std::optional<std::string> state;
@@ -1216,9 +1217,11 @@ void ActorHost::destroy(Activation* a, std::optional<DeactivateReason> reason, b
   } catch (...) {
     have_state = false;
     if (options_.log) {
-      options_.log(LogLevel::warning, "snapshot() of " + type.module + " " + a->id +
-                                          " threw; its state was not saved: " +
-                                          describe(std::current_exception()));
+      const std::string why = describe(std::current_exception());
+      options_.log({LogLevel::warning, "snapshot_failed",
+                    "snapshot() of " + type.module + " " + a->id +
+                        " threw; its state was not saved: " + why,
+                    {{"module", type.module}, {"id", a->id}, {"reason", why}}});
     }
   }
   if (have_state) {

@@ -36,8 +36,7 @@ auto guarded(F&& f) -> decltype(f()) {
 
 }  // namespace
 
-StateWriter::StateWriter(std::shared_ptr<StateStore> store,
-                         std::function<void(LogLevel, const std::string&)> log)
+StateWriter::StateWriter(std::shared_ptr<StateStore> store, Logger log)
     : store_(std::move(store)), log_(std::move(log)) {
   for (Lane& lane : lanes_) lane.thread = std::thread([this, &lane] { run(lane); });
 }
@@ -185,9 +184,13 @@ void StateWriter::commit(std::deque<Item>& batch) {
   }
   for (auto& [item, result] : outcomes) {
     if (!result && item->visible && log_) {
-      log_(LogLevel::warning, "the state of " + item->write.key.module + " " +
-                                  item->write.key.id + " was not saved: " +
-                                  to_string(result.error()));
+      log_({LogLevel::warning, "state_not_saved",
+            "the state of " + item->write.key.module + " " + item->write.key.id +
+                " was not saved: " + to_string(result.error()),
+            {{"module", item->write.key.module},
+             {"id", item->write.key.id},
+             {"error", std::string(to_string(result.error().code))},
+             {"reason", result.error().message}}});
     }
     if (item->done) item->done(std::move(result));
   }

@@ -14,6 +14,7 @@
 #include <thread>
 #include <unordered_map>
 
+#include "core/log_event.hpp"
 #include "mesh/node_options.hpp"
 #include "mesh/state_store.hpp"
 
@@ -35,7 +36,7 @@ class StateWriter {
   using Done = std::function<void(Result<void>)>;
 
   StateWriter(std::shared_ptr<StateStore> store,
-              std::function<void(LogLevel, const std::string&)> log);
+              Logger log);
   ~StateWriter();  // stops: see stop()
   StateWriter(const StateWriter&) = delete;
   StateWriter& operator=(const StateWriter&) = delete;
@@ -84,7 +85,7 @@ class StateWriter {
   static std::string pending_key(const StateKey& key);
 
   std::shared_ptr<StateStore> store_;
-  std::function<void(LogLevel, const std::string&)> log_;
+  Logger log_;
   mutable std::mutex mutex_;
   // Visible writes not yet committed: key -> (sequence of the newest, its state).
   std::unordered_map<std::string, std::pair<std::uint64_t, std::optional<std::string>>>
