@@ -5,7 +5,7 @@ set -euo pipefail
 packages=(g++ cmake ninja-build pkg-config nlohmann-json3-dev libxxhash-dev libasio-dev
           libssl-dev libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev dnsmasq-base
           iproute2 libsqlite3-dev libpq-dev postgresql-15 openssl libhttp-parser-dev python3 nodejs wrk
-          chromium)
+          prometheus-cpp-dev prometheus chromium)
 # scripts/install-deps.sh fuzz: also the clang that builds the libFuzzer target
 if [ "${1:-}" = "fuzz" ]; then packages+=(clang-16 libclang-rt-16-dev); fi
 

@@ -16,6 +16,7 @@
 #include <signal.h>
 
 #include <cstdio>
+#include <ctime>
 #include <iostream>
 #include <mutex>
 #include <sstream>
@@ -52,6 +53,19 @@ class FirstNodeStrategy final : public mesh::PlacementStrategy {
 };
 
 std::mutex output_mutex;
+
+// The program's own line in the node's JSON log form (NodeOptions::log_format).
+std::string program_log_line(const std::string& node, std::string_view event,
+                             const std::string& message) {
+  const std::time_t now = std::time(nullptr);
+  std::tm parts{};
+  ::gmtime_r(&now, &parts);
+  char time[32];
+  std::strftime(time, sizeof time, "%Y-%m-%dT%H:%M:%S.000Z", &parts);
+  return mesh::Value{{"time", time},       {"level", "info"},       {"node", node},
+                     {"event", event},     {"message", message},    {"fields", mesh::Value::object()}}
+      .dump();
+}
 
 }  // namespace
 
@@ -103,6 +117,10 @@ int main(int argc, char** argv) {
   app.add_option("--http-token", options.http_token,
                  "bearer token HTTP requests must carry (default: $MESH_HTTP_TOKEN)");
   app.add_flag("--commands", commands, "read commands on stdin, answer on stdout");
+  std::string log_format = "text";
+  app.add_option("--log-format", log_format,
+                 "text, or json: one JSON object per line (docs/operations.md, \"Logs\")")
+      ->check(CLI::IsMember({"text", "json"}));
   app.add_flag("--quiet", quiet, "log only warnings and errors");
   app.add_flag("--verbose", verbose, "also log debug lines (e.g. refused duplicate links)");
   CLI11_PARSE(app, argc, argv);
@@ -149,11 +167,18 @@ int main(int argc, char** argv) {
   options.failure_timeout = std::chrono::milliseconds(failure_ms);
   options.reconcile_interval = std::chrono::milliseconds(reconcile_ms);
   std::string label;
-  options.log = [&label, quiet, verbose](mesh::LogLevel level, std::string_view line) {
+  const bool json_log = log_format == "json";
+  if (json_log) options.log_format = mesh::LogFormat::json;
+  options.log = [&label, quiet, verbose, json_log](mesh::LogLevel level, std::string_view line) {
     if (quiet && level < mesh::LogLevel::warning) return;
     if (level == mesh::LogLevel::debug && !verbose) return;
     std::lock_guard lock(output_mutex);
-    std::cerr << "[" << label << "] " << line << std::endl;
+    // A JSON line already names its node; a collector wants nothing around it.
+    if (json_log) {
+      std::cerr << line << std::endl;
+    } else {
+      std::cerr << "[" << label << "] " << line << std::endl;
+    }
   };
 
   // Signals are taken by sigwait on the main thread; every other thread inherits the mask.
@@ -228,7 +253,10 @@ int main(int argc, char** argv) {
 
   int signal = 0;
   sigwait(&stop_signals, &signal);
-  options.log(mesh::LogLevel::info, std::string("stopping on ") + (signal == SIGTERM ? "SIGTERM" : "SIGINT"));
+  const std::string stopping =
+      std::string("stopping on ") + (signal == SIGTERM ? "SIGTERM" : "SIGINT");
+  options.log(mesh::LogLevel::info,
+              json_log ? program_log_line(label, "stopping", stopping) : stopping);
   {
     std::lock_guard node_lock(node_mutex);
     node.reset();  // announces the leave, stops the actors

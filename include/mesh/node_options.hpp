@@ -22,6 +22,15 @@ enum class LogLevel : std::uint8_t { debug, info, warning, error };
 // threads, possibly concurrently: it must be thread-safe and quick.
 using LogSink = std::function<void(LogLevel level, std::string_view message)>;
 
+// What a LogSink receives (docs/operations.md, "Logs").
+enum class LogFormat : std::uint8_t {
+  text,  // the message alone: "connected to b (127.0.0.1:7001)"
+  // One JSON object per line, for log collectors: {"time": RFC 3339 UTC with milliseconds,
+  // "level", "node", "event" (a stable snake_case name such as "peer_connected"), "message",
+  // "fields" (the event's parts as strings, e.g. {"peer": "b", "address": "127.0.0.1:7001"})}.
+  json,
+};
+
 // TLS 1.3 on the links between nodes (docs/tls.md): PEM file paths, all three or none. With
 // them, a node accepts and dials only TLS links whose peer presents a certificate signed by
 // `ca` (and presents its own), and still requires the cookie inside. Nodes with and without TLS
@@ -114,6 +123,8 @@ struct NodeOptions {
   // is admitted its connection holds a 512-byte read buffer, not the 64 KiB of a ready link, and
   // may send frames of at most 4096 bytes. At least 1 (docs/wire-protocol.md, "Before admission").
   std::uint32_t max_handshakes = 256;
+  // The form of every line the node logs, to NodeOptions::log or to stderr when it is null.
+  LogFormat log_format = LogFormat::text;
 };
 
 }  // namespace mesh

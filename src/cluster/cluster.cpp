@@ -84,7 +84,9 @@ void Cluster::start(std::vector<std::string> capabilities) {
       name_this_thread("mesh-discovery");
       options_.discovery->announce_as(DiscoveryIdentity{
           self_.name, self_.listen, self_.cookie,
-          [this](std::string_view line) { host_.log(LogLevel::warning, std::string(line)); }});
+          [this](std::string_view line) {
+            host_.log({LogLevel::warning, "discovery_warning", std::string(line), {}});
+          }});
       discovery_loop();
     });
   }
@@ -140,7 +142,8 @@ void Cluster::accept_next() {
   acceptor_.async_accept([this](const asio::error_code& ec, asio::ip::tcp::socket socket) {
     if (ec) {
       if (ec != asio::error::operation_aborted) {
-        host_.log(LogLevel::warning, "accept failed: " + ec.message());
+        host_.log({LogLevel::warning, "accept_failed", "accept failed: " + ec.message(),
+                   {{"reason", ec.message()}}});
         accept_next();
       }
       return;
@@ -174,12 +177,15 @@ bool Cluster::room_for_handshake(const asio::ip::tcp::socket& socket) {
   if (now - refusal_logged_ >= std::chrono::seconds(1)) {
     asio::error_code ignored;
     const auto from = socket.remote_endpoint(ignored);
-    host_.log(LogLevel::warning,
-              "refused " + std::to_string(refusals_unlogged_) + " connection(s) (the last from " +
-                  from.address().to_string() + ":" + std::to_string(from.port()) + "): " +
-                  std::to_string(in_handshake) +
-                  " handshakes in progress, NodeOptions::max_handshakes is " +
-                  std::to_string(options_.max_handshakes));
+    const std::string address = from.address().to_string() + ":" + std::to_string(from.port());
+    host_.log({LogLevel::warning, "handshakes_refused",
+               "refused " + std::to_string(refusals_unlogged_) + " connection(s) (the last from " +
+                   address + "): " + std::to_string(in_handshake) +
+                   " handshakes in progress, NodeOptions::max_handshakes is " +
+                   std::to_string(options_.max_handshakes),
+               {{"refused", std::to_string(refusals_unlogged_)},
+                {"last_from", address},
+                {"in_handshake", std::to_string(in_handshake)}}});
     refusal_logged_ = now;
     refusals_unlogged_ = 0;
   }
@@ -196,7 +202,8 @@ void Cluster::dial(const std::string& address) {
   }
   const auto parts = split_address(address);
   if (!parts) {
-    host_.log(LogLevel::warning, "ignoring seed '" + address + "': not host:port");
+    host_.log({LogLevel::warning, "bad_seed", "ignoring seed '" + address + "': not host:port",
+               {{"address", address}}});
     return;
   }
   dialing_.insert(address);
@@ -345,7 +352,8 @@ void Cluster::retire(const ConnectionPtr& connection, Link& link) {
   link.retired_at = Clock::now();
   connection->send(wire::encode_frame(wire::Type::retire, Value::object()),
                    Connection::Urgency::now);
-  host_.log(LogLevel::debug, "retiring a second link to " + connection->peer_name());
+  host_.log({LogLevel::debug, "link_retiring", "retiring a second link to " + connection->peer_name(),
+             {{"peer", connection->peer_name()}}});
 }
 
 // A retired link closes once nothing can be in flight on it: the peer has retired it too (so
@@ -364,6 +372,10 @@ bool Cluster::retired(Connection& connection, const Link& link, Clock::time_poin
 void Cluster::on_ready(const ConnectionPtr& connection) {
   const std::string& name = connection->peer_name();
   ready_[name] = connection;
+  {
+    std::lock_guard lock(figures_mutex_);
+    live_links_[name].push_back(connection);
+  }
   if (!connection->dialed_address().empty()) {
     dialing_.erase(connection->dialed_address());
     backoff_.erase(connection->dialed_address());
@@ -372,7 +384,9 @@ void Cluster::on_ready(const ConnectionPtr& connection) {
   known_[name] = Known{connection->peer_listen(), connection->peer_incarnation(), Clock::now()};
   left_.erase(name);
   view_shared_.erase(name);
-  host_.log(LogLevel::info, "connected to " + name + " (" + connection->peer_listen() + ")");
+  host_.log({LogLevel::info, "peer_connected",
+             "connected to " + name + " (" + connection->peer_listen() + ")",
+             {{"peer", name}, {"address", connection->peer_listen()}}});
   publish_peers();
   // Everyone learns of the newcomer (and the newcomer of everyone) at once.
   for (auto& [peer_name, peer] : ready_) send_members(peer);
@@ -399,6 +413,16 @@ void Cluster::check_synced() {
 }
 
 void Cluster::on_closed(const ConnectionPtr& connection, const std::string& reason) {
+  if (connection->admitted()) {
+    std::lock_guard lock(figures_mutex_);
+    const auto live = live_links_.find(connection->peer_name());
+    if (live != live_links_.end() && std::erase(live->second, connection) != 0) {
+      Traffic& closed = closed_traffic_[connection->peer_name()];
+      closed.sent += connection->bytes_sent();
+      closed.received += connection->bytes_received();
+      if (live->second.empty()) live_links_.erase(live);
+    }
+  }
   const auto node = connections_.extract(connection);
   const bool was_retiring = !node.empty() && node.mapped().retiring;
   if (!connection->dialed_address().empty()) {
@@ -409,20 +433,24 @@ void Cluster::on_closed(const ConnectionPtr& connection, const std::string& reas
   const auto it = ready_.find(name);
   if (it != ready_.end() && it->second == connection) {
     ready_.erase(it);
-    host_.log(LogLevel::info, "lost " + name + ": " + reason);
+    host_.log({LogLevel::info, "peer_lost", "lost " + name + ": " + reason,
+               {{"peer", name}, {"reason", reason}}});
     publish_peers();
     check_synced();
   } else if (!connection->admitted() && !stopping_) {
     // A second link to a peer we already have is routine (both sides dialed); anything else
     // (wrong cookie, garbage, another version) is worth a warning.
     const bool routine = reason.find("already connected") != std::string::npos;
-    host_.log(routine ? LogLevel::debug : LogLevel::warning,
-              "connection " +
-                  (connection->dialed_address().empty() ? "from " + connection->remote_endpoint()
-                                                        : "to " + connection->dialed_address()) +
-                  " closed during the handshake: " + reason);
+    const bool accepted = connection->dialed_address().empty();
+    const std::string& address =
+        accepted ? connection->remote_endpoint() : connection->dialed_address();
+    host_.log({routine ? LogLevel::debug : LogLevel::warning, "handshake_failed",
+               "connection " + std::string(accepted ? "from " : "to ") + address +
+                   " closed during the handshake: " + reason,
+               {{accepted ? "from" : "to", address}, {"reason", reason}}});
   } else if (was_retiring) {
-    host_.log(LogLevel::debug, "closed the retired link to " + name + ": " + reason);
+    host_.log({LogLevel::debug, "link_retired", "closed the retired link to " + name + ": " + reason,
+               {{"peer", name}, {"reason", reason}}});
   }
 }
 
@@ -473,7 +501,9 @@ void Cluster::share_view(const std::string& name) {
   if (it == ready_.end() || !link_of(it->second).introduced) return;
   last = now;
   send_members(it->second);
-  host_.log(LogLevel::debug, "sent " + name + " this node's view: it sent a request by an older one");
+  host_.log({LogLevel::debug, "view_shared",
+             "sent " + name + " this node's view: it sent a request by an older one",
+             {{"peer", name}}});
 }
 
 void Cluster::set_capabilities(std::vector<std::string> capabilities) {
@@ -510,7 +540,10 @@ void Cluster::on_frame(const ConnectionPtr& from, wire::Frame&& frame) {
       }
       case wire::Type::capabilities:
         link.capabilities = decode_capabilities(frame.body).capabilities;
-        host_.log(LogLevel::info, from->peer_name() + " now serves " + Value(link.capabilities).dump());
+        host_.log({LogLevel::info, "peer_capabilities",
+                   from->peer_name() + " now serves " + Value(link.capabilities).dump(),
+                   {{"peer", from->peer_name()},
+                    {"capabilities", Value(link.capabilities).dump()}}});
         publish_peers();
         return;
       case wire::Type::heartbeat:
@@ -518,7 +551,8 @@ void Cluster::on_frame(const ConnectionPtr& from, wire::Frame&& frame) {
       case wire::Type::leave: {
         left_[from->peer_name()] = from->peer_incarnation();
         known_.erase(from->peer_name());
-        host_.log(LogLevel::info, from->peer_name() + " is leaving the cluster");
+        host_.log({LogLevel::info, "peer_leaving", from->peer_name() + " is leaving the cluster",
+                   {{"peer", from->peer_name()}}});
         // It may have said so on a link this node has just replaced: drop the current one too.
         const auto current = ready_.find(from->peer_name());
         if (current != ready_.end() && current->second != from &&
@@ -542,8 +576,12 @@ void Cluster::on_frame(const ConnectionPtr& from, wire::Frame&& frame) {
     }
     from->close("unexpected " + std::string(wire::type_name(frame.type)) + " frame");
   } catch (const std::exception& e) {
-    host_.log(LogLevel::warning, "malformed " + std::string(wire::type_name(frame.type)) +
-                                     " from " + from->peer_name() + ": " + e.what());
+    host_.log({LogLevel::warning, "malformed_frame",
+               "malformed " + std::string(wire::type_name(frame.type)) + " from " +
+                   from->peer_name() + ": " + e.what(),
+               {{"peer", from->peer_name()},
+                {"frame", std::string(wire::type_name(frame.type))},
+                {"reason", e.what()}}});
     from->close(std::string("malformed frame: ") + e.what());
   }
 }
@@ -583,6 +621,39 @@ void Cluster::discovery_loop() {
     lock.lock();
     discovery_cv_.wait_for(lock, options_.discovery_interval, [this] { return discovery_stop_; });
   }
+}
+
+void Cluster::on_refused(std::string_view code) {
+  std::lock_guard lock(figures_mutex_);
+  const auto it = refusals_.find(code);
+  if (it != refusals_.end()) {
+    ++it->second;
+  } else {
+    refusals_.emplace(std::string(code), 1);
+  }
+}
+
+std::map<std::string, Cluster::Traffic> Cluster::traffic() const {
+  std::lock_guard lock(figures_mutex_);
+  std::map<std::string, Traffic> out = closed_traffic_;
+  for (const auto& [name, links] : live_links_) {
+    Traffic& total = out[name];
+    for (const ConnectionPtr& link : links) {
+      total.sent += link->bytes_sent();
+      total.received += link->bytes_received();
+    }
+  }
+  return out;
+}
+
+std::map<std::string, std::uint64_t> Cluster::refusals() const {
+  std::map<std::string, std::uint64_t> out;
+  {
+    std::lock_guard lock(figures_mutex_);
+    out.insert(refusals_.begin(), refusals_.end());
+  }
+  out["handshake_limit"] += handshakes_refused();
+  return out;
 }
 
 }  // namespace mesh::detail

@@ -25,6 +25,7 @@
 #include "mesh/request.hpp"
 #include "placement/routing_table.hpp"
 #include "core/call_chain.hpp"
+#include "core/log_event.hpp"
 
 namespace mesh::detail {
 
@@ -39,7 +40,7 @@ class ClusterHost {
   virtual void serve_call(Request&& request, ChainPtr chain, std::uint32_t hops,
                           const std::string& from, CallState::Callback done) = 0;
   virtual void serve_cast(Request&& request, std::uint32_t hops, const std::string& from) = 0;
-  virtual void log(LogLevel level, const std::string& message) = 0;
+  virtual void log(LogEvent&& event) = 0;
   // This node has met the cluster (or found nobody within join_timeout): its own capabilities
   // may take effect now without stealing shards from members it has not met yet.
   virtual void on_synced() = 0;
@@ -101,11 +102,23 @@ class Cluster final : public ConnectionOwner {
   // is called while serving a peer's request, so forwarding posts nothing per request).
   void share_view(const std::string& name);
 
+  // Bytes on the links to each peer this node has been connected to since it started (links
+  // that closed included), by peer name. Any thread.
+  struct Traffic {
+    std::uint64_t sent = 0;
+    std::uint64_t received = 0;
+  };
+  std::map<std::string, Traffic> traffic() const;
+  // Peers this node refused, by REFUSE code (Connection::refuse), plus "handshake_limit" for
+  // connections closed at once because max_handshakes were in progress. Any thread.
+  std::map<std::string, std::uint64_t> refusals() const;
+
   // ConnectionOwner (IO thread).
   std::string admit(const ConnectionPtr& connection) override;
   void on_ready(const ConnectionPtr& connection) override;
   void on_frame(const ConnectionPtr& connection, wire::Frame&& frame) override;
   void on_closed(const ConnectionPtr& connection, const std::string& reason) override;
+  void on_refused(std::string_view code) override;
 
  private:
   // What this node knows of one link besides the transport. IO thread only.
@@ -179,6 +192,12 @@ class Cluster final : public ConnectionOwner {
 
   SnapshotCell<PeerMap> peers_;
   std::atomic<std::uint64_t> handshakes_refused_{0};
+
+  // Metrics: links are added when ready and folded into closed totals when they close.
+  mutable std::mutex figures_mutex_;
+  std::map<std::string, std::vector<ConnectionPtr>> live_links_;  // guarded by figures_mutex_
+  std::map<std::string, Traffic> closed_traffic_;                 // guarded by figures_mutex_
+  std::map<std::string, std::uint64_t, std::less<>> refusals_;    // guarded by figures_mutex_
   std::chrono::steady_clock::time_point refusal_logged_{};  // IO thread only
   std::uint64_t refusals_unlogged_ = 0;                      // IO thread only
 

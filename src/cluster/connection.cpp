@@ -80,6 +80,8 @@ void Connection::read_more() {
 void Connection::on_bytes(std::size_t size) {
   if (closed()) return;
   last_received_.store(Clock::now().time_since_epoch().count(), std::memory_order_relaxed);
+  bytes_received_.store(bytes_received_.load(std::memory_order_relaxed) + size,
+                        std::memory_order_relaxed);
   const char* data = read_buffer_.data();
   if (first_read_) {
     first_read_ = false;
@@ -229,6 +231,7 @@ bool Connection::on_auth(const wire::Frame& frame) {
 }
 
 void Connection::refuse(std::string_view code, const std::string& reason) {
+  owner_.on_refused(code);
   send(wire::encode_frame(wire::Type::refuse, Value{{"code", code}, {"reason", reason}}), Urgency::now);
   do_close(reason);
 }
@@ -318,6 +321,8 @@ void Connection::write_locked() {
     }
   }
   out_.erase(0, written);
+  bytes_sent_.store(bytes_sent_.load(std::memory_order_relaxed) + written,
+                    std::memory_order_relaxed);
 }
 
 void Connection::arm_write_wait() {

@@ -45,6 +45,9 @@ class ConnectionOwner {
   virtual void on_frame(const ConnectionPtr& connection, wire::Frame&& frame) = 0;
   // Called once, for every connection that started, ready or not.
   virtual void on_closed(const ConnectionPtr& connection, const std::string& reason) = 0;
+  // This end refused the peer (a REFUSE frame with `code`: malformed, version, protocol, auth,
+  // admit, tls) and closes the connection.
+  virtual void on_refused(std::string_view code) = 0;
 };
 
 // Runs the handshake (with TLS first the TLS handshake, then HELLO, AUTH inside it, see
@@ -92,6 +95,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   const std::string& remote_endpoint() const { return remote_; }
   Clock::time_point last_received() const { return Clock::time_point(Clock::duration(last_received_.load())); }
   Clock::time_point opened_at() const { return opened_at_; }
+  // Bytes written to and read from the socket so far (TLS records included). Any thread.
+  std::uint64_t bytes_sent() const { return bytes_sent_.load(std::memory_order_relaxed); }
+  std::uint64_t bytes_received() const { return bytes_received_.load(std::memory_order_relaxed); }
 
   // Requests received on this link whose replies are not yet queued: a retired link closes
   // only once none is left. Any thread.
@@ -137,6 +143,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::atomic<State> state_{State::hello};
   std::atomic<Clock::rep> last_received_;
   std::atomic<bool> admitted_{false};
+  // One writer each (senders under write_mutex_; the IO thread), so no read-modify-write.
+  std::atomic<std::uint64_t> bytes_sent_{0};
+  std::atomic<std::uint64_t> bytes_received_{0};
   auth::Bytes my_nonce_;
   auth::Bytes peer_nonce_;
   std::string peer_name_;

@@ -162,10 +162,13 @@ HttpGateway::HttpGateway(NodeCore& core, const NodeOptions& options) : core_(cor
   server.max_connections = options.http_max_connections;
   server.read_timeout = options.http_read_timeout;
   server.threads = options.http_threads;
-  server.log_warning = [&core](const std::string& line) { core.log(LogLevel::warning, line); };
+  server.log_warning = [&core](const std::string& line) {
+    core.log({LogLevel::warning, "http_warning", line, {}});
+  };
   add_actor_routes();
   add_cluster_routes();
   add_ops_routes();
+  add_metrics_route();
   add_dashboard_routes(options);
   server_ = std::make_unique<http::HttpServer>(std::move(server), router_);
 }
@@ -250,6 +253,17 @@ void HttpGateway::add_cluster_routes() {
       capabilities[capability] = core_.nodes_for(capability);
     }
     respond(json_response(200, Value{{"capabilities", std::move(capabilities)}}));
+  });
+}
+
+// Prometheus scrapes this (docs/operations.md): with http_token set, the scrape config sends
+// it as a Bearer token ("authorization" in the scrape config), like any other client.
+void HttpGateway::add_metrics_route() {
+  router_.add("GET", "/metrics", [this](HttpRequest&&, PathParams&&, Respond respond) {
+    HttpResponse response;
+    response.content_type = "text/plain; version=0.0.4; charset=utf-8";
+    response.body = core_.metrics_text();
+    respond(std::move(response));
   });
 }
 

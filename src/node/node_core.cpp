@@ -46,6 +46,9 @@ const NodeOptions& validated(const NodeOptions& options) {
   if (options.max_send_queue_bytes < options.max_frame_bytes) {
     throw std::invalid_argument("mesh: max_send_queue_bytes must be at least max_frame_bytes");
   }
+  if (options.log_format != LogFormat::text && options.log_format != LogFormat::json) {
+    throw std::invalid_argument("mesh: log_format is not a LogFormat");
+  }
   return options;
 }
 
@@ -84,10 +87,10 @@ NodeCore::NodeCore(Node& facade, NodeOptions options)
       host_(HostOptions{options_.name, options_.shard_count, options_.worker_threads,
                         options_.max_extra_workers, options_.inline_limit, &facade_,
                         &capability_ids_,
-                        [this](LogLevel level, const std::string& message) { log(level, message); },
+                        [this](LogEvent&& event) { log(std::move(event)); },
                         options_.max_activations, options_.state_store}),
       rebalancer_(options_, cluster_.get(), host_, registry_, capability_ids_,
-                  [this](LogLevel level, const std::string& message) { log(level, message); }) {
+                  [this](LogEvent&& event) { log(std::move(event)); }) {
   if (cluster_) {
     host_.set_moved_sink(
         [this](ActorHost::MovedActor&& moved) { rebalancer_.on_moved(std::move(moved)); });
@@ -103,7 +106,7 @@ NodeCore::NodeCore(Node& facade, NodeOptions options)
         [this](const ReminderRow& row, std::function<void(bool)> done) {
           deliver_reminder(row, std::move(done));
         },
-        [this](LogLevel level, const std::string& message) { log(level, message); });
+        [this](LogEvent&& event) { log(std::move(event)); });
   }
   rebalancer_.start();
   if (reminders_) reminders_->start();
@@ -119,14 +122,6 @@ NodeCore::~NodeCore() {
   if (cluster_) rebalancer_.leave();
   rebalancer_.stop();
   host_.stop();
-}
-
-void NodeCore::log(LogLevel level, const std::string& message) {
-  if (options_.log) {
-    options_.log(level, message);
-  } else if (level >= LogLevel::warning) {
-    std::fprintf(stderr, "[mesh %s] %s\n", options_.name.c_str(), message.c_str());
-  }
 }
 
 void NodeCore::on_peers_changed(std::vector<MemberInfo> peers) {

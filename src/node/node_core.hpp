@@ -56,7 +56,8 @@ class NodeCore final : public ClusterHost {
   void serve_call(Request&& request, ChainPtr chain, std::uint32_t hops, const std::string& from,
                   CallState::Callback done) override;
   void serve_cast(Request&& request, std::uint32_t hops, const std::string& from) override;
-  void log(LogLevel level, const std::string& message) override;
+  // Formats (NodeOptions::log_format) and hands the event to NodeOptions::log (node_log.cpp).
+  void log(LogEvent&& event) override;
   void on_synced() override;
   void on_control(const std::string& from, ControlMessage&& message) override;
 
@@ -88,6 +89,16 @@ class NodeCore final : public ClusterHost {
                     std::function<void(Result<Value>)> done);
   std::size_t reconcile() { return rebalancer_.reconcile(); }
   std::vector<std::string> members() const { return rebalancer_.members(); }  // sorted
+  // This node's figures in the Prometheus text format 0.0.4 (node_metrics.cpp,
+  // docs/operations.md "Metrics"). Cost: a pass over every thread's counters and the routing
+  // table; no pass over activations or the store.
+  std::string metrics_text() const;
+  // Calls and casts whose outcome was decided on this node (the host's counts), in total.
+  struct Handled {
+    std::uint64_t calls = 0;
+    std::uint64_t casts = 0;
+  };
+  Handled handled() const;
   const std::string& http_address() const {
     static const std::string none;
     return http_ ? http_->address() : none;
@@ -141,6 +152,8 @@ class NodeCore final : public ClusterHost {
   // Null without a state store. Stopped first: deliveries under way are recorded before the
   // node hands its shards over.
   std::unique_ptr<Reminders> reminders_;
+  // Requests passed on to the owner by this node's view (peer_requests.cpp).
+  std::atomic<std::uint64_t> forwarded_{0};
 };
 
 }  // namespace mesh::detail

@@ -151,9 +151,15 @@ void NodeCore::deliver_reminder(const ReminderRow& row, std::function<void(bool)
   if (!local) {
     // The shard moved (its next owner takes the reminder once the lease ends), or the module
     // is not registered here.
-    if (!route) log(LogLevel::warning, "reminder " + row.name + " of " + row.key.module + " " +
-                                           row.key.id + " cannot be delivered here: " +
-                                           route.error().message);
+    if (!route) {
+      log({LogLevel::warning, "reminder_undeliverable",
+           "reminder " + row.name + " of " + row.key.module + " " + row.key.id +
+               " cannot be delivered here: " + route.error().message,
+           {{"reminder", row.name},
+            {"module", row.key.module},
+            {"id", row.key.id},
+            {"reason", route.error().message}}});
+    }
     done(false);
     return;
   }

@@ -78,6 +78,7 @@ void NodeCore::serve_call_settled(Request&& request, ChainPtr chain, std::uint32
     // Straight from the sender, which took this node for the owner: its view is older than
     // this node's, so it hears this node's view too.
     if (hops == 0 && from) cluster_->share_view(*from);
+    forwarded_.fetch_add(1, std::memory_order_relaxed);  // views disagree: rare, not per call
     cluster_->async_call(std::get<std::string>(*route), std::move(request), chain, hops + 1,
                          std::move(done));
   }
@@ -91,7 +92,8 @@ void NodeCore::serve_cast_settled(Request&& request, std::uint32_t hops, const s
                                   std::uint32_t attempt) {
   Result<Route> route = resolve(request);
   if (!route) {
-    log(LogLevel::debug, "dropped a cast from a peer: " + to_string(route.error()));
+    log({LogLevel::debug, "cast_dropped", "dropped a cast from a peer: " + to_string(route.error()),
+         {{"module", request.module}, {"error", std::string(to_string(route.error().code))}}});
   } else if (const Target* local = std::get_if<Target>(&*route)) {
     if (rebalancer_.handoffs().waiting(local->shard_ref())) {
       auto parked = std::make_shared<Request>(std::move(request));
@@ -111,6 +113,7 @@ void NodeCore::serve_cast_settled(Request&& request, std::uint32_t hops, const s
     });
   } else if (hops < kMaxForwards) {
     if (hops == 0 && from) cluster_->share_view(*from);
+    forwarded_.fetch_add(1, std::memory_order_relaxed);
     (void)cluster_->cast(std::get<std::string>(*route), std::move(request), hops + 1);
   }
 }

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <map>
 #include <random>
+#include <set>
 #include <thread>
 #include <unordered_map>
 
@@ -48,9 +49,12 @@ void Rebalancer::start() {
 void Rebalancer::handoff_tick() {
   const auto now = ShardHandoffs::Clock::now();
   for (const ShardRef& key : handoffs_.expire(now)) {
-    log_(LogLevel::warning, "handoff of shard " + std::to_string(key.shard) + " of " +
-                                capability_ids_.name(key.capability) +
-                                " timed out: serving it without the previous owner's release");
+    log_({LogLevel::warning, "handoff_timed_out",
+          "handoff of shard " + std::to_string(key.shard) + " of " +
+              capability_ids_.name(key.capability) +
+              " timed out: serving it without the previous owner's release",
+          {{"capability", capability_ids_.name(key.capability)},
+           {"shard", std::to_string(key.shard)}}});
   }
   // Waits that last are asked about again, with backoff and jitter (ShardHandoffs).
   thread_local std::mt19937 random(std::random_device{}());
@@ -190,8 +194,9 @@ void Rebalancer::adopt(const ShardRef& key, std::vector<ArrivingActor>&& actors)
   for (ArrivingActor& actor : actors) {
     const ActorType* type = registry_.find(actor.module);
     if (!type) {
-      log_(LogLevel::warning, "dropped arriving actor " + actor.module + " " + actor.id +
-                                  ": no such module here");
+      log_({LogLevel::warning, "arriving_actor_dropped",
+            "dropped arriving actor " + actor.module + " " + actor.id + ": no such module here",
+            {{"module", actor.module}, {"id", actor.id}}});
       continue;
     }
     const Target target{type, key.capability, key.shard, stable_hash(actor.id)};
@@ -245,6 +250,21 @@ void Rebalancer::publish_routes() {
   if (cluster_) expect_gained(*before, *after);
   routes_.publish(after);
   hand_off_lost(*before, *after);
+  if (owned_shards_differ(*before, *after)) rebalances_.fetch_add(1, std::memory_order_relaxed);
+}
+
+bool Rebalancer::owned_shards_differ(const RoutingTable& before, const RoutingTable& after) const {
+  std::set<std::string> capabilities;
+  for (const std::string& c : before.capabilities()) capabilities.insert(c);
+  for (const std::string& c : after.capabilities()) capabilities.insert(c);
+  for (const std::string& capability : capabilities) {
+    const CapabilityRoute* then = before.find(capability);
+    const CapabilityRoute* now = after.find(capability);
+    for (std::uint32_t s = 0; s < options_.shard_count; ++s) {
+      if ((then && then->owned_here(s)) != (now && now->owned_here(s))) return true;
+    }
+  }
+  return false;
 }
 
 // For each shard this node gains from a live previous owner, calls wait until that owner has
@@ -284,9 +304,11 @@ void Rebalancer::hand_off_lost(const RoutingTable& before, const RoutingTable& a
         return std::nullopt;
       });
   if (eviction.ended > 0) {
-    log_(LogLevel::info, "view " + std::to_string(epoch_) + ": handing over " +
-                             std::to_string(eviction.ended) +
-                             " activations of shards now owned elsewhere");
+    log_({LogLevel::info, "handing_over",
+          "view " + std::to_string(epoch_) + ": handing over " + std::to_string(eviction.ended) +
+              " activations of shards now owned elsewhere",
+          {{"view_epoch", std::to_string(epoch_)},
+           {"activations", std::to_string(eviction.ended)}}});
   }
   if (!cluster_) return;
   std::map<PeerCapability, std::vector<std::uint32_t>> releases;
@@ -322,9 +344,10 @@ std::size_t Rebalancer::reconcile() {
   reconciler_runs_.fetch_add(1, std::memory_order_relaxed);
   if (stopped > 0) {
     reconciler_stopped_.fetch_add(stopped, std::memory_order_relaxed);
-    log_(LogLevel::warning, "reconciler: stopped " + std::to_string(stopped) +
-                                " activations on shards owned elsewhere (view " +
-                                std::to_string(epoch_) + ")");
+    log_({LogLevel::warning, "reconciler_stopped",
+          "reconciler: stopped " + std::to_string(stopped) +
+              " activations on shards owned elsewhere (view " + std::to_string(epoch_) + ")",
+          {{"activations", std::to_string(stopped)}, {"view_epoch", std::to_string(epoch_)}}});
   }
   return stopped;
 }

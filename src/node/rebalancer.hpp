@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "core/log_event.hpp"
 #include "cluster/cluster.hpp"
 #include "cluster/control_codec.hpp"
 #include "core/snapshot_cell.hpp"
@@ -36,7 +37,7 @@ namespace mesh::detail {
 // under any of them, and nothing here runs user code on the thread that called it.
 class Rebalancer {
  public:
-  using Log = std::function<void(LogLevel, const std::string&)>;
+  using Log = Logger;
 
   // `cluster` is null for a standalone node. Every reference must outlive the rebalancer.
   Rebalancer(const NodeOptions& options, Cluster* cluster, ActorHost& host,
@@ -80,10 +81,13 @@ class Rebalancer {
   std::uint64_t reconciler_stopped() const {
     return reconciler_stopped_.load(std::memory_order_relaxed);
   }
+  // View changes that gave this node shards or took some away.
+  std::uint64_t rebalances() const { return rebalances_.load(std::memory_order_relaxed); }
 
  private:
   void publish_routes();  // caller holds membership_mutex_
   void expect_gained(const RoutingTable& before, const RoutingTable& after);
+  bool owned_shards_differ(const RoutingTable& before, const RoutingTable& after) const;
   void hand_off_lost(const RoutingTable& before, const RoutingTable& after);
   void adopt(const ShardRef& key, std::vector<ArrivingActor>&& actors);
   void on_ask_release(const std::string& from, const AskReleaseMessage& ask);
@@ -113,6 +117,7 @@ class Rebalancer {
   std::atomic<std::chrono::steady_clock::rep> last_peer_request_{0};
   std::atomic<std::uint64_t> reconciler_runs_{0};
   std::atomic<std::uint64_t> reconciler_stopped_{0};
+  std::atomic<std::uint64_t> rebalances_{0};
   // Snapshots of a lost shard's ended activations, until its last one ends (on_moved). A leaf
   // lock: nothing else is taken while it is held.
   std::mutex moving_mutex_;

@@ -78,14 +78,18 @@ void Reminders::stop() {
   });
 }
 
-void Reminders::warn(const std::string& message) {
+void Reminders::warn(std::string_view event, std::string capability, const std::string& error,
+                     std::string message) {
   {
     std::lock_guard lock(mutex_);
     const auto now = Steady::now();
     if (now < warned_at_ + std::chrono::seconds(1)) return;
     warned_at_ = now;
   }
-  if (log_) log_(LogLevel::warning, message);
+  if (log_) {
+    log_({LogLevel::warning, event, std::move(message),
+          {{"capability", std::move(capability)}, {"reason", error}}});
+  }
 }
 
 template <class T>
@@ -157,7 +161,8 @@ bool Reminders::refresh(const std::shared_ptr<const RoutingTable>& table) {
     }
     auto shards = store_->reminder_shards(capability, now);
     if (!shards) {
-      warn("reminders of '" + capability + "' could not be read: " + shards.error().message);
+      warn("reminders_unreadable", capability, shards.error().message,
+           "reminders of '" + capability + "' could not be read: " + shards.error().message);
       return false;
     }
     for (const ShardReminders& s : *shards) {
@@ -273,15 +278,17 @@ void Reminders::take(std::uint32_t capability, const std::vector<std::uint32_t>&
     if (fences) {
       for (std::size_t i = 0; i < owned.size(); ++i) asked.push_back({owned[i], (*fences)[i]});
     } else {
-      warn("shards of '" + name + "' could not be claimed for their reminders: " +
-           fences.error().message);
+      warn("reminder_shards_unclaimed", name, fences.error().message,
+           "shards of '" + name + "' could not be claimed for their reminders: " +
+               fences.error().message);
       failed = owned;
     }
   }
   auto taken = asked.empty() ? Result<TakenReminders>{}
                              : store_->take_due(name, asked, now, now + kLease.count(), kTakeBatch);
   if (!taken) {
-    warn("due reminders of '" + name + "' could not be taken: " + taken.error().message);
+    warn("reminders_not_taken", name, taken.error().message,
+         "due reminders of '" + name + "' could not be taken: " + taken.error().message);
     for (const ShardFence& s : asked) failed.push_back(s.shard);
     asked.clear();
     taken = TakenReminders{};
@@ -383,8 +390,9 @@ void Reminders::record(std::vector<Ack> acks) {
       fired_.fetch_add(done.size(), std::memory_order_relaxed);
     } else {
       // They fire again once their leases end: at least once, not exactly once.
-      warn(std::to_string(done.size()) + " delivered reminders could not be recorded: " +
-           recorded.error().message);
+      warn("reminders_not_recorded", capabilities_.name(capability), recorded.error().message,
+           std::to_string(done.size()) + " delivered reminders could not be recorded: " +
+               recorded.error().message);
       unrecorded.insert(capability);
     }
   }

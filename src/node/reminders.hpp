@@ -15,6 +15,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/log_event.hpp"
 #include "mesh/node_options.hpp"
 #include "mesh/state_store.hpp"
 #include "node/rebalancer.hpp"
@@ -42,7 +43,7 @@ class Reminders {
   // threw), `done(false)` when it was not delivered and must be taken again. Runs `done`
   // exactly once, on any thread, possibly before returning.
   using Deliver = std::function<void(const ReminderRow&, std::function<void(bool)> done)>;
-  using Log = std::function<void(LogLevel, const std::string&)>;
+  using Log = Logger;
 
   // How long a reminder handed out stays leased, and how long its delivery may take.
   static constexpr std::chrono::milliseconds kLease{1000};
@@ -94,7 +95,9 @@ class Reminders {
   template <class T>
   Result<T> with_fence(std::uint32_t capability, std::uint32_t shard,
                        const std::function<Result<T>(std::uint64_t fence)>& write);
-  void warn(const std::string& message);
+  // At most one a second: a store that is down fails every pass.
+  void warn(std::string_view event, std::string capability, const std::string& error,
+            std::string message);
 
   const std::shared_ptr<StateStore> store_;
   ActorHost& host_;

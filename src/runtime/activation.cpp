@@ -34,12 +34,15 @@ Activation* Activation::create(const ActorType& type, std::uint32_t capability, 
   void* memory = ::operator new(size, std::align_val_t{alignment_of(type)});
   auto* activation = ::new (memory) Activation(type, capability, std::move(id), serial, key_hash);
   if (persistent) ::new (&activation->persisted()) Persisted{};
+  host_metrics::started(type, capability);
   return activation;
 }
 
-void Activation::destroy(Activation* activation, std::optional<DeactivateReason> reason) noexcept {
+void Activation::destroy(Activation* activation, std::optional<DeactivateReason> reason,
+                         bool run_hook) noexcept {
   const ActorType& type = *activation->type;
-  if (activation->constructed && reason && type.vtable->on_deactivate) {
+  host_metrics::ended(type, activation->capability, reason);
+  if (activation->constructed && reason && run_hook && type.vtable->on_deactivate) {
     try {
       type.vtable->on_deactivate(activation->actor(), *reason);
     } catch (...) {

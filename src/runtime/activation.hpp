@@ -23,9 +23,11 @@ class Activation {
   static Activation* create(const ActorType& type, std::uint32_t capability, std::string id,
                             std::uint64_t serial, std::uint32_t key_hash);
   // Destroys the actor object (if constructed) and frees the allocation. With a reason, the
-  // actor's on_deactivate hook runs first (no reason: it crashed, no hook).
+  // actor's on_deactivate hook runs first (no reason: it crashed, no hook) unless the caller
+  // ran it already (`run_hook` false). Both are counted in host_metrics.
   static void destroy(Activation* activation,
-                      std::optional<DeactivateReason> reason = std::nullopt) noexcept;
+                      std::optional<DeactivateReason> reason = std::nullopt,
+                      bool run_hook = true) noexcept;
 
   void* actor() noexcept { return reinterpret_cast<char*>(this) + actor_offset(*type); }
 

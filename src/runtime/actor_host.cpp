@@ -57,6 +57,25 @@ void fail_all(Message* list, const Error& error) {
 }
 
 bool persistent(const ActorType& type) { return type.options.persistence != Persistence::none; }
+
+// A call's or cast's outcome, counted once where it is decided: when its handler's result is
+// released (after the commit, for after_each_message types), when it is skipped because its
+// caller gave up, or when the host refuses it. Timer ticks, reminders and arrivals are not
+// calls.
+void count(const ActorType& type, std::uint32_t capability, MessageKind kind, const Error* error) {
+  if (kind == MessageKind::call) {
+    host_metrics::call(type, capability, error);
+  } else if (kind == MessageKind::cast) {
+    host_metrics::cast(type, capability, error);
+  }
+}
+void count(const ActorType& type, std::uint32_t capability, MessageKind kind,
+           const std::optional<Error>& error) {
+  count(type, capability, kind, error ? &*error : nullptr);
+}
+void count_refused(const Target& target, MessageKind kind, const Error& error) {
+  count(*target.type, target.capability, kind, &error);
+}
 bool saves_each_message(const ActorType& type) {
   return type.options.persistence == Persistence::after_each_message;
 }
@@ -285,6 +304,7 @@ Result<Reply> ActorHost::run_inline(Shard& shard, Activation& a, std::unique_loc
   Value* init = request.init_arg ? &*request.init_arg : nullptr;
   const std::uint64_t serial = a.serial;
   Outcome outcome = run(a, MessageKind::call, std::move(request.payload), init, chain);
+  count(*a.type, a.capability, MessageKind::call, outcome.error);
   release(a, outcome);
   return to_reply(std::move(outcome), serial);
 }
@@ -298,14 +318,21 @@ std::optional<Result<Reply>> ActorHost::call(const Target& target, Request& requ
   Activation* found = activation_for(shard, target, request.id, lock, error);
   if (!found) {
     if (!error) return std::nullopt;
+    count_refused(target, MessageKind::call, *error);
     return std::unexpected(std::move(*error));
   }
   Activation& a = *found;
   if (chain && chain->contains(options_.node_name, a.serial)) {
-    return std::unexpected(deadlock_error(a));
+    Error cycle = deadlock_error(a);
+    count_refused(target, MessageKind::call, cycle);
+    return std::unexpected(std::move(cycle));
   }
   if (may_inline && !a.busy && may_run_here(a)) return run_inline(shard, a, lock, request, chain);
-  if (a.queued() >= a.type->options.max_queue) return std::unexpected(mailbox_full(a));
+  if (a.queued() >= a.type->options.max_queue) {
+    Error full = mailbox_full(a);
+    count_refused(target, MessageKind::call, full);
+    return std::unexpected(std::move(full));
+  }
   RefPtr<CallState> state(new CallState(Clock::now() + request.timeout));
   auto* message = new Message{nullptr, MessageKind::call, std::move(request.payload),
                               std::move(request.init_arg), chain, state};
@@ -322,9 +349,14 @@ std::optional<Result<void>> ActorHost::cast(const Target& target, Request& reque
   Activation* a = activation_for(shard, target, request.id, lock, error);
   if (!a) {
     if (!error) return std::nullopt;
+    count_refused(target, MessageKind::cast, *error);
     return std::unexpected(std::move(*error));
   }
-  if (a->queued() >= a->type->options.max_queue) return std::unexpected(mailbox_full(*a));
+  if (a->queued() >= a->type->options.max_queue) {
+    Error full = mailbox_full(*a);
+    count_refused(target, MessageKind::cast, full);
+    return std::unexpected(std::move(full));
+  }
   auto* message = new Message{nullptr, MessageKind::cast, std::move(request.payload),
                               std::move(request.init_arg), nullptr, {}};
   const bool submit = enqueue(shard, *a, message);
@@ -390,13 +422,16 @@ bool ActorHost::async_call(const Target& target, Request& request, const ChainPt
   if (!found) {
     if (!error) return false;
     lock.unlock();
+    count_refused(target, MessageKind::call, *error);
     done(std::unexpected(std::move(*error)));
     return true;
   }
   Activation& a = *found;
   if (chain && chain->contains(options_.node_name, a.serial)) {
+    Error cycle = deadlock_error(a);
     lock.unlock();
-    done(std::unexpected(deadlock_error(a)));
+    count_refused(target, MessageKind::call, cycle);
+    done(std::unexpected(std::move(cycle)));
     return true;
   }
   if (may_inline && !a.busy && may_run_here(a)) {
@@ -406,6 +441,7 @@ bool ActorHost::async_call(const Target& target, Request& request, const ChainPt
   if (a.queued() >= a.type->options.max_queue) {
     const Error full = mailbox_full(a);
     lock.unlock();
+    count_refused(target, MessageKind::call, full);
     done(std::unexpected(full));
     return true;
   }
@@ -498,6 +534,11 @@ ActorHost::Outcome ActorHost::run(Activation& a, MessageKind kind, Value&& paylo
     outcome.discard = true;
   }
   const Clock::time_point end = Clock::now();
+  if (kind == MessageKind::call) {
+    host_metrics::handler_time(
+        *a.type, a.capability,
+        static_cast<std::uint64_t>(std::chrono::nanoseconds(end - start).count()));
+  }
   const auto end_ms = static_cast<std::uint32_t>(
       std::chrono::duration_cast<std::chrono::milliseconds>(end - epoch_).count());
   // A tick is not activity: an actor whose only messages are its own timer's still idles out
@@ -629,17 +670,19 @@ void ActorHost::drain(Activation* a) {
     if (message->reply && (message->reply->completed() ||
                            Clock::now() >= message->reply->deadline())) {
       // The caller has given up: skip the work, as its reply would be dropped anyway.
-      message->reply->complete(
-          std::unexpected(Error{Errc::timeout, "no reply within the request's timeout"}));
+      const Error late{Errc::timeout, "no reply within the request's timeout"};
+      count(*a->type, a->capability, message->kind, &late);
+      message->reply->complete(std::unexpected(late));
       continue;
     }
     Value* init = message->init_arg ? &*message->init_arg : nullptr;
     const std::uint64_t serial = a->serial;
     Outcome outcome = run(*a, message->kind, std::move(message->payload), init, message->chain);
     if (message->kind == MessageKind::restore && outcome.error && options_.log) {
-      options_.log(LogLevel::warning, "an arriving " + a->type->module + " " + a->id +
-                                          " failed to restore its state: " +
-                                          outcome.error->message);
+      options_.log({LogLevel::warning, "arriving_actor_not_restored",
+                    "an arriving " + a->type->module + " " + a->id +
+                        " failed to restore its state: " + outcome.error->message,
+                    {{"module", a->type->module}, {"id", a->id}, {"reason", outcome.error->message}}});
     }
     if (saves_each_message(*a->type) && !outcome.error && message->kind != MessageKind::restore) {
       std::optional<std::string> state;
@@ -656,6 +699,7 @@ void ActorHost::drain(Activation* a) {
         return;  // the writer hands `a` back to the pool once the state is committed
       }
     }
+    count(*a->type, a->capability, message->kind, outcome.error);
     const bool discarded = outcome.discard;
     if (discarded) {
       lock.lock();
@@ -1107,6 +1151,7 @@ void ActorHost::begin_save(Activation& a, std::unique_ptr<Message> message, Outc
 // more than everything else a durable call does besides the commit).
 void ActorHost::release_saved(Activation& a) {
   std::unique_ptr<SavedMessage> saved(std::exchange(a.persisted().saving, nullptr));
+  count(*a.type, a.capability, saved->message->kind, nullptr);
   if (const RefPtr<CallState>& reply = saved->message->reply) {
     reply->complete(Reply{Pid{options_.node_name, saved->serial}, std::move(saved->value)});
   }
@@ -1128,6 +1173,8 @@ bool ActorHost::finish_save(Activation& a) {
   std::unique_ptr<SavedMessage> saved(std::exchange(a.persisted().saving, nullptr));
   const RefPtr<CallState>& reply = saved->message->reply;
   Shard& shard = shard_of(a);
+  count(*a.type, a.capability, saved->message->kind,
+        saved->result ? nullptr : &saved->result.error());
   if (!saved->result) {
     if (saved->result.error().code == Errc::fenced) {
       forget_claim(a.capability, static_cast<std::uint32_t>(a.serial & kShardMask),
@@ -1170,9 +1217,11 @@ void ActorHost::destroy(Activation* a, std::optional<DeactivateReason> reason, b
   } catch (...) {
     have_state = false;
     if (options_.log) {
-      options_.log(LogLevel::warning, "snapshot() of " + type.module + " " + a->id +
-                                          " threw; its state was not saved: " +
-                                          describe(std::current_exception()));
+      const std::string why = describe(std::current_exception());
+      options_.log({LogLevel::warning, "snapshot_failed",
+                    "snapshot() of " + type.module + " " + a->id +
+                        " threw; its state was not saved: " + why,
+                    {{"module", type.module}, {"id", a->id}, {"reason", why}}});
     }
   }
   if (have_state) {
@@ -1188,7 +1237,7 @@ void ActorHost::destroy(Activation* a, std::optional<DeactivateReason> reason, b
     }
   }
   left(a);  // its save is queued (writer_->pending finds it)
-  Activation::destroy(a, std::nullopt);  // the hook already ran
+  Activation::destroy(a, reason, /*run_hook=*/false);  // the hook already ran
 }
 
 }  // namespace mesh::detail

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "core/call_state.hpp"
+#include "core/log_event.hpp"
 #include "core/shard_ref.hpp"
 #include "mesh/error.hpp"
 #include "mesh/node_options.hpp"
@@ -54,7 +55,7 @@ struct HostOptions {
   Node* node = nullptr;
   // Names of interned capability ids, for ActorContext::capability(). Outlives the host.
   const CapabilityIds* capabilities = nullptr;
-  std::function<void(LogLevel, const std::string&)> log;
+  Logger log;
   std::size_t max_activations = 0;  // NodeOptions::max_activations
   // NodeOptions::state_store: persistent types load from it and save through a StateWriter.
   std::shared_ptr<StateStore> store;
@@ -169,6 +170,8 @@ class ActorHost {
   void stop();
 
   std::size_t activation_count() const;
+  // The writer of persistent actors' state; null without a store.
+  const StateWriter* writer() const { return writer_.get(); }
   // The serial of the actor's activation here if it has one now (it may end or start right
   // after: an answer for operators, never for routing). Any thread.
   std::optional<std::uint64_t> find(const Target& target, std::string_view id) const;

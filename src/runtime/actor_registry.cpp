@@ -51,4 +51,12 @@ const ActorType* ActorRegistry::find(std::string_view module) const {
   return it == index.end() ? nullptr : it->second;
 }
 
+std::vector<const ActorType*> ActorRegistry::all() const {
+  std::lock_guard lock(mutex_);
+  std::vector<const ActorType*> out;
+  out.reserve(types_.size());
+  for (const auto& type : types_) out.push_back(type.get());
+  return out;
+}
+
 }  // namespace mesh::detail

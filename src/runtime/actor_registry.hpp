@@ -6,6 +6,7 @@
 #include <mutex>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/snapshot_cell.hpp"
 #include "core/string_map.hpp"
@@ -21,10 +22,12 @@ class ActorRegistry {
   // Throws std::invalid_argument for an empty name, std::logic_error for a taken one.
   const ActorType& add(std::string module, const ActorVTable& vtable, ActorOptions options);
   const ActorType* find(std::string_view module) const;
+  // Every type, in the order added.
+  std::vector<const ActorType*> all() const;
 
  private:
   using Index = StringMap<const ActorType*>;
-  std::mutex mutex_;
+  mutable std::mutex mutex_;
   std::deque<std::unique_ptr<ActorType>> types_;  // guarded by mutex_
   SnapshotCell<Index> index_;
 };

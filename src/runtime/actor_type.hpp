@@ -6,6 +6,7 @@
 #include <string>
 
 #include "mesh/actor.hpp"
+#include "runtime/host_metrics.hpp"
 
 namespace mesh::detail {
 
@@ -22,6 +23,8 @@ struct ActorType {
   mutable std::atomic<bool> inline_allowed{false};
   mutable std::atomic<std::uint32_t> fast_runs{0};  // adaptive: fast runs since the last slow one
   mutable std::atomic<std::int64_t> slow_until_ms{0};  // adaptive: no inline runs before
+  // Names the type's counts in host_metrics (process-wide, never reused).
+  std::uint64_t metrics_id = host_metrics::new_type_id();
 };
 
 }  // namespace mesh::detail

@@ -36,8 +36,7 @@ auto guarded(F&& f) -> decltype(f()) {
 
 }  // namespace
 
-StateWriter::StateWriter(std::shared_ptr<StateStore> store,
-                         std::function<void(LogLevel, const std::string&)> log)
+StateWriter::StateWriter(std::shared_ptr<StateStore> store, Logger log)
     : store_(std::move(store)), log_(std::move(log)) {
   for (Lane& lane : lanes_) lane.thread = std::thread([this, &lane] { run(lane); });
 }
@@ -135,6 +134,7 @@ void StateWriter::commit(std::deque<Item>& batch) {
   auto save_run = [&] {
     if (writes.empty()) return;
     auto saved = guarded([&] { return store_->save(writes); });
+    commits_.fetch_add(1, std::memory_order_relaxed);
     for (std::size_t i = 0; i < owners.size(); ++i) {
       if (!saved) {
         outcomes.emplace_back(owners[i], std::unexpected(saved.error()));
@@ -157,9 +157,23 @@ void StateWriter::commit(std::deque<Item>& batch) {
     }
     save_run();
     auto erased = guarded([&] { return store_->erase(item.write.key, item.write.fence); });
+    commits_.fetch_add(1, std::memory_order_relaxed);
     outcomes.emplace_back(&item, std::move(erased));
   }
   save_run();
+  std::uint64_t saved = 0, fenced = 0, failed = 0;
+  for (const auto& [item, result] : outcomes) {
+    if (result) {
+      ++saved;
+    } else if (result.error().code == Errc::fenced) {
+      ++fenced;
+    } else {
+      ++failed;
+    }
+  }
+  saved_.fetch_add(saved, std::memory_order_relaxed);
+  fenced_.fetch_add(fenced, std::memory_order_relaxed);
+  failed_.fetch_add(failed, std::memory_order_relaxed);
   {
     std::lock_guard lock(mutex_);
     for (auto& [item, result] : outcomes) {
@@ -170,12 +184,21 @@ void StateWriter::commit(std::deque<Item>& batch) {
   }
   for (auto& [item, result] : outcomes) {
     if (!result && item->visible && log_) {
-      log_(LogLevel::warning, "the state of " + item->write.key.module + " " +
-                                  item->write.key.id + " was not saved: " +
-                                  to_string(result.error()));
+      log_({LogLevel::warning, "state_not_saved",
+            "the state of " + item->write.key.module + " " + item->write.key.id +
+                " was not saved: " + to_string(result.error()),
+            {{"module", item->write.key.module},
+             {"id", item->write.key.id},
+             {"error", std::string(to_string(result.error().code))},
+             {"reason", result.error().message}}});
     }
     if (item->done) item->done(std::move(result));
   }
+}
+
+StateWriter::Figures StateWriter::figures() const {
+  return Figures{commits_.load(std::memory_order_relaxed), saved_.load(std::memory_order_relaxed),
+                 fenced_.load(std::memory_order_relaxed), failed_.load(std::memory_order_relaxed)};
 }
 
 }  // namespace mesh::detail

@@ -1,6 +1,7 @@
 // StateWriter: the one thread that commits a node's state writes, many actors per transaction.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -13,6 +14,7 @@
 #include <thread>
 #include <unordered_map>
 
+#include "core/log_event.hpp"
 #include "mesh/node_options.hpp"
 #include "mesh/state_store.hpp"
 
@@ -34,7 +36,7 @@ class StateWriter {
   using Done = std::function<void(Result<void>)>;
 
   StateWriter(std::shared_ptr<StateStore> store,
-              std::function<void(LogLevel, const std::string&)> log);
+              Logger log);
   ~StateWriter();  // stops: see stop()
   StateWriter(const StateWriter&) = delete;
   StateWriter& operator=(const StateWriter&) = delete;
@@ -51,6 +53,14 @@ class StateWriter {
   void stop();
 
   StateStore& store() { return *store_; }
+  // What the writer has done so far (metrics). Any thread.
+  struct Figures {
+    std::uint64_t commits = 0;  // store transactions (one per batch of saves, one per erase)
+    std::uint64_t saved = 0;    // writes committed
+    std::uint64_t fenced = 0;   // writes refused: a newer claim on their shard
+    std::uint64_t failed = 0;   // writes that failed with the store (store_unavailable)
+  };
+  Figures figures() const;
 
  private:
   struct Item {
@@ -75,7 +85,7 @@ class StateWriter {
   static std::string pending_key(const StateKey& key);
 
   std::shared_ptr<StateStore> store_;
-  std::function<void(LogLevel, const std::string&)> log_;
+  Logger log_;
   mutable std::mutex mutex_;
   // Visible writes not yet committed: key -> (sequence of the newest, its state).
   std::unordered_map<std::string, std::pair<std::uint64_t, std::optional<std::string>>>
@@ -83,6 +93,8 @@ class StateWriter {
   std::uint64_t sequence_ = 0; // guarded by mutex_
   bool stopping_ = false;      // guarded by mutex_
   Lane lanes_[kLanes];
+  // Written by the lanes' threads once per commit, not per write.
+  std::atomic<std::uint64_t> commits_{0}, saved_{0}, fenced_{0}, failed_{0};
 };
 
 }  // namespace mesh::detail

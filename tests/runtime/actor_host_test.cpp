@@ -49,9 +49,9 @@ class ActorHostTest : public ::testing::Test {
  protected:
   ActorHostTest()
       : host(HostOptions{"here", 16, 2, 2, 1000us, nullptr, &capabilities,
-                         [this](LogLevel, const std::string& line) {
+                         [this](LogEvent&& event) {
                            std::lock_guard lock(log_mutex);
-                           log.push_back(line);
+                           log.push_back(std::move(event.message));
                          }}) {
     capabilities.intern("test");
     host.set_owner_check([this](std::uint32_t, std::uint32_t shard) {
