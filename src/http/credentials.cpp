@@ -24,7 +24,8 @@ bool has_cookie(std::string_view header, std::string_view name, std::string_view
   while (!header.empty()) {
     const std::size_t semicolon = header.find(';');
     const std::string_view pair = trim(header.substr(0, semicolon));
-    header = semicolon == std::string_view::npos ? std::string_view{} : header.substr(semicolon + 1);
+    header =
+        semicolon == std::string_view::npos ? std::string_view{} : header.substr(semicolon + 1);
     const std::size_t equals = pair.find('=');
     if (equals == std::string_view::npos || trim(pair.substr(0, equals)) != name) continue;
     found |= same_secret(trim(pair.substr(equals + 1)), expected);

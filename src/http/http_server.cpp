@@ -373,9 +373,8 @@ void HttpServer::accept_next() {
     if (!ec) {
       socket.set_option(tcp::no_delay(true), ec);
       const std::size_t open = open_connections_->fetch_add(1, std::memory_order_relaxed);
-      auto connection =
-          std::make_shared<Connection>(std::move(socket), options_, credentials_, router_,
-                                       open_connections_);
+      auto connection = std::make_shared<Connection>(std::move(socket), options_, credentials_,
+                                                     router_, open_connections_);
       const bool refuse = open >= options_.max_connections;
       asio::post(connection->executor(),
                  [connection, refuse] { refuse ? connection->refuse() : connection->start(); });

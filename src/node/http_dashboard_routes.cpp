@@ -43,8 +43,8 @@ HttpResponse login_page(int status, std::string_view message) {
   std::string page(embedded::dashboard_login_html());
   static constexpr std::string_view kMark = "<!--message-->";
   if (const std::size_t at = page.find(kMark); at != std::string::npos && !message.empty()) {
-    page.replace(at, kMark.size(), "<p class=\"refused\" role=\"alert\">" + std::string(message) +
-                                       "</p>");
+    page.replace(at, kMark.size(),
+                 "<p class=\"refused\" role=\"alert\">" + std::string(message) + "</p>");
   }
   HttpResponse response = html_page(status, std::move(page));
   if (status == 401) response.headers.emplace_back("WWW-Authenticate", "Bearer");

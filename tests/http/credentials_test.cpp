@@ -54,7 +54,7 @@ TEST(CredentialsTest, SessionCookieIsAcceptedAmongOtherCookies) {
   const std::string session(kSession);
   for (const std::string& cookie : std::vector<std::string>{
            "mesh_session=" + session, "a=1; mesh_session=" + session + "; b=2",
-        "  mesh_session = " + session + " ", "mesh_session=stale; mesh_session=" + session}) {
+           "  mesh_session = " + session + " ", "mesh_session=stale; mesh_session=" + session}) {
     EXPECT_TRUE(credentials.accepts(with_headers({{"cookie", cookie}}))) << cookie;
   }
   // A second Cookie header counts too (HTTP/1.1 clients may split them).
@@ -67,9 +67,9 @@ TEST(CredentialsTest, WrongOrMisnamedCookieIsRefused) {
   const std::string session(kSession);
   for (const std::string& cookie : std::vector<std::string>{
            "mesh_session=wrong", "mesh_session=" + session.substr(1),
-        "mesh_session=" + session + "0", "mesh_session=" + session_value("other"),
-        "other_session=" + session, "mesh_session", "mesh_session=s3cret", "mesh_session=",
-        ""}) {
+           "mesh_session=" + session + "0", "mesh_session=" + session_value("other"),
+           "other_session=" + session, "mesh_session", "mesh_session=s3cret",
+           "mesh_session=", ""}) {
     EXPECT_FALSE(credentials.accepts(with_headers({{"cookie", cookie}}))) << cookie;
   }
   // The cookie is no Authorization header, and the token is no cookie.

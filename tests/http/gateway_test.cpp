@@ -373,8 +373,7 @@ bool is_login_form(const HttpResult& result) {
 }
 
 bool is_dashboard(const HttpResult& result) {
-  return result.status == 200 &&
-         result.headers.at("content-type") == "text/html; charset=utf-8" &&
+  return result.status == 200 && result.headers.at("content-type") == "text/html; charset=utf-8" &&
          result.body.find(R"(id="shard-grid")") != std::string::npos;
 }
 
@@ -398,8 +397,9 @@ TEST_F(AuthTest, LoginWithTheTokenSetsTheSessionCookieAndSendsToTheDashboard) {
   const std::string cookie = "Cookie: " + std::string(kSessionCookie) + "\r\n";
   EXPECT_TRUE(is_dashboard(client.request("GET", "/", "", cookie)));
   EXPECT_EQ(client.request("GET", "/v1/nodes", "", cookie).status, 200);
-  EXPECT_EQ(client.request("GET", "/v1/nodes", "", "Cookie: theme=dark; " +
-                                                       std::string(kSessionCookie) + "\r\n")
+  EXPECT_EQ(client
+                .request("GET", "/v1/nodes", "",
+                         "Cookie: theme=dark; " + std::string(kSessionCookie) + "\r\n")
                 .status,
             200);
   const HttpResult call = client.request("POST", "/v1/actors/game/GameActor/a/call",
@@ -423,7 +423,7 @@ TEST_F(AuthTest, WrongTokenAtLoginIs401WithTheFormAgain) {
 TEST_F(AuthTest, WrongCookieIsRefusedLikeAWrongToken) {
   for (const std::string& cookie : std::vector<std::string>{
            "Cookie: mesh_session=0123\r\n", "Cookie: mesh_session=s3cret\r\n",
-        "Cookie: other=" + std::string(kSessionCookie).substr(13) + "\r\n"}) {
+           "Cookie: other=" + std::string(kSessionCookie).substr(13) + "\r\n"}) {
     const HttpResult refused = client.request("GET", "/v1/nodes", "", cookie);
     EXPECT_EQ(refused.status, 401) << cookie;
     EXPECT_EQ(refused.json()["error"], "unauthorized");
@@ -449,7 +449,8 @@ TEST_F(AuthTest, TokenInTheUrlLogsNothingIn) {
 }
 
 TEST_F(AuthTest, LogoutExpiresTheCookieWithOrWithoutIt) {
-  for (const std::string& cookie : {std::string(), "Cookie: " + std::string(kSessionCookie) + "\r\n"}) {
+  for (const std::string& cookie :
+       {std::string(), "Cookie: " + std::string(kSessionCookie) + "\r\n"}) {
     const HttpResult result = client.request("POST", "/logout", "", cookie);
     EXPECT_EQ(result.status, 303);
     EXPECT_EQ(result.headers.at("location"), "/");
