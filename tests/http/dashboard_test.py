@@ -29,10 +29,10 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import with_cluster  # noqa: E402  (start_node, wait_for_members, stop)
 
 TOKEN = "dashboard-test-token"
-BROWSER_WITHIN = 20.0     # Chromium up and its page target listed
+BROWSER_WITHIN = 30.0     # Chromium up and its page target listed
 PROTOCOL_WITHIN = 10.0    # one DevTools command answered
-PAGE_WITHIN = 15.0        # a page condition holds (login form, grid drawn, DOM = API)
-LEAVE_WITHIN = 20.0       # the page shows a stopped node gone
+PAGE_WITHIN = 30.0        # a page condition holds (login form, grid drawn, DOM = API)
+LEAVE_WITHIN = 30.0       # the page shows a stopped node gone
 VIEWPORT = (1280, 800)
 
 
