@@ -155,7 +155,9 @@ class DevTools:
             except Failure as e:
                 last = str(e)
             time.sleep(0.1)
-        raise Failure(f"{what}: not within {within} s (last: {str(last)[:300]})")
+        why = getattr(accept, "why", None)  # an acceptor may say what it found wrong
+        raise Failure(f"{what}: not within {within} s "
+                      f"({why[0] if why else 'last: ' + str(last)[:300]})")
 
     def screenshot(self, path):
         data = self.command("Page.captureScreenshot", format="png")["data"]
@@ -241,27 +243,37 @@ def matches_api(url, names):
     exactly `names`, each cell has its owner's colour (one colour per owner, as the legend)."""
 
     def accept(page):
-        if not isinstance(page, dict) or page["capability"] != "game" or page["status"] != "ok":
-            return False
+        accept.why[0] = check(page)
+        return accept.why[0] is None
+
+    def check(page):
+        if not isinstance(page, dict):
+            return f"no page: {page}"
+        if page["capability"] != "game" or page["status"] != "ok":
+            return f"grid of {page['capability']!r}, status {page['status']!r}"
         try:
             api = get_json(url, "/v1/shards/game")
-        except OSError:  # a node leaving may briefly fail a request; the wait is bounded
-            return False
-        expected = [api["nodes"][i] for i in api["owners"]]
+        except OSError as e:  # a node leaving may briefly fail a request; the wait is bounded
+            return f"GET /v1/shards/game: {e}"
         if page["rows"] != names or sorted(api["nodes"]) != sorted(names):
-            return False
+            return f"rows {page['rows']}, owners {api['nodes']}, expected {names}"
         if [c[0] for c in page["cells"]] != list(range(api["shard_count"])):
-            return False
-        if [c[1] for c in page["cells"]] != expected:
-            return False
+            return f"{len(page['cells'])} cells for {api['shard_count']} shards"
+        expected = [api["nodes"][i] for i in api["owners"]]
+        wrong = [i for i, c in enumerate(page["cells"]) if c[1] != expected[i]]
+        if wrong:
+            i = wrong[0]
+            return f"{len(wrong)} cells disagree, e.g. shard {i}: {page['cells'][i][1]} != {expected[i]}"
         colour_of = {}
-        for _, owner, colour in page["cells"]:
+        for shard, owner, colour in page["cells"]:
             if not colour or colour_of.setdefault(owner, colour) != colour:
-                return False
+                return f"shard {shard} of {owner} has colour {colour!r}"
         if len(set(colour_of.values())) != len(colour_of):
-            return False
-        return all(name in text for name, text in zip(names, page["rowText"]))
+            return f"two owners share a colour: {colour_of}"
+        missing = [n for n, text in zip(names, page["rowText"]) if n not in text]
+        return f"rows without their name: {missing}" if missing else None
 
+    accept.why = [None]
     return accept
 
 
