@@ -8,17 +8,15 @@
 //
 // Exit codes: 0 ok, 1 the node answered an error, 2 usage, 3 no answer, 4 unauthorized.
 #include <CLI/CLI.hpp>
-
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <iostream>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "meshctl_http.hpp"
 
@@ -81,7 +79,8 @@ std::string cell(const Json& value) {
   if (value.is_object()) {
     if (value.empty()) return "-";
     std::string out;
-    for (const auto& [key, item] : value.items()) out += (out.empty() ? "" : ",") + key + "=" + cell(item);
+    for (const auto& [key, item] : value.items())
+      out += (out.empty() ? "" : ",") + key + "=" + cell(item);
     return out;
   }
   return value.dump();
@@ -156,9 +155,9 @@ int shards(const Context& context, const std::string& capability, bool all) {
   for (const Json& node : nodes) {
     const std::size_t count = counts.value(node.get<std::string>(), std::size_t{0});
     char share[16];
-    std::snprintf(share, sizeof share, "%.1f%%",
-                  shard_count ? 100.0 * static_cast<double>(count) / static_cast<double>(shard_count)
-                              : 0.0);
+    std::snprintf(
+        share, sizeof share, "%.1f%%",
+        shard_count ? 100.0 * static_cast<double>(count) / static_cast<double>(shard_count) : 0.0);
     rows.push_back({node.get<std::string>(), std::to_string(count), share});
   }
   print_table(rows);
@@ -215,7 +214,8 @@ int cast(const Context& context, const std::string& capability, const std::strin
          const std::string& id, const std::string& payload) {
   const std::optional<Json> body = message_body(payload, "", std::nullopt);
   if (!body) return kUsage;
-  const Outcome out = ask(context, "POST", actor_path(capability, module, id) + "/cast", body->dump());
+  const Outcome out =
+      ask(context, "POST", actor_path(capability, module, id) + "/cast", body->dump());
   if (out.exit != kOk || context.json) return out.exit;
   std::cout << "routed\n";
   return kOk;
@@ -224,9 +224,8 @@ int cast(const Context& context, const std::string& capability, const std::strin
 // One node's status as "key value" rows: its identity first, then every figure by name (so
 // figures a newer node adds are shown too).
 void print_status(const Json& status) {
-  static const std::vector<std::string> kFirst{"name",         "listen",       "http",
-                                               "view_epoch",   "members",      "capabilities",
-                                               "owned_shards"};
+  static const std::vector<std::string> kFirst{
+      "name", "listen", "http", "view_epoch", "members", "capabilities", "owned_shards"};
   std::vector<std::vector<std::string>> rows;
   for (const std::string& key : kFirst) {
     if (status.contains(key)) rows.push_back({key, cell(status[key])});
@@ -252,13 +251,13 @@ int status(const Context& context, bool cluster) {
     std::vector<std::string> row{cell(node.value("name", Json())),
                                  cell(node.value("capabilities", Json()))};
     if (const auto s = node.find("status"); s != node.end()) {
-      row.insert(row.end(), {cell(s->value("view_epoch", Json())),
-                             cell(s->value("activations", Json())),
-                             cell(s->value("owned_shards", Json())),
-                             cell(s->value("handoffs_in_progress", Json())), "ok"});
+      row.insert(row.end(),
+                 {cell(s->value("view_epoch", Json())), cell(s->value("activations", Json())),
+                  cell(s->value("owned_shards", Json())),
+                  cell(s->value("handoffs_in_progress", Json())), "ok"});
     } else {
-      row.insert(row.end(), {"-", "-", "-", "-",
-                             node.value("error", "") + ": " + node.value("message", "")});
+      row.insert(row.end(),
+                 {"-", "-", "-", "-", node.value("error", "") + ": " + node.value("message", "")});
     }
     rows.push_back(std::move(row));
   }
@@ -299,7 +298,8 @@ int main(int argc, char** argv) {
   CLI::App* shards_cmd = app.add_subcommand("shards", "who owns the shards of a capability");
   shards_cmd->add_option("capability", capability, "the capability")->required();
   shards_cmd->add_flag("--all", all, "list every shard and its owner");
-  CLI::App* where_cmd = app.add_subcommand("where", "where an actor lives and whether it is active");
+  CLI::App* where_cmd =
+      app.add_subcommand("where", "where an actor lives and whether it is active");
   CLI::App* call_cmd = app.add_subcommand("call", "call an actor and print its reply");
   CLI::App* cast_cmd = app.add_subcommand("cast", "send an actor a message without a reply");
   for (CLI::App* command : {where_cmd, call_cmd, cast_cmd}) {

@@ -71,8 +71,8 @@ std::expected<int, std::string> connect_to(const HttpTarget& target) {
   const auto until = Clock::now() + target.connect_timeout;
   std::string why = "no address";
   for (addrinfo* a = found; a; a = a->ai_next) {
-    const int fd = ::socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
-                            a->ai_protocol);
+    const int fd =
+        ::socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a->ai_protocol);
     if (fd < 0) continue;
     if (::connect(fd, a->ai_addr, a->ai_addrlen) != 0 && errno != EINPROGRESS) {
       why = std::strerror(errno);
@@ -164,8 +164,8 @@ std::expected<HttpAnswer, std::string> http_request(const HttpTarget& target,
                         "\r\nConnection: close\r\nAccept: application/json\r\n";
   if (!target.token.empty()) request += "Authorization: Bearer " + target.token + "\r\n";
   if (!body.empty() || method == "POST") {
-    request += "Content-Type: application/json\r\nContent-Length: " +
-               std::to_string(body.size()) + "\r\n";
+    request +=
+        "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
   }
   request += "\r\n" + body;
   for (std::size_t sent = 0; sent < request.size();) {
@@ -175,7 +175,8 @@ std::expected<HttpAnswer, std::string> http_request(const HttpTarget& target,
     const ssize_t n =
         ::send(socket.fd(), request.data() + sent, request.size() - sent, MSG_NOSIGNAL);
     if (n < 0 && (errno == EAGAIN || errno == EINTR)) continue;
-    if (n <= 0) return std::unexpected("cannot send to " + target.address + ": " + std::strerror(errno));
+    if (n <= 0)
+      return std::unexpected("cannot send to " + target.address + ": " + std::strerror(errno));
     sent += static_cast<std::size_t>(n);
   }
 
@@ -188,7 +189,8 @@ std::expected<HttpAnswer, std::string> http_request(const HttpTarget& target,
     char chunk[65536];
     const ssize_t n = ::recv(socket.fd(), chunk, sizeof chunk, 0);
     if (n < 0 && (errno == EAGAIN || errno == EINTR)) continue;
-    if (n < 0) return std::unexpected("cannot read from " + target.address + ": " + std::strerror(errno));
+    if (n < 0)
+      return std::unexpected("cannot read from " + target.address + ": " + std::strerror(errno));
     data.append(chunk, static_cast<std::size_t>(n));
     if (auto answer = parse(data, n == 0)) return *answer;
   }

@@ -52,15 +52,15 @@ void NodeCore::async_status(const std::string& peer, std::chrono::milliseconds t
   query.capability = std::string(kStatusModule);
   query.payload = nullptr;
   query.timeout = timeout;
-  cluster_->async_call(peer, std::move(query), nullptr, 0,
-                       [done = std::move(done)](Result<Reply> reply) {
-                         if (!reply) return done(std::unexpected(std::move(reply.error())));
-                         if (!reply->value.is_object()) {
-                           return done(std::unexpected(Error{
-                               Errc::invalid_request, "the peer's status is not a JSON object"}));
-                         }
-                         done(std::move(reply->value));
-                       });
+  cluster_->async_call(
+      peer, std::move(query), nullptr, 0, [done = std::move(done)](Result<Reply> reply) {
+        if (!reply) return done(std::unexpected(std::move(reply.error())));
+        if (!reply->value.is_object()) {
+          return done(std::unexpected(
+              Error{Errc::invalid_request, "the peer's status is not a JSON object"}));
+        }
+        done(std::move(reply->value));
+      });
 }
 
 void NodeCore::serve_status(CallState::Callback done) {

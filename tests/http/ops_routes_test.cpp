@@ -37,11 +37,23 @@ std::set<std::string> keys(const Value& object) {
   return out;
 }
 
-const std::set<std::string> kStatusKeys{
-    "name",          "listen",          "http",           "view_epoch",         "members",
-    "capabilities",  "owned_shards",    "activations",    "handoffs_in_progress",
-    "reconciler_runs", "reconciler_stopped", "handshakes_refused", "discovery_dropped", "timers",
-    "reminders_held", "reminders_due",  "reminders_fired"};
+const std::set<std::string> kStatusKeys{"name",
+                                        "listen",
+                                        "http",
+                                        "view_epoch",
+                                        "members",
+                                        "capabilities",
+                                        "owned_shards",
+                                        "activations",
+                                        "handoffs_in_progress",
+                                        "reconciler_runs",
+                                        "reconciler_stopped",
+                                        "handshakes_refused",
+                                        "discovery_dropped",
+                                        "timers",
+                                        "reminders_held",
+                                        "reminders_due",
+                                        "reminders_fired"};
 
 class OpsRoutesTest : public ::testing::Test {
  protected:
@@ -165,9 +177,11 @@ TEST(OpsAuthTest, EveryOpsRouteNeedsTheToken) {
   auto node = start(http_node("s3cret"));
   HttpClient client(node->http_address());
   const std::string header = "Authorization: Bearer s3cret\r\n";
-  const std::vector<std::pair<std::string, std::string>> routes{
-      {"GET", "/v1/status"},          {"GET", "/v1/cluster"},   {"GET", "/v1/shards/game"},
-      {"GET", "/v1/activations?limit=1"}, {"POST", "/v1/reconcile"}};
+  const std::vector<std::pair<std::string, std::string>> routes{{"GET", "/v1/status"},
+                                                                {"GET", "/v1/cluster"},
+                                                                {"GET", "/v1/shards/game"},
+                                                                {"GET", "/v1/activations?limit=1"},
+                                                                {"POST", "/v1/reconcile"}};
   const std::uint64_t runs = node->status().reconciler_runs;
   for (const auto& [method, path] : routes) {
     const HttpResult refused = client.request(method, path);
@@ -222,8 +236,10 @@ class OpsClusterTest : public ::testing::Test {
 TEST_F(OpsClusterTest, ClusterListsEveryMemberWithItsOwnStatus) {
   // An activation on each node, so that every status has a figure of its own.
   for (int i = 0; i < 60; ++i) {
-    ASSERT_TRUE(nodes[0]->call({.module = "GameActor", .id = "p" + std::to_string(i),
-                                .payload = {{"action", "get_stats"}}, .capability = "game"}));
+    ASSERT_TRUE(nodes[0]->call({.module = "GameActor",
+                                .id = "p" + std::to_string(i),
+                                .payload = {{"action", "get_stats"}},
+                                .capability = "game"}));
   }
   HttpClient client(nodes[0]->http_address());
   const HttpResult result = client.request("GET", "/v1/cluster");
@@ -237,8 +253,7 @@ TEST_F(OpsClusterTest, ClusterListsEveryMemberWithItsOwnStatus) {
     const Value& entry = cluster["nodes"][i];
     EXPECT_EQ(entry["name"], names[i]);
     EXPECT_FALSE(entry.contains("error")) << entry;
-    EXPECT_EQ(entry["capabilities"],
-              i == 1 ? Value({"chat", "game"}) : Value({"game"}));
+    EXPECT_EQ(entry["capabilities"], i == 1 ? Value({"chat", "game"}) : Value({"game"}));
     const Value& status = entry["status"];
     EXPECT_EQ(keys(status), kStatusKeys);
     EXPECT_EQ(status["name"], names[i]);

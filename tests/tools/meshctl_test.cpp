@@ -57,8 +57,9 @@ std::string slurp(const std::string& path) {
 
 // Runs meshctl with `args` and only the environment variables in `env` of its own
 // (MESH_NODE and MESH_HTTP_TOKEN are cleared otherwise); bounded by `within`.
-CtlRun meshctl(const std::vector<std::string>& args, const std::map<std::string, std::string>& env = {},
-            std::chrono::milliseconds within = 20s) {
+CtlRun meshctl(const std::vector<std::string>& args,
+               const std::map<std::string, std::string>& env = {},
+               std::chrono::milliseconds within = 20s) {
   char out_path[] = "/tmp/meshctl_out_XXXXXX";
   char err_path[] = "/tmp/meshctl_err_XXXXXX";
   const int out_fd = ::mkstemp(out_path);
@@ -177,10 +178,22 @@ class MeshctlTest : public ::testing::Test {
   static std::unique_ptr<NodeProcess> start(const std::string& name,
                                             const std::string& capabilities,
                                             std::vector<std::string> extra) {
-    std::vector<std::string> args{"--name", name, "--listen", "127.0.0.1:0", "--cookie", "c",
-                                  "--capabilities", capabilities, "--heartbeat-ms", "50",
-                                  "--failure-timeout-ms", "5000", "--http", "127.0.0.1:0",
-                                  "--http-token", kToken};
+    std::vector<std::string> args{"--name",
+                                  name,
+                                  "--listen",
+                                  "127.0.0.1:0",
+                                  "--cookie",
+                                  "c",
+                                  "--capabilities",
+                                  capabilities,
+                                  "--heartbeat-ms",
+                                  "50",
+                                  "--failure-timeout-ms",
+                                  "5000",
+                                  "--http",
+                                  "127.0.0.1:0",
+                                  "--http-token",
+                                  kToken};
     args.insert(args.end(), extra.begin(), extra.end());
     return std::make_unique<NodeProcess>(kNodeBinary, args);
   }
@@ -195,10 +208,9 @@ class MeshctlTest : public ::testing::Test {
 TEST_F(MeshctlTest, MembersAndCapabilities) {
   CtlRun run = ctl({"members"});
   ASSERT_EQ(run.exit, 0) << run.err;
-  EXPECT_EQ(run.rows(), (std::vector<std::vector<std::string>>{{"NAME", "CAPABILITIES"},
-                                                               {"n1", "game"},
-                                                               {"n2", "chat,game"},
-                                                               {"n3", "game"}}))
+  EXPECT_EQ(run.rows(),
+            (std::vector<std::vector<std::string>>{
+                {"NAME", "CAPABILITIES"}, {"n1", "game"}, {"n2", "chat,game"}, {"n3", "game"}}))
       << run.out;
   run = ctl({"members", "--json"});
   ASSERT_EQ(run.exit, 0) << run.err;
@@ -405,8 +417,9 @@ namespace mesh::test {
 namespace {
 
 std::string http_answer(const std::string& status_line, const std::string& body) {
-  return "HTTP/1.1 " + status_line + "\r\nContent-Type: application/json\r\nContent-Length: " +
-         std::to_string(body.size()) + "\r\n\r\n" + body;
+  return "HTTP/1.1 " + status_line +
+         "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
+         "\r\n\r\n" + body;
 }
 
 TEST(MeshctlAgainstABrokenNode, AnswersThatAreNoAnswerAre3AndOddOnes1) {
