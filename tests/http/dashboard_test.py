@@ -7,7 +7,8 @@ Starts nodes a, b, c with an HTTP token, opens node a's page in Chromium driven 
 protocol (a minimal WebSocket client below: standard library only), signs in through the form
 (a wrong token first), waits for the shard grid, and checks the DOM against the JSON routes:
 every node's row, every shard cell's owner as GET /v1/shards/game says. Then it stops node c by
-its PID and checks that the page shows c gone and its shards owned by a and b, and signs out.
+its PID and checks that the page shows c gone and its shards owned by a and b, starts node d
+and checks that the page shows it and its shards, and signs out.
 Screenshots go to OUTPUT_DIR (dashboard.png with the 3 nodes, dashboard-after.png once c left).
 Every wait is bounded; any failure exits non-zero with the node logs.
 """
@@ -32,7 +33,7 @@ TOKEN = "dashboard-test-token"
 BROWSER_WITHIN = 30.0     # Chromium up and its page target listed
 PROTOCOL_WITHIN = 10.0    # one DevTools command answered
 PAGE_WITHIN = 30.0        # a page condition holds (login form, grid drawn, DOM = API)
-LEAVE_WITHIN = 30.0       # the page shows a stopped node gone
+LEAVE_WITHIN = 30.0       # the page shows a stopped node gone, or a new one
 VIEWPORT = (1280, 800)
 
 
@@ -296,7 +297,8 @@ def run(binary, chromium, output_dir, processes, log):
         browser, ws_url = start_browser(chromium, profile)
         page = DevTools(ws_url)
         try:
-            check_page(page, urls, processes, output_dir)
+            check_page(page, urls, processes, output_dir,
+                       join=lambda name: join(binary, name, listen, processes, log))
         finally:
             page.close()
     finally:
@@ -305,7 +307,13 @@ def run(binary, chromium, output_dir, processes, log):
         shutil.rmtree(profile, ignore_errors=True)
 
 
-def check_page(page, urls, processes, output_dir):
+def join(binary, name, seed, processes, log):
+    process, _, url = with_cluster.start_node(binary, name, [seed], TOKEN, log)
+    processes.append(process)
+    return url
+
+
+def check_page(page, urls, processes, output_dir, join):
     url = urls["a"]
     # The whole page in the screenshots, whatever size the headless window's frame takes.
     page.command("Emulation.setDeviceMetricsOverride", width=VIEWPORT[0], height=VIEWPORT[1],
@@ -364,6 +372,13 @@ def check_page(page, urls, processes, output_dir):
     moved = sum(1 for b, a in zip(before["cells"], after["cells"]) if b[1] != a[1])
     print(f"after c left: {moved} shards moved, epoch {after['epochText']}")
     page.screenshot(os.path.join(output_dir, "dashboard-after.png"))
+
+    # Node d joins: its row comes and shards turn to it.
+    join("d")
+    joined = page.wait_for("the page with node d", READ_PAGE, matches_api(url, ["a", "b", "d"]),
+                           within=LEAVE_WITHIN)
+    print(f"after d joined: {sum(1 for c in joined['cells'] if c[1] == 'd')} shards are d's, "
+          f"epoch {joined['epochText']}")
 
     # Signing out drops the cookie: the next page is the login form again.
     page.evaluate("document.querySelector('form.signout').submit(); true")
