@@ -51,27 +51,23 @@ int http_status(Errc code) {
   return 500;
 }
 
-namespace {
+// Invalid UTF-8 in a reply (an actor may put any bytes in a string) becomes U+FFFD rather than
+// failing the whole answer.
+HttpResponse json_response(int status, const Value& body) {
+  HttpResponse response;
+  response.status = status;
+  response.body = body.dump(-1, ' ', false, Value::error_handler_t::replace);
+  return response;
+}
 
 HttpResponse error_response(const Error& error) {
   return HttpResponse::error(http_status(error.code), to_string(error.code), error.message);
 }
 
+namespace {
+
 HttpResponse invalid(std::string_view message) {
   return HttpResponse::error(400, "invalid_request", message);
-}
-
-// Invalid UTF-8 in a reply (an actor may put any bytes in a string) becomes U+FFFD rather than
-// failing the whole answer.
-std::string dump(const Value& value) {
-  return value.dump(-1, ' ', false, Value::error_handler_t::replace);
-}
-
-HttpResponse json_response(int status, const Value& body) {
-  HttpResponse response;
-  response.status = status;
-  response.body = dump(body);
-  return response;
 }
 
 std::string pid_text(const Pid& pid) { return pid.node + "." + std::to_string(pid.serial); }
@@ -172,6 +168,7 @@ HttpGateway::HttpGateway(NodeCore& core, const NodeOptions& options) : core_(cor
   add_actor_routes();
   add_cluster_routes();
   add_metrics_route();
+  add_ops_routes();
   server_ = std::make_unique<http::HttpServer>(std::move(server), router_);
 }
 

@@ -5,7 +5,9 @@
 #include <string>
 
 #include "http/router.hpp"
+#include "mesh/error.hpp"
 #include "mesh/node_options.hpp"
+#include "mesh/value.hpp"
 
 namespace mesh::detail {
 
@@ -16,6 +18,10 @@ class NodeCore;
 
 // The HTTP status an error code answers with (docs/http-api.md, "Errors").
 int http_status(Errc code);
+// The API's answers, shared by the route files: a JSON body (invalid UTF-8 in strings becomes
+// U+FFFD), and an error's {"error", "message"} with its status.
+http::HttpResponse json_response(int status, const Value& body);
+http::HttpResponse error_response(const Error& error);
 
 // Serves /v1/... for one node: calls and casts go through the node's own routing
 // (NodeCore::route_async_call / route_cast), so any node serves any actor. More routes (the
@@ -37,6 +43,7 @@ class HttpGateway {
   void add_actor_routes();
   void add_cluster_routes();
   void add_metrics_route();
+  void add_ops_routes();  // http_ops_routes.cpp
 
   NodeCore& core_;
   http::Router router_;

@@ -307,6 +307,16 @@ std::vector<ActivationInfo> NodeCore::activations() const {
   return out;
 }
 
+std::size_t NodeCore::activations(std::size_t limit, std::vector<ActivationInfo>& first) const {
+  std::size_t total = 0;
+  host_.for_each([&](const Activation& a, std::uint32_t shard) {
+    if (total++ >= limit) return;
+    first.push_back(ActivationInfo{a.type->module, a.id, capability_ids_.name(a.capability), shard,
+                                   Pid{options_.name, a.serial}});
+  });
+  return total;
+}
+
 std::vector<std::string> NodeCore::nodes_for(std::string_view capability) const {
   const CapabilityRoute* route = rebalancer_.table().find(capability);
   return route ? route->nodes : std::vector<std::string>{};

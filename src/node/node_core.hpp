@@ -22,6 +22,9 @@ namespace mesh::detail {
 // The module name of a locate query between nodes; register_actor refuses names starting
 // with '$', so no actor type can take it.
 inline constexpr std::string_view kLocateModule = "$where";
+// The module name of a status query between nodes (GET /v1/cluster): the node answers with its
+// status JSON (status_json.hpp).
+inline constexpr std::string_view kStatusModule = "$status";
 
 // Validates requests, resolves (capability, shard) to the owner through the current routing
 // table, and hands local work to the host and remote work to the cluster; serves and forwards
@@ -75,6 +78,15 @@ class NodeCore final : public ClusterHost {
   const std::string& name() const { return options_.name; }
   NodeStatus status() const;
   std::vector<ActivationInfo> activations() const;
+  // At most `limit` of them, without copying the rest (a node may hold millions); returns how
+  // many there are in all.
+  std::size_t activations(std::size_t limit, std::vector<ActivationInfo>& first) const;
+  // The routing table of the current view, kept alive for as long as the caller holds it.
+  std::shared_ptr<const RoutingTable> routing_table() const { return rebalancer_.table_snapshot(); }
+  // Asks node `peer` for its status JSON (a CALL to kStatusModule), bounded by `timeout`.
+  // `done` runs once, on any thread.
+  void async_status(const std::string& peer, std::chrono::milliseconds timeout,
+                    std::function<void(Result<Value>)> done);
   std::size_t reconcile() { return rebalancer_.reconcile(); }
   std::vector<std::string> members() const { return rebalancer_.members(); }  // sorted
   // This node's figures in the Prometheus text format 0.0.4 (node_metrics.cpp,
@@ -117,6 +129,8 @@ class NodeCore final : public ClusterHost {
                           Clock::time_point deadline, std::uint32_t attempt);
   // A peer's locate query (a CALL to kLocateModule), answered from this node's host alone.
   void serve_locate(Request&& request, const CallState::Callback& done);
+  // A peer's status query (a CALL to kStatusModule).
+  void serve_status(CallState::Callback done);
   void serve_cast_settled(Request&& request, std::uint32_t hops, const std::string* from,
                           std::uint32_t attempt);
   void register_reminder_ops();

@@ -24,6 +24,7 @@ std::chrono::milliseconds settle_delay(std::uint32_t hops) {
 void NodeCore::serve_call(Request&& request, ChainPtr chain, std::uint32_t hops,
                           const std::string& from, CallState::Callback done) {
   if (request.module == kLocateModule) return serve_locate(std::move(request), done);
+  if (request.module == kStatusModule) return serve_status(std::move(done));
   const auto deadline = Clock::now() + request.timeout;
   serve_call_settled(std::move(request), std::move(chain), hops, std::move(done), &from, deadline,
                      0);
