@@ -140,6 +140,22 @@ TEST(MetricsTest, CallsAndCastsAreCountedOnceEachByOutcome) {
   EXPECT_EQ(value(text, "mesh_owned_shards", {{"capability", "test"}}), 4096.0) << text;
 }
 
+TEST(MetricsTest, TheStatusCarriesTheTotalsOfTheMetrics) {
+  Node node(http_node());
+  register_all(node);
+  for (int i = 0; i < 12; ++i) ASSERT_TRUE(node.call(req("Counter", "k" + std::to_string(i % 3))));
+  for (int i = 0; i < 4; ++i) ASSERT_TRUE(node.cast(req("Recorder", "r")));
+  ASSERT_FALSE(node.call(req("Crasher", "c", {{"op", "crash"}})));
+  ASSERT_TRUE(node.call(req("Recorder", "r", {{"op", "log"}})));  // after the casts
+  HttpClient client(node.http_address());
+  const Value status = client.request("GET", "/v1/status").json();
+  EXPECT_EQ(status.value("calls_total", -1), 14) << status.dump();
+  EXPECT_EQ(status.value("casts_total", -1), 4) << status.dump();
+  const std::string text = scrape(node);
+  EXPECT_EQ(value(text, "mesh_calls_total"), 14.0) << text;
+  EXPECT_EQ(value(text, "mesh_casts_total"), 4.0) << text;
+}
+
 TEST(MetricsTest, DeactivationsAreCountedByReason) {
   NodeOptions options = http_node();
   Node node(options);

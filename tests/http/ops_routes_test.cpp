@@ -53,7 +53,9 @@ const std::set<std::string> kStatusKeys{"name",
                                         "timers",
                                         "reminders_held",
                                         "reminders_due",
-                                        "reminders_fired"};
+                                        "reminders_fired",
+                                        "calls_total",
+                                        "casts_total"};
 
 class OpsRoutesTest : public ::testing::Test {
  protected:
