@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "actors/game_actor.hpp"
+#include "http_member.hpp"
 #include "http_test_client.hpp"
 #include "support/test_actors.hpp"
 
@@ -227,19 +228,9 @@ TEST(MetricsTest, StoreWritesAreCounted) {
   EXPECT_EQ(value(text, "mesh_calls_total", of("GameActor", "ok")), 7.0) << text;
 }
 
-NodeOptions member(std::string name, std::vector<std::string> seeds = {}) {
-  NodeOptions options = http_node(std::move(name));
-  options.listen = "127.0.0.1:0";
-  options.seeds = std::move(seeds);
-  options.cookie = "secret";
-  options.heartbeat_interval = std::chrono::milliseconds(50);
-  options.failure_timeout = std::chrono::milliseconds(400);
-  return options;
-}
-
 TEST(MetricsTest, RemoteCallsAreCountedByTheNodeThatHandlesThem) {
-  Node a(member("a"));
-  Node b(member("b", {a.listen_address()}));
+  Node a(http_member("a"));
+  Node b(http_member("b", {a.listen_address()}));
   register_all(a);
   register_all(b);
   ASSERT_TRUE(eventually([&] {
@@ -272,9 +263,9 @@ TEST(MetricsTest, RemoteCallsAreCountedByTheNodeThatHandlesThem) {
 }
 
 TEST(MetricsTest, RefusedPeersAreCountedByReason) {
-  Node a(member("a"));
+  Node a(http_member("a"));
   register_all(a);
-  NodeOptions stranger = member("stranger", {a.listen_address()});
+  NodeOptions stranger = http_member("stranger", {a.listen_address()});
   stranger.cookie = "another secret";
   Node s(stranger);
   ASSERT_TRUE(eventually([&] {
