@@ -167,8 +167,8 @@ HttpGateway::HttpGateway(NodeCore& core, const NodeOptions& options) : core_(cor
   };
   add_actor_routes();
   add_cluster_routes();
-  add_ops_routes();
   add_metrics_route();
+  add_ops_routes();
   add_dashboard_routes(options);
   server_ = std::make_unique<http::HttpServer>(std::move(server), router_);
 }

@@ -42,8 +42,8 @@ class HttpGateway {
  private:
   void add_actor_routes();
   void add_cluster_routes();
-  void add_ops_routes();  // http_ops_routes.cpp
   void add_metrics_route();
+  void add_ops_routes();  // http_ops_routes.cpp
   void add_dashboard_routes(const NodeOptions& options);  // http_dashboard_routes.cpp
 
   NodeCore& core_;

@@ -37,6 +37,11 @@ Value status_json(const NodeCore& core) {
   out["reminders_held"] = status.reminders_held;
   out["reminders_due"] = status.reminders_due;
   out["reminders_fired"] = status.reminders_fired;
+  // What the dashboard turns into calls/s: the calls and casts decided here (mesh_calls_total
+  // and mesh_casts_total summed over their labels).
+  const NodeCore::Handled handled = core.handled();
+  out["calls_total"] = handled.calls;
+  out["casts_total"] = handled.casts;
   return out;
 }
 

@@ -65,13 +65,20 @@ Book& book() {
   return *instance;
 }
 
+// The last cells this thread counted in, so that a run of messages to one (type, capability)
+// costs a compare: constant-initialized, so reading them needs no guard.
+thread_local Key tl_last_key{~std::uint64_t{0}, ~std::uint32_t{0}};
+thread_local Cells* tl_last = nullptr;
+// Set once the thread's cells were folded into the book (thread exit): later counts are dropped.
+thread_local bool tl_gone = false;
+
+Cells spare;  // where counts go once a thread's own cells are gone
+
 struct ThreadCells {
   // The owner reads the map without the lock (only it changes the map) and inserts under it;
   // readers take it to walk the map.
   std::mutex mutex;
   std::map<Key, std::unique_ptr<Cells>> cells;
-  Key last_key{~std::uint64_t{0}, ~std::uint32_t{0}};
-  Cells* last = nullptr;
 
   ThreadCells() {
     Book& b = book();
@@ -79,6 +86,8 @@ struct ThreadCells {
     b.live.push_back(this);
   }
   ~ThreadCells() {
+    tl_gone = true;
+    tl_last = nullptr;
     Book& b = book();
     std::lock_guard lock(b.mutex);
     for (const auto& [key, c] : cells) c->add_to(b.retired[key]);
@@ -86,21 +95,28 @@ struct ThreadCells {
   }
 
   Cells& of(const Key& key) {
-    if (last && key == last_key) return *last;
     auto it = cells.find(key);
     if (it == cells.end()) {
       std::lock_guard lock(mutex);
       it = cells.emplace(key, std::make_unique<Cells>()).first;
     }
-    last_key = key;
-    last = it->second.get();
-    return *last;
+    return *it->second;
   }
 };
 
-Cells& cells_of(const ActorType& type, std::uint32_t capability) {
+[[gnu::noinline]] Cells& cells_of_slow(const Key& key) {
+  if (tl_gone) return spare;
   thread_local ThreadCells mine;
-  return mine.of(Key{type.metrics_id, capability});
+  Cells& cells = mine.of(key);
+  tl_last_key = key;
+  tl_last = &cells;
+  return cells;
+}
+
+inline Cells& cells_of(const ActorType& type, std::uint32_t capability) {
+  const Key key{type.metrics_id, capability};
+  if (tl_last != nullptr && key == tl_last_key) [[likely]] return *tl_last;
+  return cells_of_slow(key);
 }
 
 }  // namespace

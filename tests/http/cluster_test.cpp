@@ -11,29 +11,20 @@
 #include <vector>
 
 #include "actors/game_actor.hpp"
+#include "http_member.hpp"
 #include "http_test_client.hpp"
 #include "support/test_actors.hpp"
 
 namespace mesh::test {
 namespace {
 
-NodeOptions member(std::string name, std::vector<std::string> seeds = {}) {
-  return NodeOptions{.name = std::move(name),
-                     .listen = "127.0.0.1:0",
-                     .seeds = std::move(seeds),
-                     .cookie = "secret",
-                     .worker_threads = 2,
-                     .heartbeat_interval = 50ms,
-                     .failure_timeout = 400ms,
-                     .http_listen = "127.0.0.1:0"};
-}
 
 class HttpClusterTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    nodes.push_back(std::make_unique<Node>(member("a")));
-    nodes.push_back(std::make_unique<Node>(member("b", {nodes[0]->listen_address()})));
-    nodes.push_back(std::make_unique<Node>(member("c", {nodes[0]->listen_address()})));
+    nodes.push_back(std::make_unique<Node>(http_member("a")));
+    nodes.push_back(std::make_unique<Node>(http_member("b", {nodes[0]->listen_address()})));
+    nodes.push_back(std::make_unique<Node>(http_member("c", {nodes[0]->listen_address()})));
     for (auto& node : nodes) {
       node->register_actor<examples::GameActor>("GameActor");
       node->register_capabilities({"game"});

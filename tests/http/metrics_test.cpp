@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "actors/game_actor.hpp"
+#include "http_member.hpp"
 #include "http_test_client.hpp"
 #include "support/test_actors.hpp"
 
@@ -140,6 +141,22 @@ TEST(MetricsTest, CallsAndCastsAreCountedOnceEachByOutcome) {
   EXPECT_EQ(value(text, "mesh_owned_shards", {{"capability", "test"}}), 4096.0) << text;
 }
 
+TEST(MetricsTest, TheStatusCarriesTheTotalsOfTheMetrics) {
+  Node node(http_node());
+  register_all(node);
+  for (int i = 0; i < 12; ++i) ASSERT_TRUE(node.call(req("Counter", "k" + std::to_string(i % 3))));
+  for (int i = 0; i < 4; ++i) ASSERT_TRUE(node.cast(req("Recorder", "r")));
+  ASSERT_FALSE(node.call(req("Crasher", "c", {{"op", "crash"}})));
+  ASSERT_TRUE(node.call(req("Recorder", "r", {{"op", "log"}})));  // after the casts
+  HttpClient client(node.http_address());
+  const Value status = client.request("GET", "/v1/status").json();
+  EXPECT_EQ(status.value("calls_total", -1), 14) << status.dump();
+  EXPECT_EQ(status.value("casts_total", -1), 4) << status.dump();
+  const std::string text = scrape(node);
+  EXPECT_EQ(value(text, "mesh_calls_total"), 14.0) << text;
+  EXPECT_EQ(value(text, "mesh_casts_total"), 4.0) << text;
+}
+
 TEST(MetricsTest, DeactivationsAreCountedByReason) {
   NodeOptions options = http_node();
   Node node(options);
@@ -211,19 +228,9 @@ TEST(MetricsTest, StoreWritesAreCounted) {
   EXPECT_EQ(value(text, "mesh_calls_total", of("GameActor", "ok")), 7.0) << text;
 }
 
-NodeOptions member(std::string name, std::vector<std::string> seeds = {}) {
-  NodeOptions options = http_node(std::move(name));
-  options.listen = "127.0.0.1:0";
-  options.seeds = std::move(seeds);
-  options.cookie = "secret";
-  options.heartbeat_interval = std::chrono::milliseconds(50);
-  options.failure_timeout = std::chrono::milliseconds(400);
-  return options;
-}
-
 TEST(MetricsTest, RemoteCallsAreCountedByTheNodeThatHandlesThem) {
-  Node a(member("a"));
-  Node b(member("b", {a.listen_address()}));
+  Node a(http_member("a"));
+  Node b(http_member("b", {a.listen_address()}));
   register_all(a);
   register_all(b);
   ASSERT_TRUE(eventually([&] {
@@ -256,9 +263,9 @@ TEST(MetricsTest, RemoteCallsAreCountedByTheNodeThatHandlesThem) {
 }
 
 TEST(MetricsTest, RefusedPeersAreCountedByReason) {
-  Node a(member("a"));
+  Node a(http_member("a"));
   register_all(a);
-  NodeOptions stranger = member("stranger", {a.listen_address()});
+  NodeOptions stranger = http_member("stranger", {a.listen_address()});
   stranger.cookie = "another secret";
   Node s(stranger);
   ASSERT_TRUE(eventually([&] {

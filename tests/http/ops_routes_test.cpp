@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "actors/game_actor.hpp"
+#include "http_member.hpp"
 #include "http_test_client.hpp"
 #include "support/test_actors.hpp"
 
@@ -53,7 +54,9 @@ const std::set<std::string> kStatusKeys{"name",
                                         "timers",
                                         "reminders_held",
                                         "reminders_due",
-                                        "reminders_fired"};
+                                        "reminders_fired",
+                                        "calls_total",
+                                        "casts_total"};
 
 class OpsRoutesTest : public ::testing::Test {
  protected:
@@ -196,24 +199,13 @@ TEST(OpsAuthTest, EveryOpsRouteNeedsTheToken) {
   }
 }
 
-// Three in-process nodes, each with its own listener.
-NodeOptions member(std::string name, std::vector<std::string> seeds = {}) {
-  return NodeOptions{.name = std::move(name),
-                     .listen = "127.0.0.1:0",
-                     .seeds = std::move(seeds),
-                     .cookie = "secret",
-                     .worker_threads = 2,
-                     .heartbeat_interval = 50ms,
-                     .failure_timeout = 400ms,
-                     .http_listen = "127.0.0.1:0"};
-}
 
 class OpsClusterTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    nodes.push_back(std::make_unique<Node>(member("a")));
-    nodes.push_back(std::make_unique<Node>(member("b", {nodes[0]->listen_address()})));
-    nodes.push_back(std::make_unique<Node>(member("c", {nodes[0]->listen_address()})));
+    nodes.push_back(std::make_unique<Node>(http_member("a")));
+    nodes.push_back(std::make_unique<Node>(http_member("b", {nodes[0]->listen_address()})));
+    nodes.push_back(std::make_unique<Node>(http_member("c", {nodes[0]->listen_address()})));
     for (auto& node : nodes) {
       node->register_actor<examples::GameActor>("GameActor");
       node->register_capabilities({"game"});
