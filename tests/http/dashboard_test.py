@@ -22,6 +22,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -222,6 +223,29 @@ def call(url, actor_id):
         json.load(response)
 
 
+class Traffic:
+    """Calls to many actors through one node, in a thread, until stopped: every node handles
+    some (each owns some of the actors), so each has calls/s to show."""
+
+    def __init__(self, url):
+        self.url, self.stopped, self.errors = url, threading.Event(), []
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        i = 0
+        while not self.stopped.wait(0.005):
+            try:
+                call(self.url, f"dash-traffic-{i % 300}")
+            except OSError as e:
+                self.errors.append(e)
+            i += 1
+
+    def stop(self):
+        self.stopped.set()
+        self.thread.join(timeout=10)
+
+
 # What the page shows, read through the DOM hooks its source documents.
 READ_PAGE = """(() => {
   const grid = document.getElementById('shard-grid');
@@ -313,6 +337,14 @@ def join(binary, name, seed, processes, log):
     return url
 
 
+def is_rate(text):
+    try:
+        float(text.replace(",", ""))
+        return True
+    except ValueError:
+        return False
+
+
 def check_page(page, urls, processes, output_dir, join):
     url = urls["a"]
     # The whole page in the screenshots, whatever size the headless window's frame takes.
@@ -347,14 +379,21 @@ def check_page(page, urls, processes, output_dir, join):
     if len(before["cells"]) != 4096 or sorted(before["legend"]) != ["a", "b", "c"]:
         raise Failure(f"{len(before['cells'])} cells, legend {before['legend']}")
     print(f"grid: 4096 shards of game, owners as /v1/shards says; epoch {before['epochText']}")
-    # calls/s is the change of calls_total between polls, once the status reports it.
-    if "calls_total" in get_json(url, "/v1/status"):
-        for i in range(30):
-            call(url, f"dash-rate-{i}")
-        page.wait_for("a calls/s figure in every row",
-                      "[...document.querySelectorAll('tr[data-node]')].map(r => r.cells[5].textContent)",
-                      lambda rates: len(rates) == 3 and all(r.replace(".", "").isdigit() for r in rates))
-    page.screenshot(os.path.join(output_dir, "dashboard.png"))
+    # calls/s is the change of calls_total between two polls: with calls going on, every node
+    # shows some (when the status reports calls_total; older nodes leave it out).
+    traffic = Traffic(url)
+    try:
+        if "calls_total" in get_json(url, "/v1/status"):
+            rates = page.wait_for(
+                "calls/s above zero in every row",
+                "[...document.querySelectorAll('tr[data-node]')].map(r => r.cells[5].textContent)",
+                lambda rates: len(rates) == 3 and all(is_rate(r) and float(r.replace(",", "")) > 0 for r in rates))
+            print(f"calls/s: {rates}")
+        page.screenshot(os.path.join(output_dir, "dashboard.png"))
+    finally:
+        traffic.stop()
+    if traffic.errors:
+        raise Failure(f"{len(traffic.errors)} calls failed, e.g. {traffic.errors[0]}")
 
     # Node c leaves: its row goes and its shards turn to a's and b's.
     leaving = processes[2]
