@@ -12,6 +12,7 @@
 #include <fstream>
 #include <set>
 
+#include "node/node_core.hpp"
 #include "support/expect.hpp"
 #include "support/test_actors.hpp"
 
@@ -384,6 +385,11 @@ TEST(InProcessClusterTest, ARequestSentByAStaleViewIsForwardedAndTheSenderHearsT
     forwarded += r->pid.node == "b";
   }
   ASSERT_GT(forwarded, 0);
+  // /metrics counts them where they were passed on.
+  const std::string metrics = detail::NodeCore::of(a).metrics_text();
+  const std::size_t at = metrics.find("\nmesh_forwarded_total ");
+  ASSERT_NE(at, std::string::npos) << metrics;
+  EXPECT_EQ(std::stoi(metrics.substr(at + 22)), forwarded) << metrics;
   const auto took = std::chrono::steady_clock::now() - start;
   std::lock_guard lock(mutex);
   EXPECT_GE(shared, 1);

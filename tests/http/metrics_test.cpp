@@ -262,6 +262,27 @@ TEST(MetricsTest, RemoteCallsAreCountedByTheNodeThatHandlesThem) {
       << on_b;
 }
 
+TEST(MetricsTest, ActorsThatMoveAreCountedAsMoved) {
+  Node a(http_member("a"));
+  register_all(a);
+  for (int i = 0; i < 60; ++i) ASSERT_TRUE(a.call(req("Counter", "m" + std::to_string(i))));
+  Node b(http_member("b", {a.listen_address()}));
+  register_all(b);
+  // About half of them move to b; a's gauge follows its activations.
+  ASSERT_TRUE(eventually([&] {
+    const std::string text = scrape(a);
+    return value(text, "mesh_deactivations_total", {{"reason", "moved"}}).value_or(0) > 0 &&
+           value(text, "mesh_activations", {{"module", "Counter"}}) ==
+               static_cast<double>(a.status().activations);
+  }, 5000ms)) << scrape(a);
+  const std::string text = scrape(a);
+  const double moved = value(text, "mesh_deactivations_total", {{"reason", "moved"}}).value_or(0);
+  EXPECT_EQ(moved + value(text, "mesh_activations", {{"module", "Counter"}}).value_or(0), 60.0)
+      << text;
+  EXPECT_EQ(value(scrape(b), "mesh_activations_started_total", {{"module", "Counter"}}), moved)
+      << "each moved actor starts again on b";
+}
+
 TEST(MetricsTest, RefusedPeersAreCountedByReason) {
   Node a(http_member("a"));
   register_all(a);

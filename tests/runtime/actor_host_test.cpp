@@ -324,3 +324,54 @@ TEST_F(ActorHostTest, EvictionEndsIdleActorsOnThePoolNotOnTheCaller) {
 
 }  // namespace
 }  // namespace mesh::detail
+
+namespace mesh::detail {
+namespace {
+
+template <class F>
+bool eventually_true(F done) {
+  const auto until = std::chrono::steady_clock::now() + 5s;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > until) return false;
+    std::this_thread::sleep_for(1ms);
+  }
+  return true;
+}
+
+// host_metrics: every activation's start and end is counted once, by reason, on whichever
+// thread ran it.
+TEST_F(ActorHostTest, ActivationsAreCountedAsTheyStartAndEndByReason) {
+  ActorType counted{"Counted", &actor_vtable<Tally>, ActorOptions{}};
+  const auto ended = [&](DeactivateReason reason) {
+    const auto totals = host_metrics::totals({counted.metrics_id});
+    return totals.empty() ? 0 : totals.begin()->second.ended[static_cast<std::size_t>(reason)];
+  };
+  for (std::uint32_t shard = 0; shard < 6; ++shard) {
+    Request r{.module = "Counted", .id = "c" + std::to_string(shard), .payload = Value::object()};
+    auto reply = host.call(Target{&counted, 0, shard, 7}, r, nullptr);
+    ASSERT_TRUE(reply && *reply);
+  }
+  // Two shards' actors sit where this node does not own them (the reconciler's case).
+  const auto eviction =
+      host.evict([](std::uint32_t, std::uint32_t shard) -> std::optional<DeactivateReason> {
+        if (shard < 2) return DeactivateReason::evicted;
+        return std::nullopt;
+      });
+  EXPECT_EQ(eviction.ended, 2u);
+  ASSERT_TRUE(eventually_true([&] { return ended(DeactivateReason::evicted) == 2; }));
+  host.stop();
+  const auto totals = host_metrics::totals({counted.metrics_id});
+  ASSERT_EQ(totals.size(), 1u);
+  const TypeTotals& t = totals.begin()->second;
+  EXPECT_EQ(t.started, 6u);
+  EXPECT_EQ(t.ended[static_cast<std::size_t>(DeactivateReason::evicted)], 2u);
+  EXPECT_EQ(t.ended[static_cast<std::size_t>(DeactivateReason::shutdown)], 4u);
+  EXPECT_EQ(t.ended[kCrashed], 0u);
+  EXPECT_EQ(t.calls[0], 6u) << "six calls, all ok";
+  std::uint64_t timed = 0;
+  for (const std::uint64_t bucket : t.duration) timed += bucket;
+  EXPECT_EQ(timed, 6u) << "each call's handler time is in the histogram";
+}
+
+}  // namespace
+}  // namespace mesh::detail
