@@ -32,7 +32,7 @@ class LoadRunner {
         std::lock_guard lock(mutex_);
         ++calls_;
         if (reply) {
-          acked_[actor].push_back(reply->value.is_number_integer() ? reply->value.get<long>() : -1);
+          acked_[actor].add(reply->value.is_number_integer() ? reply->value.get<long>() : -1);
         } else {
           ++failed_[actor];
           failures_.push_back(mesh::to_string(reply.error()));
@@ -50,8 +50,8 @@ class LoadRunner {
     mesh::Value failed = mesh::Value::object();
     for (std::size_t i = 0; i < acked_.size(); ++i) {
       const std::string id = prefix + std::to_string(i);
-      acked[id] = acked_[i].size();
-      values[id] = acked_[i];
+      acked[id] = acked_[i].count;
+      values[id] = acked_[i].values();
       failed[id] = failed_[i];
     }
     return "load " + mesh::Value{{"calls", calls_}, {"failures", failures_}, {"acked", acked},
@@ -68,7 +68,30 @@ class LoadRunner {
   std::atomic<bool> stop_{false};
   long calls_ = 0;
   std::vector<std::string> failures_;
-  std::vector<std::vector<long>> acked_;  // per actor: the scores acknowledged, in order
+  // The scores one actor's calls acknowledged, in order. Kept as runs of consecutive values
+  // (an actor counting up gives one run), so that a long load does not make the node program
+  // grow by 8 bytes per call: the soak measures the node's memory, not its load generator's.
+  struct Acked {
+    std::vector<std::pair<long, long>> runs;  // [first, last]
+    long count = 0;
+    void add(long value) {
+      ++count;
+      if (!runs.empty() && runs.back().second != -1 && runs.back().second + 1 == value) {
+        runs.back().second = value;
+      } else {
+        runs.emplace_back(value, value);
+      }
+    }
+    std::vector<long> values() const {
+      std::vector<long> out;
+      out.reserve(static_cast<std::size_t>(count));
+      for (const auto& [first, last] : runs) {
+        for (long v = first; v <= last; ++v) out.push_back(v);
+      }
+      return out;
+    }
+  };
+  std::vector<Acked> acked_;  // per actor
   std::vector<long> failed_;              // per actor: calls that failed
   std::thread thread_;
 };
