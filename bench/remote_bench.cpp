@@ -1,11 +1,12 @@
-// Remote-call figures of docs/benchmarks.md: the loopback TCP floor, a blocking remote call,
-// and pipelined async_calls between two nodes: this process and a forked owner process, over
-// loopback TCP.
+// Remote-call figures of docs/benchmarks.md between two nodes, this process and a forked owner
+// process, over loopback TCP: a blocking remote call against a raw blocking TCP ping-pong (the
+// floor), 64 blocking callers, and pipelined async_calls against a raw TCP echo of 64-byte
+// messages with the same window (the wire's ceiling). All measured in the same run.
 //
 // With --tls both nodes use TLS 1.3 (certificates made by the openssl command in a temporary
 // directory, as the tests make them); the floor stays plaintext TCP.
 //
-//   remote_bench [--quick] [--tls]
+//   remote_bench [--quick] [--tls] [--only call|callers|pipelined]
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -87,12 +88,22 @@ Child start_child() {
     owner.register_capabilities({"game"});
     const std::string line = std::to_string(echo_port) + " " + owner.listen_address() + "\n";
     if (::write(report[1], line.data(), line.size()) < 0) std::_Exit(1);
-    const int fd = ::accept(listener, nullptr, nullptr);
-    const int one = 1;
-    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    char buffer[64];
-    while (read_full(fd, buffer, sizeof buffer)) ::send(fd, buffer, sizeof buffer, 0);
-    for (;;) ::pause();  // keep serving the node until the parent kills us
+    // Echo whatever arrives, one connection after the other: a 64-byte ping-pong is answered
+    // with one send per message, a pipelined window with one send per read.
+    std::vector<char> buffer(64 * 1024);
+    for (;;) {
+      const int fd = ::accept(listener, nullptr, nullptr);
+      const int one = 1;
+      ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+      for (ssize_t n; (n = ::recv(fd, buffer.data(), buffer.size(), 0)) > 0;) {
+        for (ssize_t sent = 0; sent < n;) {
+          const ssize_t w = ::send(fd, buffer.data() + sent, static_cast<std::size_t>(n - sent), 0);
+          if (w <= 0) break;
+          sent += w;
+        }
+      }
+      ::close(fd);
+    }
   }
   ::close(report[1]);
   char text[256] = {};
@@ -109,8 +120,7 @@ Child start_child() {
   return Child{pid, static_cast<unsigned short>(port), address};
 }
 
-// 64-byte blocking ping-pong with the child over 127.0.0.1: the floor for a remote call.
-Percentiles tcp_floor(unsigned short port, std::size_t rounds) {
+int connect_loopback(unsigned short port) {
   sockaddr_in address{};
   address.sin_family = AF_INET;
   address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -119,6 +129,12 @@ Percentiles tcp_floor(unsigned short port, std::size_t rounds) {
   ::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address);
   const int one = 1;
   ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  return fd;
+}
+
+// 64-byte blocking ping-pong with the child over 127.0.0.1: the floor for a remote call.
+Percentiles tcp_floor(unsigned short port, std::size_t rounds) {
+  const int fd = connect_loopback(port);
   std::vector<std::uint32_t> ns(rounds);
   char buffer[64] = {};
   for (std::size_t i = 0; i < rounds; ++i) {
@@ -131,6 +147,34 @@ Percentiles tcp_floor(unsigned short port, std::size_t rounds) {
   return percentiles(ns);
 }
 
+// The wire's ceiling for pipelining: 64-byte messages echoed by the child with up to `window`
+// in flight, refilled once half of them came back (as the pipelined calls below are), each
+// refill in one send. Returns messages per second.
+double tcp_echo_ceiling(unsigned short port, std::size_t messages, std::size_t window) {
+  const int fd = connect_loopback(port);
+  std::vector<char> out(window * 64, 'x'), in(64 * 1024);
+  std::size_t sent = 0, received_bytes = 0;
+  const auto start = Clock::now();
+  while (received_bytes < messages * 64) {
+    const std::size_t in_flight = sent - received_bytes / 64;
+    if (sent < messages && in_flight <= window / 2) {
+      const std::size_t batch = std::min(window - in_flight, messages - sent);
+      for (std::size_t off = 0; off < batch * 64;) {
+        const ssize_t n = ::send(fd, out.data() + off, batch * 64 - off, 0);
+        if (n <= 0) std::exit(1);
+        off += static_cast<std::size_t>(n);
+      }
+      sent += batch;
+    }
+    const ssize_t n = ::recv(fd, in.data(), in.size(), 0);
+    if (n <= 0) std::exit(1);
+    received_bytes += static_cast<std::size_t>(n);
+  }
+  const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  ::close(fd);
+  return messages / seconds;
+}
+
 mesh::NodeOptions options(std::string name, std::vector<std::string> seeds) {
   mesh::NodeOptions options{.name = std::move(name), .listen = "127.0.0.1:0",
                             .seeds = std::move(seeds), .cookie = "bench",
@@ -139,13 +183,99 @@ mesh::NodeOptions options(std::string name, std::vector<std::string> seeds) {
   return options;
 }
 
+// Phases: the floor and the blocking call (`call`), 64 blocking callers (`callers`), the
+// ceiling and pipelined calls (`pipelined`); --only PHASE runs one, for profiling.
+int run(const Child& child, mesh::Node& caller, const std::string& only) {
+  const bool all = only.empty();
+  constexpr std::size_t kActors = 1000;
+  for (std::size_t i = 0; i < kActors; ++i) (void)caller.call(bench::score_request(bench::actor_id(i)));
+
+  if (all || only == "call") {
+    const std::size_t rounds = quick ? 5'000 : 50'000;
+    const Percentiles floor = tcp_floor(child.echo_port, rounds);
+    std::printf("floor: raw 64-byte TCP ping-pong over loopback: p50 %.1f us, p99 %.1f us\n",
+                floor.p50, floor.p99);
+    std::vector<std::uint32_t> ns(rounds);
+    for (std::size_t i = 0; i < rounds; ++i) {
+      mesh::Request request = bench::score_request(bench::actor_id(i % kActors));
+      const auto t0 = Clock::now();
+      auto reply = caller.call(std::move(request));
+      ns[i] = static_cast<std::uint32_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0).count());
+      if (!reply) {
+        std::fprintf(stderr, "remote call failed: %s\n", mesh::to_string(reply.error()).c_str());
+        return 1;
+      }
+    }
+    const Percentiles remote = percentiles(ns);
+    std::printf("remote call, 1 blocking caller: p50 %.1f us (%.2fx floor), p99 %.1f us\n",
+                remote.p50, remote.p50 / floor.p50, remote.p99);
+  }
+
+  if (all || only == "callers") {
+    // 64 threads, each calling in a loop, for a fixed number of calls each.
+    constexpr std::size_t kCallers = 64;
+    const std::size_t per_caller = quick ? 500 : 5'000;
+    std::atomic<std::size_t> failed{0};
+    std::vector<std::thread> callers;
+    const auto begin = Clock::now();
+    for (std::size_t t = 0; t < kCallers; ++t) {
+      callers.emplace_back([&, t] {
+        for (std::size_t i = 0; i < per_caller; ++i) {
+          if (!caller.call(bench::score_request(bench::actor_id((t * 7919 + i) % kActors)))) {
+            failed.fetch_add(1, std::memory_order_relaxed);
+          }
+        }
+      });
+    }
+    for (auto& thread : callers) thread.join();
+    const double seconds = std::chrono::duration<double>(Clock::now() - begin).count();
+    std::printf("remote calls, %zu blocking callers: %.0f calls/s (%zu failed)\n", kCallers,
+                kCallers * per_caller / seconds, failed.load());
+    if (failed.load() != 0) return 1;
+  }
+
+  if (all || only == "pipelined") {
+    constexpr std::size_t kWindow = 1000;
+    const std::size_t calls = quick ? 100'000 : 1'000'000;
+    const double ceiling = tcp_echo_ceiling(child.echo_port, calls, kWindow);
+    std::printf("ceiling: raw TCP echo of 64-byte messages, %zu in flight: %.0f messages/s\n",
+                kWindow, ceiling);
+    std::atomic<std::size_t> in_flight{0}, done{0}, failed{0};
+    const auto start = Clock::now();
+    for (std::size_t i = 0; i < calls; ++i) {
+      // Sleep (not spin) while the window is full, and refill it once half of it has been
+      // answered: on 2 cores a client spinning, or woken for every reply, would take the CPU
+      // the nodes' threads need.
+      for (std::size_t now = in_flight.load(); now >= kWindow; now = in_flight.load()) in_flight.wait(now);
+      in_flight.fetch_add(1, std::memory_order_relaxed);
+      caller.async_call(bench::score_request(bench::actor_id(i % kActors)), [&](mesh::Result<mesh::Reply> r) {
+        if (!r) failed.fetch_add(1, std::memory_order_relaxed);
+        done.fetch_add(1, std::memory_order_relaxed);
+        if (in_flight.fetch_sub(1, std::memory_order_release) == kWindow / 2 + 1) in_flight.notify_one();
+      });
+    }
+    while (done.load() < calls) std::this_thread::sleep_for(std::chrono::microseconds(100));
+    const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+    std::printf("pipelined async_call, %zu in flight, two nodes: %.0f calls/s (%.2fx ceiling, %zu failed)\n",
+                kWindow, calls / seconds, calls / seconds / ceiling, failed.load());
+    if (failed.load() != 0) return 1;
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   bool tls = false;
+  std::string only;
   for (int i = 1; i < argc; ++i) {
     quick = quick || std::strcmp(argv[i], "--quick") == 0;
     tls = tls || std::strcmp(argv[i], "--tls") == 0;
+    if (std::strcmp(argv[i], "--only") == 0 && i + 1 < argc) only = argv[++i];
+  }
+  if (!only.empty() && only != "call" && only != "callers" && only != "pipelined") {
+    std::fprintf(stderr, "remote_bench: --only takes call, callers or pipelined\n");
+    return 2;
   }
   std::unique_ptr<mesh::test::TestCerts> tls_certs;
   if (tls) {
@@ -154,57 +284,18 @@ int main(int argc, char** argv) {
     for (const char* name : {"owner", "caller"}) tls_certs->make_node(name, "ca");
     certs = tls_certs.get();
   }
-  const std::size_t rounds = quick ? 5'000 : 50'000;
   std::printf("mesh remote-call benchmark (%u hardware threads)%s%s\n",
               std::thread::hardware_concurrency(), quick ? " [quick]" : "",
               tls ? " [TLS 1.3 between the nodes]" : "");
 
   const Child child = start_child();
-  const Percentiles floor = tcp_floor(child.echo_port, rounds);
-  std::printf("floor: raw 64-byte TCP ping-pong over loopback: p50 %.1f us, p99 %.1f us\n",
-              floor.p50, floor.p99);
-
-  mesh::Node caller(options("caller", {child.node_address}));
-  while (caller.nodes_for("game").size() != 1) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  constexpr std::size_t kActors = 1000;
-  for (std::size_t i = 0; i < kActors; ++i) (void)caller.call(bench::score_request(bench::actor_id(i)));
-
-  std::vector<std::uint32_t> ns(rounds);
-  for (std::size_t i = 0; i < rounds; ++i) {
-    mesh::Request request = bench::score_request(bench::actor_id(i % kActors));
-    const auto t0 = Clock::now();
-    auto reply = caller.call(std::move(request));
-    ns[i] = static_cast<std::uint32_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0).count());
-    if (!reply) {
-      std::fprintf(stderr, "remote call failed: %s\n", mesh::to_string(reply.error()).c_str());
-      return 1;
-    }
+  int rc = 0;
+  {
+    mesh::Node caller(options("caller", {child.node_address}));
+    while (caller.nodes_for("game").size() != 1) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    rc = run(child, caller, only);
   }
-  const Percentiles remote = percentiles(ns);
-  std::printf("remote call, 1 blocking caller: p50 %.1f us (%.2fx floor), p99 %.1f us\n",
-              remote.p50, remote.p50 / floor.p50, remote.p99);
-
-  constexpr std::size_t kWindow = 1000;
-  const std::size_t calls = quick ? 100'000 : 1'000'000;
-  std::atomic<std::size_t> in_flight{0}, done{0}, failed{0};
-  const auto start = Clock::now();
-  for (std::size_t i = 0; i < calls; ++i) {
-    // Sleep (not spin) while the window is full, and refill it once half of it has been
-    // answered: on 2 cores a client spinning, or woken for every reply, would take the CPU the
-    // nodes' threads need.
-    for (std::size_t now = in_flight.load(); now >= kWindow; now = in_flight.load()) in_flight.wait(now);
-    in_flight.fetch_add(1, std::memory_order_relaxed);
-    caller.async_call(bench::score_request(bench::actor_id(i % kActors)), [&](mesh::Result<mesh::Reply> r) {
-      if (!r) failed.fetch_add(1, std::memory_order_relaxed);
-      done.fetch_add(1, std::memory_order_relaxed);
-      if (in_flight.fetch_sub(1, std::memory_order_release) == kWindow / 2 + 1) in_flight.notify_one();
-    });
-  }
-  while (done.load() < calls) std::this_thread::sleep_for(std::chrono::microseconds(100));
-  const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
-  std::printf("pipelined async_call, %zu in flight, two nodes: %.0f calls/s (%zu failed)\n", kWindow,
-              calls / seconds, failed.load());
   ::kill(child.pid, SIGKILL);
   ::waitpid(child.pid, nullptr, 0);
-  return failed.load() == 0 ? 0 : 1;
+  return rc;
 }
