@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <thread>
 
 namespace mesh::detail {
 namespace {
@@ -46,13 +47,13 @@ Connection::~Connection() = default;
 void Connection::start() {
   if (self_.tls && !dialed_.empty()) {
     // The dialer speaks first: its ClientHello. HELLO waits in tls_pending_ for the session.
-    std::lock_guard lock(write_mutex_);
+    std::unique_lock lock(write_mutex_);
     tls_ = std::make_unique<TlsSession>(*self_.tls, false);
     if (!tls_->handshake(out_)) {
       asio::post(io_, [self = shared_from_this(), why = tls_->error()] { self->do_close(why); });
       return;
     }
-    write_locked();
+    write_locked(lock);
   }
   send(wire::encode_frame(wire::Type::hello,
                           Value{{"name", self_.name},
@@ -79,6 +80,24 @@ void Connection::read_more() {
 
 void Connection::on_bytes(std::size_t size) {
   if (closed()) return;
+  // While this thread delivers what arrived, requests and replies queued on the link (by the
+  // callers its replies wake, or by callbacks on this thread) wait in out_; they leave in one
+  // write when the delivery ends instead of one write each.
+  {
+    std::lock_guard lock(write_mutex_);
+    reading_ = true;
+  }
+  struct EndDelivery {
+    Connection& self;
+    ~EndDelivery() {
+      std::unique_lock lock(self.write_mutex_);
+      self.reading_ = false;
+      if (!self.out_.empty() && !self.flush_posted_ && !self.waiting_writable_ &&
+          !self.writing_ && !self.write_closed_) {
+        self.write_locked(lock);
+      }
+    }
+  } end_delivery{*this};
   last_received_.store(Clock::now().time_since_epoch().count(), std::memory_order_relaxed);
   bytes_received_.store(bytes_received_.load(std::memory_order_relaxed) + size,
                         std::memory_order_relaxed);
@@ -113,10 +132,10 @@ bool Connection::first_bytes(const char* data, std::size_t size) {
     const std::string reason =
         "this node requires TLS (NodeOptions::tls) and the peer spoke plaintext";
     {
-      std::lock_guard lock(write_mutex_);
-      if (!write_closed_ && out_.empty()) {
+      std::unique_lock lock(write_mutex_);
+      if (!write_closed_ && out_.empty() && !writing_) {
         wire::append_frame(out_, wire::Type::refuse, Value{{"code", "tls"}, {"reason", reason}});
-        write_locked();
+        write_locked(lock);
       }
     }
     do_close(reason);
@@ -134,7 +153,7 @@ bool Connection::on_tls_bytes(const char* data, std::size_t size) {
   std::string failure;
   plain_.clear();
   {
-    std::lock_guard lock(write_mutex_);
+    std::unique_lock lock(write_mutex_);
     if (write_closed_) return false;
     if (!tls_) tls_ = std::make_unique<TlsSession>(*self_.tls, true);
     tls_->feed(data, size);
@@ -147,7 +166,7 @@ bool Connection::on_tls_bytes(const char* data, std::size_t size) {
       }
     }
     if (ok && tls_->established()) ok = tls_->read(plain_, out_);
-    if (!out_.empty() && !flush_posted_ && !waiting_writable_) write_locked();
+    if (!out_.empty() && !flush_posted_ && !waiting_writable_ && !writing_) write_locked(lock);
     if (!ok) failure = tls_->error();
   }
   if (!failure.empty()) {
@@ -237,14 +256,14 @@ void Connection::refuse(std::string_view code, const std::string& reason) {
 }
 
 bool Connection::send(std::string_view frame, Urgency urgency) {
-  std::lock_guard lock(write_mutex_);
+  std::unique_lock lock(write_mutex_);
   if (write_closed_) return false;
-  send_locked(frame, urgency);
+  send_locked(lock, frame, urgency);
   return true;
 }
 
 Connection::Sent Connection::send_bounded(std::string_view frame, Urgency urgency) {
-  std::lock_guard lock(write_mutex_);
+  std::unique_lock lock(write_mutex_);
   if (write_closed_) return Sent::closed;
   // Once full, the link stays refused until half of the bound has drained: a small frame must
   // not slip into the last bytes of room and then wait behind a peer that reads nothing.
@@ -252,36 +271,37 @@ Connection::Sent Connection::send_bounded(std::string_view frame, Urgency urgenc
   if (congested_ && out_.size() > bound / 2) return Sent::full;
   congested_ = out_.size() + frame.size() > bound;
   if (congested_) return Sent::full;
-  send_locked(frame, urgency);
+  if (reading_ && urgency != Urgency::background) urgency = Urgency::after_delivery;
+  send_locked(lock, frame, urgency);
   return Sent::queued;
 }
 
-void Connection::send_locked(std::string_view frame, Urgency urgency) {
-  const bool idle = out_.empty() && !flush_posted_ && !waiting_writable_;
+void Connection::send_locked(std::unique_lock<std::mutex>& lock, std::string_view frame,
+                             Urgency urgency) {
+  // Not idle: a writer, a posted flush or the wait for a writable socket will take the frame.
+  const bool idle = out_.empty() && !flush_posted_ && !waiting_writable_ && !writing_;
   if (self_.tls) {
     append_out_locked(frame);
   } else {
     out_.append(frame);
   }
-  if (!idle || out_.empty()) return;
+  if (!idle || out_.empty() || urgency == Urgency::after_delivery) return;
   if (urgency == Urgency::batch && BatchFlush::active()) {
     // A pool worker: write when its batch ends, together with the replies that follow.
     flush_posted_ = true;
-    BatchFlush::defer(this, [self = shared_from_this()] {
-      std::lock_guard lock(self->write_mutex_);
-      self->flush_posted_ = false;
-      if (!self->waiting_writable_ && !self->write_closed_) self->write_locked();
-    });
+    BatchFlush::defer(this, [self = shared_from_this()] { self->flush_posted(); });
   } else if (urgency != Urgency::background) {
-    write_locked();
+    write_locked(lock);
   } else {
     flush_posted_ = true;
-    asio::post(io_, [self = shared_from_this()] {
-      std::lock_guard lock(self->write_mutex_);
-      self->flush_posted_ = false;
-      if (!self->waiting_writable_ && !self->write_closed_) self->write_locked();
-    });
+    asio::post(io_, [self = shared_from_this()] { self->flush_posted(); });
   }
+}
+
+void Connection::flush_posted() {
+  std::unique_lock lock(write_mutex_);
+  flush_posted_ = false;
+  if (!waiting_writable_ && !write_closed_ && !writing_) write_locked(lock);
 }
 
 // With TLS: encrypts into out_, or keeps the frame until the session is established.
@@ -298,40 +318,66 @@ void Connection::append_out_locked(std::string_view frame) {
 }
 
 // Writes what it can without blocking; the rest waits for the socket to become writable.
-void Connection::write_locked() {
-  std::size_t written = 0;
-  while (written < out_.size()) {
-    const ssize_t n = ::send(fd_, out_.data() + written, out_.size() - written,
-                             MSG_DONTWAIT | MSG_NOSIGNAL);
-    if (n > 0) {
-      written += static_cast<std::size_t>(n);
-    } else if (n < 0 && errno == EINTR) {
-      continue;
-    } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+// The socket write runs outside the lock, one writer at a time: senders that come meanwhile
+// append to out_ and return, and the writer takes all they appended in its next round, so many
+// callers' frames leave in one write and no sender waits for another's system call.
+void Connection::write_locked(std::unique_lock<std::mutex>& lock) {
+  writing_ = true;
+  while (!out_.empty() && !write_closed_) {
+    sending_.swap(out_);
+    lock.unlock();
+    std::size_t written = 0;
+    int error = 0;
+    bool again = false;
+    while (written < sending_.size()) {
+      const ssize_t n = ::send(fd_, sending_.data() + written, sending_.size() - written,
+                               MSG_DONTWAIT | MSG_NOSIGNAL);
+      if (n > 0) {
+        written += static_cast<std::size_t>(n);
+      } else if (n < 0 && errno == EINTR) {
+        continue;
+      } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        again = true;
+        break;
+      } else {
+        error = n < 0 ? errno : EPIPE;
+        break;
+      }
+    }
+    lock.lock();
+    bytes_sent_.store(bytes_sent_.load(std::memory_order_relaxed) + written,
+                      std::memory_order_relaxed);
+    if (written < sending_.size() && error == 0) {
+      // What the socket did not take goes back in front of what was appended meanwhile.
+      sending_.erase(0, written);
+      sending_.append(out_);
+      out_.swap(sending_);
+    }
+    sending_.clear();
+    if (error != 0) {
+      write_closed_ = true;
+      out_.clear();
+      asio::post(io_, [self = shared_from_this(), why = std::string(std::strerror(error))] {
+        self->do_close("write failed: " + why);
+      });
+      break;
+    }
+    if (again) {
       waiting_writable_ = true;
       asio::post(io_, [self = shared_from_this()] { self->arm_write_wait(); });
       break;
-    } else {
-      write_closed_ = true;
-      out_.clear();
-      asio::post(io_, [self = shared_from_this(), why = std::string(std::strerror(errno))] {
-        self->do_close("write failed: " + why);
-      });
-      return;
     }
   }
-  out_.erase(0, written);
-  bytes_sent_.store(bytes_sent_.load(std::memory_order_relaxed) + written,
-                    std::memory_order_relaxed);
+  writing_ = false;
 }
 
 void Connection::arm_write_wait() {
   if (!socket_) return;
   socket_->async_wait(asio::ip::tcp::socket::wait_write,
                      [self = shared_from_this()](const asio::error_code& ec) {
-                       std::lock_guard lock(self->write_mutex_);
+                       std::unique_lock lock(self->write_mutex_);
                        self->waiting_writable_ = false;
-                       if (!ec && !self->write_closed_) self->write_locked();
+                       if (!ec && !self->write_closed_ && !self->writing_) self->write_locked(lock);
                      });
 }
 
@@ -349,11 +395,18 @@ void Connection::close(std::string reason) {
 void Connection::do_close(const std::string& reason) {
   if (state_.exchange(State::closed) == State::closed) return;
   {
-    // Under write_mutex_: a sender on another thread may be inside ::send on fd_.
-    std::lock_guard lock(write_mutex_);
+    // A writer on another thread may be inside ::send on fd_, outside the lock: the socket is
+    // shut down at once (its send fails), but closed, which frees fd_ for reuse, only once the
+    // writer has left.
+    std::unique_lock lock(write_mutex_);
     write_closed_ = true;
     asio::error_code ignored;
     socket_->shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+    while (writing_) {
+      lock.unlock();
+      std::this_thread::yield();
+      lock.lock();
+    }
     socket_->close(ignored);
     socket_.reset();
   }

@@ -68,6 +68,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
     now,         // write on this thread if nothing is queued (a caller about to wait)
     batch,       // like now, but a pool worker holds it until its batch ends (replies)
     background,  // leave it to the IO thread, which writes everything queued at once
+    after_delivery,  // internal: the IO thread is delivering this link's frames and writes
+                     // what was queued when it is done (send_bounded picks it)
   };
   // Queues one encoded frame. Returns false once the connection is closed. For frames whose
   // number the protocol bounds (handshake, membership, heartbeats, handoffs).
@@ -123,8 +125,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool on_hello(const wire::Frame& frame);
   bool on_auth(const wire::Frame& frame);
   void refuse(std::string_view code, const std::string& reason);
-  void send_locked(std::string_view frame, Urgency urgency);  // caller holds write_mutex_
-  void write_locked();  // caller holds write_mutex_
+  // The caller holds write_mutex_ in `lock`; write_locked releases it while it writes.
+  void send_locked(std::unique_lock<std::mutex>& lock, std::string_view frame, Urgency urgency);
+  void write_locked(std::unique_lock<std::mutex>& lock);
+  void flush_posted();  // a deferred or posted flush: writes unless a writer already does
   void arm_write_wait();
   void do_close(const std::string& reason);
   void fail_calls(const std::string& reason);
@@ -158,6 +162,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   std::mutex write_mutex_;
   std::string out_;           // guarded by write_mutex_: bytes not yet written
+  std::string sending_;       // the writer's: the bytes it writes outside the lock
+  bool writing_ = false;      // guarded by write_mutex_: a thread writes sending_ to fd_
+  bool reading_ = false;      // guarded by write_mutex_: the IO thread delivers frames (on_bytes)
   bool flush_posted_ = false; // guarded by write_mutex_
   bool waiting_writable_ = false;  // guarded by write_mutex_
   bool write_closed_ = false; // guarded by write_mutex_

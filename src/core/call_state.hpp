@@ -1,13 +1,18 @@
 // CallState: where the outcome of one queued call meets the caller waiting for it.
 #pragma once
 
-#include <chrono>
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
-#include <condition_variable>
+#include <cerrno>
+#include <chrono>
+#include <climits>
 #include <cstdint>
+#include <ctime>
 #include <functional>
-#include <mutex>
 #include <optional>
 
 #include "mesh/error.hpp"
@@ -42,16 +47,25 @@ class CallState final : public RefCounted {
   // A remote reply usually comes within tens of microseconds, so one waiter at a time first
   // polls for a short while: that saves the thread wake-up, which costs as much again on the
   // 2-core VMs we measure on (docs/benchmarks.md).
+  // The waiter sleeps on a futex of its own word, not a mutex and condition variable: the
+  // completer makes one wake syscall only when the waiter really sleeps, and the woken waiter
+  // takes no lock the completer might still hold (docs/benchmarks.md, 64 blocking callers).
   Result<Reply> wait();
 
  private:
+  // word_: empty until the outcome is published; sleeping while the waiter is (or is about
+  // to be) in futex_wait and needs a wake.
+  static constexpr std::uint32_t kEmpty = 0, kSleeping = 1, kReady = 2;
+  // Sleeps while word_ == expected, until `until` (absolute, steady_clock = CLOCK_MONOTONIC)
+  // or forever when null. Returns false on timeout.
+  bool sleep_while(std::uint32_t expected, const Clock::time_point* until);
+  void publish();  // after outcome_ is written: marks it ready and wakes a sleeping waiter
+
   const Clock::time_point deadline_;
   std::atomic<bool> completed_{false};
+  std::atomic<std::uint32_t> word_{kEmpty};
   Callback callback_;
-  std::mutex mutex_;
-  std::condition_variable ready_cv_;
-  std::optional<Result<Reply>> outcome_;  // guarded by mutex_
-  std::atomic<bool> ready_{false};         // outcome_ is set
+  std::optional<Result<Reply>> outcome_;  // written once by the completer, before publish()
 };
 
 // Limits polling waiters to one per process: more would only take CPU from the threads that
@@ -80,13 +94,30 @@ inline bool CallState::complete(Result<Reply> outcome) {
     done(std::move(outcome));
     return true;
   }
-  {
-    std::lock_guard lock(mutex_);
-    outcome_ = std::move(outcome);
-    ready_.store(true, std::memory_order_release);
-  }
-  ready_cv_.notify_one();
+  outcome_ = std::move(outcome);
+  publish();
   return true;
+}
+
+inline void CallState::publish() {
+  if (word_.exchange(kReady, std::memory_order_acq_rel) == kSleeping) {
+    ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&word_), FUTEX_WAKE_PRIVATE, 1,
+              nullptr, nullptr, 0);
+  }
+}
+
+inline bool CallState::sleep_while(std::uint32_t expected, const Clock::time_point* until) {
+  timespec at{};
+  if (until) {
+    const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(until->time_since_epoch()).count();
+    at.tv_sec = static_cast<time_t>(ns / 1'000'000'000);
+    at.tv_nsec = static_cast<long>(ns % 1'000'000'000);
+  }
+  // FUTEX_WAIT_BITSET takes an absolute time on CLOCK_MONOTONIC, which steady_clock reads.
+  const long rc = ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&word_),
+                            FUTEX_WAIT_BITSET_PRIVATE, expected, until ? &at : nullptr, nullptr,
+                            FUTEX_BITSET_MATCH_ANY);
+  return !(rc != 0 && errno == ETIMEDOUT);
 }
 
 inline Result<Reply> CallState::wait() {
@@ -96,7 +127,7 @@ inline Result<Reply> CallState::wait() {
                              std::chrono::nanoseconds(kPollWhileTypicalBelow).count();
   if (worth_polling && polling_waiters().fetch_add(1, std::memory_order_relaxed) == 0) {
     const Clock::time_point until = std::min(start + kPollFor, deadline_);
-    for (int i = 0; !ready_.load(std::memory_order_acquire); ++i) {
+    for (int i = 0; word_.load(std::memory_order_acquire) != kReady; ++i) {
       if ((i & 63) == 63 && Clock::now() >= until) break;
       __builtin_ia32_pause();
     }
@@ -114,13 +145,21 @@ inline Result<Reply> CallState::wait() {
       average.store(old + (took - old) / 8, std::memory_order_relaxed);
     }
   } sample{start};
-  std::unique_lock lock(mutex_);
-  if (!ready_cv_.wait_until(lock, deadline_, [&] { return outcome_.has_value(); })) {
+  for (;;) {
+    std::uint32_t word = word_.load(std::memory_order_acquire);
+    if (word == kReady) break;
+    if (word == kEmpty &&
+        !word_.compare_exchange_strong(word, kSleeping, std::memory_order_acq_rel)) {
+      continue;  // published meanwhile
+    }
+    if (sleep_while(kSleeping, &deadline_) || Clock::now() < deadline_) continue;
+    if (word_.load(std::memory_order_acquire) == kReady) break;
     if (!completed_.exchange(true, std::memory_order_acq_rel)) {
       return std::unexpected(Error{Errc::timeout, "no reply within the request's timeout"});
     }
     // A completer won the race just now; its outcome is on the way.
-    ready_cv_.wait(lock, [&] { return outcome_.has_value(); });
+    while (word_.load(std::memory_order_acquire) != kReady) sleep_while(kSleeping, nullptr);
+    break;
   }
   return std::move(*outcome_);
 }
