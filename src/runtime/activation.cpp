@@ -1,13 +1,16 @@
 #include "runtime/activation.hpp"
 
 #include <algorithm>
+#include <cstring>
 #include <new>
 
 namespace mesh::detail {
 
-// Memory per idle actor is a figure we promise (docs/benchmarks.md): an 80-byte header plus a
-// one-byte actor is one 96-byte malloc chunk; one byte more in the header costs 16 per actor.
-static_assert(sizeof(Activation) <= 80, "the activation header grew past 80 bytes");
+// Memory per idle actor is a figure we promise (docs/benchmarks.md): a 48-byte header, a
+// one-byte actor and an id of up to 15 bytes are one 64-byte malloc chunk; every 16 bytes more
+// cost 16 per actor. The id used to be a std::string in the header (32 bytes, and a second
+// allocation past 15 characters).
+static_assert(sizeof(Activation) <= 48, "the activation header grew past 48 bytes");
 namespace {
 
 std::size_t alignment_of(const ActorType& type) noexcept {
@@ -26,13 +29,19 @@ std::size_t Activation::persisted_offset(const ActorType& type) noexcept {
   return (end + alignof(Persisted) - 1) / alignof(Persisted) * alignof(Persisted);
 }
 
-Activation* Activation::create(const ActorType& type, std::uint32_t capability, std::string id,
+std::size_t Activation::id_offset(const ActorType& type) noexcept {
+  return type.options.persistence != Persistence::none ? persisted_offset(type) + sizeof(Persisted)
+                                                       : actor_offset(type) + type.vtable->size;
+}
+
+Activation* Activation::create(const ActorType& type, std::uint32_t capability, std::string_view id,
                                std::uint64_t serial, std::uint32_t key_hash) {
   const bool persistent = type.options.persistence != Persistence::none;
-  const std::size_t size =
-      persistent ? persisted_offset(type) + sizeof(Persisted) : actor_offset(type) + type.vtable->size;
+  const std::size_t size = id_offset(type) + id.size();
   void* memory = ::operator new(size, std::align_val_t{alignment_of(type)});
-  auto* activation = ::new (memory) Activation(type, capability, std::move(id), serial, key_hash);
+  std::memcpy(static_cast<char*>(memory) + id_offset(type), id.data(), id.size());
+  auto* activation = ::new (memory)
+      Activation(type, capability, static_cast<std::uint32_t>(id.size()), serial, key_hash);
   if (persistent) ::new (&activation->persisted()) Persisted{};
   host_metrics::started(type, capability);
   return activation;
@@ -56,7 +65,7 @@ void Activation::destroy(Activation* activation, std::optional<DeactivateReason>
 }
 
 // The mailbox is a circular list reached through its tail (tail_->next is the head): one
-// pointer instead of two keeps room in the 80-byte header for the queue length.
+// pointer instead of two keeps room in the 48-byte header for the queue length.
 void Activation::push(Message* message) noexcept {
   if (tail_) {
     message->next = tail_->next;

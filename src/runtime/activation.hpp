@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "runtime/actor_type.hpp"
 #include "runtime/message.hpp"
@@ -13,14 +14,15 @@ namespace mesh::detail {
 
 struct SavedMessage;
 
-// The actor object lives in the same allocation, right after this header, so an idle actor
-// costs one allocation plus a table slot. Fields marked "shard" are guarded by the mutex of the
+// The actor object lives in the same allocation, right after this header, and the actor's id
+// after the actor (after Persisted for persistent types), so an idle actor costs one
+// allocation plus a table slot. Fields marked "shard" are guarded by the mutex of the
 // activation's shard; fields marked "runner" belong to the one thread that holds the activation
 // busy (claimed inline or draining it on the pool).
 class Activation {
  public:
   // Allocates an activation with room for the type's actor object (not yet constructed).
-  static Activation* create(const ActorType& type, std::uint32_t capability, std::string id,
+  static Activation* create(const ActorType& type, std::uint32_t capability, std::string_view id,
                             std::uint64_t serial, std::uint32_t key_hash);
   // Destroys the actor object (if constructed) and frees the allocation. With a reason, the
   // actor's on_deactivate hook runs first (no reason: it crashed, no hook) unless the caller
@@ -48,15 +50,19 @@ class Activation {
   bool has_messages() const noexcept { return tail_ != nullptr; }
   std::uint32_t queued() const noexcept { return queued_; }
 
+  // The actor's id; valid as long as the activation.
+  std::string_view id() const noexcept {
+    return {reinterpret_cast<const char*>(this) + id_offset(*type), id_size_};
+  }
+
   const ActorType* const type;
-  const std::string id;
   const std::uint64_t serial;
   const std::uint32_t key_hash;
   const std::uint32_t capability;
   std::uint32_t last_active_ms = 0;  // runner writes, then releases busy under the shard mutex
   bool busy = false;                 // shard: a thread runs or has scheduled this activation
   // shard: why it ends once its mailbox is empty (its shard moved away), or kNotEvicting. One
-  // byte, not a flag and a reason: the header stays at 80 bytes (see activation.cpp).
+  // byte, not a flag and a reason: the header stays at 48 bytes (see activation.cpp).
   static constexpr DeactivateReason kNotEvicting = static_cast<DeactivateReason>(0xff);
   DeactivateReason evict_reason = kNotEvicting;
   bool evicting() const noexcept { return evict_reason != kNotEvicting; }
@@ -64,14 +70,16 @@ class Activation {
   bool stop_requested = false;       // runner
 
  private:
-  Activation(const ActorType& t, std::uint32_t cap, std::string i, std::uint64_t s,
+  Activation(const ActorType& t, std::uint32_t cap, std::uint32_t id_size, std::uint64_t s,
              std::uint32_t h)
-      : type(&t), id(std::move(i)), serial(s), key_hash(h), capability(cap) {}
+      : type(&t), serial(s), key_hash(h), capability(cap), id_size_(id_size) {}
   static std::size_t actor_offset(const ActorType& type) noexcept;
   static std::size_t persisted_offset(const ActorType& type) noexcept;
+  static std::size_t id_offset(const ActorType& type) noexcept;
 
   Message* tail_ = nullptr;   // shard; circular: tail_->next is the head
   std::uint32_t queued_ = 0;  // shard: messages in the mailbox
+  const std::uint32_t id_size_;
 };
 
 }  // namespace mesh::detail

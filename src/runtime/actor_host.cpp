@@ -40,13 +40,13 @@ std::uint32_t key_hash(const Target& target) {
 Error shutting_down() { return Error{Errc::shutting_down, "the node is shutting down"}; }
 
 Error mailbox_full(const Activation& a) {
-  return Error{Errc::overloaded, "the mailbox of " + a.type->module + " " + a.id + " holds " +
+  return Error{Errc::overloaded, "the mailbox of " + a.type->module + " " + std::string(a.id()) + " holds " +
                                      std::to_string(a.queued()) + " messages (max_queue)"};
 }
 
 Error deadlock_error(const Activation& a) {
   return Error{Errc::deadlock,
-               "call cycle: " + a.type->module + " " + a.id + " is already waiting in this call chain"};
+               "call cycle: " + a.type->module + " " + std::string(a.id()) + " is already waiting in this call chain"};
 }
 
 void fail_all(Message* list, const Error& error) {
@@ -156,7 +156,7 @@ Activation* ActorHost::find_or_create(Shard& shard, const Target& target, std::s
       return nullptr;
     }
   }
-  Activation* a = Activation::create(*target.type, target.capability, std::move(id),
+  Activation* a = Activation::create(*target.type, target.capability, id,
                                      new_serial(shard, target.shard), hash);
   table_insert(shard, a);
   return a;
@@ -485,7 +485,7 @@ ActorHost::Outcome ActorHost::run(Activation& a, MessageKind kind, Value&& paylo
       // A timer's or reminder's init_arg is its id or name, not an argument for the actor.
       const bool no_init =
           (kind != MessageKind::call && kind != MessageKind::cast) || stored.has_value();
-      vtable.construct(a.actor(), a.id, no_init ? nullptr : init_arg);
+      vtable.construct(a.actor(), std::string(a.id()), no_init ? nullptr : init_arg);
       a.constructed = true;
     } catch (...) {
       outcome.error = Error{Errc::activation_failed, describe(std::current_exception())};
@@ -497,7 +497,7 @@ ActorHost::Outcome ActorHost::run(Activation& a, MessageKind kind, Value&& paylo
         vtable.restore(a.actor(), std::move(*stored));
       } catch (...) {
         outcome.error = Error{Errc::activation_failed,
-                              "restoring " + a.type->module + " " + a.id +
+                              "restoring " + a.type->module + " " + std::string(a.id()) +
                                   " from the state store failed: " +
                                   describe(std::current_exception())};
         outcome.discard = true;
@@ -584,11 +584,11 @@ void ActorHost::release(Activation& a, const Outcome& outcome) {
 void ActorHost::discard(Shard& shard, Activation& a, std::unique_lock<std::mutex>& lock,
                         std::optional<DeactivateReason> reason) {
   // One evicted while idle left the table at once (evict), so that new work meets a fresh one.
-  if (shard.table.find(a.key_hash, a.capability, a.type, a.id) == &a) table_erase(shard, &a);
+  if (shard.table.find(a.key_hash, a.capability, a.type, a.id()) == &a) table_erase(shard, &a);
   Message* queued = a.take_all();
   Activation* next = nullptr;
   if (queued && !shard.closed) {
-    next = Activation::create(*a.type, a.capability, a.id,
+    next = Activation::create(*a.type, a.capability, a.id(),
                               new_serial(shard, static_cast<std::uint32_t>(a.serial & kShardMask)),
                               a.key_hash);
     // An actor that was being evicted stays evicted: its successor handles the queue and
@@ -626,7 +626,7 @@ void ActorHost::end(Activation* a, std::optional<DeactivateReason> reason, bool 
   } else if (!moving || !moved_sink_) {
     Activation::destroy(a, reason);
   } else {
-    MovedActor moved{key.capability, key.shard, a->type->module, a->id, std::nullopt};
+    MovedActor moved{key.capability, key.shard, a->type->module, std::string(a->id()), std::nullopt};
     if (reason == DeactivateReason::moved && a->constructed && a->type->vtable->snapshot) {
       try {
         moved.state = a->type->vtable->snapshot(a->actor());
@@ -680,9 +680,9 @@ void ActorHost::drain(Activation* a) {
     Outcome outcome = run(*a, message->kind, std::move(message->payload), init, message->chain);
     if (message->kind == MessageKind::restore && outcome.error && options_.log) {
       options_.log({LogLevel::warning, "arriving_actor_not_restored",
-                    "an arriving " + a->type->module + " " + a->id +
+                    "an arriving " + a->type->module + " " + std::string(a->id()) +
                         " failed to restore its state: " + outcome.error->message,
-                    {{"module", a->type->module}, {"id", a->id}, {"reason", outcome.error->message}}});
+                    {{"module", a->type->module}, {"id", std::string(a->id())}, {"reason", outcome.error->message}}});
     }
     if (saves_each_message(*a->type) && !outcome.error && message->kind != MessageKind::restore) {
       std::optional<std::string> state;
@@ -690,7 +690,7 @@ void ActorHost::drain(Activation* a) {
         state = encode_state(a->type->vtable->snapshot(a->actor()));
       } catch (...) {
         outcome.error = Error{Errc::actor_crashed, "snapshot() of " + a->type->module + " " +
-                                                       a->id + " threw: " +
+                                                       std::string(a->id()) + " threw: " +
                                                        describe(std::current_exception())};
         outcome.discard = true;
       }
@@ -870,7 +870,7 @@ Result<TimerId> ActorHost::start_timer(Activation& a, std::chrono::milliseconds 
                                        std::optional<std::chrono::milliseconds> period,
                                        Value payload) {
   auto invalid = [&](std::string why) {
-    return std::unexpected(Error{Errc::invalid_request, a.type->module + " " + a.id +
+    return std::unexpected(Error{Errc::invalid_request, a.type->module + " " + std::string(a.id()) +
                                                             " cannot start this timer: " + why});
   };
   if (!a.type->vtable->handle_timer) {
@@ -886,7 +886,7 @@ Result<TimerId> ActorHost::start_timer(Activation& a, std::chrono::milliseconds 
   timer->shard = static_cast<std::uint32_t>(a.serial & kShardMask);
   timer->key_hash = a.key_hash;
   timer->serial = a.serial;
-  timer->actor_id = a.id;
+  timer->actor_id = a.id();
   timer->period = period ? Clock::duration(*period) : Clock::duration::zero();
   timer->payload = std::move(payload);
   timer->next = Clock::now() + due;
@@ -971,7 +971,7 @@ bool ActorHost::take_tick(const Activation& a, TimerId id) {
 // --- Persistence (docs/persistence.md) -------------------------------------------------------
 
 StateKey ActorHost::state_key(const Activation& a) const {
-  return StateKey{options_.capabilities->name(a.capability), a.type->module, a.id,
+  return StateKey{options_.capabilities->name(a.capability), a.type->module, std::string(a.id()),
                   static_cast<std::uint32_t>(a.serial & kShardMask)};
 }
 
@@ -1092,7 +1092,7 @@ Result<std::optional<Value>> ActorHost::load_state(Activation& a) {
     auto still_leaving = [&] {
       return std::any_of(shard.leaving.begin(), shard.leaving.end(), [&](const Activation* l) {
         return l->key_hash == a.key_hash && l->capability == a.capability && l->type == a.type &&
-               l->id == a.id;
+               l->id() == a.id();
       });
     };
     std::unique_lock lock(shard.mutex);
@@ -1123,7 +1123,7 @@ Result<std::optional<Value>> ActorHost::load_state(Activation& a) {
     return std::optional<Value>{Value::from_msgpack(*bytes)};
   } catch (const std::exception& e) {
     return std::unexpected(Error{Errc::activation_failed, "the stored state of " + a.type->module +
-                                                              " " + a.id +
+                                                              " " + std::string(a.id()) +
                                                               " is not valid MessagePack: " + e.what()});
   }
 }
@@ -1219,9 +1219,9 @@ void ActorHost::destroy(Activation* a, std::optional<DeactivateReason> reason, b
     if (options_.log) {
       const std::string why = describe(std::current_exception());
       options_.log({LogLevel::warning, "snapshot_failed",
-                    "snapshot() of " + type.module + " " + a->id +
+                    "snapshot() of " + type.module + " " + std::string(a->id()) +
                         " threw; its state was not saved: " + why,
-                    {{"module", type.module}, {"id", a->id}, {"reason", why}}});
+                    {{"module", type.module}, {"id", std::string(a->id())}, {"reason", why}}});
     }
   }
   if (have_state) {

@@ -42,6 +42,11 @@ const Pid& HandlerFrame::self() {
   return *self_;
 }
 
+const std::string& HandlerFrame::id() {
+  if (!id_) id_.emplace(activation.id());
+  return *id_;
+}
+
 }  // namespace mesh::detail
 
 // The parts of ActorContext that send messages (call, cast, async_call) belong to the node
@@ -50,7 +55,7 @@ namespace mesh {
 
 using detail::HandlerFrame;
 
-const std::string& ActorContext::id() const noexcept { return frame_.activation.id; }
+const std::string& ActorContext::id() const noexcept { return frame_.id(); }
 const std::string& ActorContext::module() const noexcept {
   return frame_.activation.type->module;
 }

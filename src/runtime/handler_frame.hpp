@@ -32,6 +32,9 @@ struct HandlerFrame {
   // of the message being handled. Built on first use, shared by later calls of the same run.
   const ChainPtr& chain_for_nested_call();
   const Pid& self();
+  // The activation's id as a std::string (ActorContext::id() returns one); made on first use,
+  // since the activation keeps its id as bytes after the actor, not as a std::string.
+  const std::string& id();
   ActorContext& context() noexcept { return context_; }
 
   const std::string& node_name;
@@ -46,6 +49,7 @@ struct HandlerFrame {
   std::uint32_t depth_;
   ChainPtr nested_chain_;
   std::optional<Pid> self_;
+  std::optional<std::string> id_;
   ActorContext context_;
 };
 
