@@ -1,7 +1,8 @@
 // Remote-call figures of docs/benchmarks.md between two nodes, this process and a forked owner
 // process, over loopback TCP: a blocking remote call against a raw blocking TCP ping-pong (the
 // floor), 64 blocking callers, and pipelined async_calls against a raw TCP echo of 64-byte
-// messages with the same window (the wire's ceiling). All measured in the same run.
+// messages with the same window (the wire's ceiling). All measured in the same run. The
+// throughput phases also print the CPU time both nodes used per call.
 //
 // With --tls both nodes use TLS 1.3 (certificates made by the openssl command in a temporary
 // directory, as the tests make them); the floor stays plaintext TCP.
@@ -175,6 +176,32 @@ double tcp_echo_ceiling(unsigned short port, std::size_t messages, std::size_t w
   return messages / seconds;
 }
 
+// CPU seconds (user + system) a process has used so far, from /proc: wall-clock figures on a
+// shared 2-core VM move by a factor of two from run to run, CPU time per call far less.
+double cpu_seconds(pid_t pid) {
+  std::FILE* file = std::fopen(("/proc/" + std::to_string(pid) + "/stat").c_str(), "r");
+  if (!file) return 0;
+  char text[1024] = {};
+  const std::size_t n = std::fread(text, 1, sizeof text - 1, file);
+  std::fclose(file);
+  text[n] = 0;
+  // Fields after the command name (which may hold spaces): state is field 3, utime 14, stime 15.
+  const char* p = std::strrchr(text, ')');
+  if (!p) return 0;
+  unsigned long utime = 0, stime = 0;
+  std::sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime, &stime);
+  return static_cast<double>(utime + stime) / static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
+
+// CPU time of both nodes (this process and the owner) per call over a phase.
+struct CpuMeter {
+  pid_t child;
+  double start = cpu_seconds(::getpid()) + cpu_seconds(child);
+  double per_call_us(std::size_t calls) const {
+    return (cpu_seconds(::getpid()) + cpu_seconds(child) - start) * 1e6 / static_cast<double>(calls);
+  }
+};
+
 mesh::NodeOptions options(std::string name, std::vector<std::string> seeds) {
   mesh::NodeOptions options{.name = std::move(name), .listen = "127.0.0.1:0",
                             .seeds = std::move(seeds), .cookie = "bench",
@@ -217,6 +244,7 @@ int run(const Child& child, mesh::Node& caller, const std::string& only) {
     const std::size_t per_caller = quick ? 500 : 5'000;
     std::atomic<std::size_t> failed{0};
     std::vector<std::thread> callers;
+    const CpuMeter cpu{child.pid};
     const auto begin = Clock::now();
     for (std::size_t t = 0; t < kCallers; ++t) {
       callers.emplace_back([&, t] {
@@ -229,8 +257,9 @@ int run(const Child& child, mesh::Node& caller, const std::string& only) {
     }
     for (auto& thread : callers) thread.join();
     const double seconds = std::chrono::duration<double>(Clock::now() - begin).count();
-    std::printf("remote calls, %zu blocking callers: %.0f calls/s (%zu failed)\n", kCallers,
-                kCallers * per_caller / seconds, failed.load());
+    std::printf("remote calls, %zu blocking callers: %.0f calls/s (%zu failed), %.1f us CPU per call\n",
+                kCallers, kCallers * per_caller / seconds, failed.load(),
+                cpu.per_call_us(kCallers * per_caller));
     if (failed.load() != 0) return 1;
   }
 
@@ -241,6 +270,7 @@ int run(const Child& child, mesh::Node& caller, const std::string& only) {
     std::printf("ceiling: raw TCP echo of 64-byte messages, %zu in flight: %.0f messages/s\n",
                 kWindow, ceiling);
     std::atomic<std::size_t> in_flight{0}, done{0}, failed{0};
+    const CpuMeter cpu{child.pid};
     const auto start = Clock::now();
     for (std::size_t i = 0; i < calls; ++i) {
       // Sleep (not spin) while the window is full, and refill it once half of it has been
@@ -256,8 +286,9 @@ int run(const Child& child, mesh::Node& caller, const std::string& only) {
     }
     while (done.load() < calls) std::this_thread::sleep_for(std::chrono::microseconds(100));
     const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
-    std::printf("pipelined async_call, %zu in flight, two nodes: %.0f calls/s (%.2fx ceiling, %zu failed)\n",
-                kWindow, calls / seconds, calls / seconds / ceiling, failed.load());
+    std::printf("pipelined async_call, %zu in flight, two nodes: %.0f calls/s (%.3fx ceiling, %zu failed), "
+                "%.1f us CPU per call\n",
+                kWindow, calls / seconds, calls / seconds / ceiling, failed.load(), cpu.per_call_us(calls));
     if (failed.load() != 0) return 1;
   }
   return 0;
