@@ -39,8 +39,12 @@ FIGURES = [
     ("remote", "remote_call_p99_us", "us", r"^remote call, 1 blocking caller: .*, p99 " + NUMBER),
     ("remote", "remote_calls_64_callers_per_s", "1/s",
      r"^remote calls, 64 blocking callers: " + NUMBER + " calls/s"),
+    ("remote", "remote_calls_64_callers_cpu_us", "us",
+     r"^remote calls, 64 blocking callers: .*, " + NUMBER + " us CPU per call"),
     ("remote", "tcp_echo_ceiling_per_s", "1/s", r"^ceiling: .*: " + NUMBER + " messages/s"),
     ("remote", "remote_pipelined_per_s", "1/s", r"^pipelined async_call, .*: " + NUMBER + " calls/s"),
+    ("remote", "remote_pipelined_cpu_us", "us",
+     r"^pipelined async_call, .*, " + NUMBER + " us CPU per call"),
     ("durable", "sqlite_durable_calls_64_callers_per_s", "1/s",
      r"^durable calls \(after_each_message\), 64 blocking callers.*: " + NUMBER + " calls/s"),
     ("durable", "sqlite_durable_call_p50_us", "us",
@@ -93,8 +97,18 @@ def main():
     unknown = which - {"local", "remote", "durable", "http"}
     if unknown:
         sys.exit(f"headline: --only takes local, remote, durable, http; not {sorted(unknown)}")
+    # The commit of the sources the build was made from (its CMakeCache says where they are),
+    # so that runs of two builds side by side are labelled by what they measure.
+    source = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    try:
+        with open(os.path.join(args.build, "CMakeCache.txt")) as cache:
+            for line in cache:
+                if line.startswith("CMAKE_HOME_DIRECTORY:INTERNAL="):
+                    source = line.split("=", 1)[1].strip()
+    except OSError:
+        pass
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                            text=True, cwd=os.path.dirname(os.path.abspath(__file__))).stdout.strip()
+                            text=True, cwd=source).stdout.strip()
     missing = []
     for bench, text in outputs(args.build, which, args.quick):
         for figure_bench, figure, unit, pattern in FIGURES:

@@ -19,21 +19,6 @@ std::size_t alignment_of(const ActorType& type) noexcept {
 
 }  // namespace
 
-std::size_t Activation::actor_offset(const ActorType& type) noexcept {
-  const std::size_t align = type.vtable->align;
-  return (sizeof(Activation) + align - 1) / align * align;
-}
-
-std::size_t Activation::persisted_offset(const ActorType& type) noexcept {
-  const std::size_t end = actor_offset(type) + type.vtable->size;
-  return (end + alignof(Persisted) - 1) / alignof(Persisted) * alignof(Persisted);
-}
-
-std::size_t Activation::id_offset(const ActorType& type) noexcept {
-  return type.options.persistence != Persistence::none ? persisted_offset(type) + sizeof(Persisted)
-                                                       : actor_offset(type) + type.vtable->size;
-}
-
 Activation* Activation::create(const ActorType& type, std::uint32_t capability, std::string_view id,
                                std::uint64_t serial, std::uint32_t key_hash) {
   const bool persistent = type.options.persistence != Persistence::none;

@@ -82,4 +82,20 @@ class Activation {
   const std::uint32_t id_size_;
 };
 
+// Inline: id() and actor() run on every lookup and call. Alignments are powers of two.
+inline std::size_t Activation::actor_offset(const ActorType& type) noexcept {
+  const std::size_t align = type.vtable->align;
+  return (sizeof(Activation) + align - 1) & ~(align - 1);
+}
+
+inline std::size_t Activation::persisted_offset(const ActorType& type) noexcept {
+  const std::size_t end = actor_offset(type) + type.vtable->size;
+  return (end + alignof(Persisted) - 1) & ~(alignof(Persisted) - 1);
+}
+
+inline std::size_t Activation::id_offset(const ActorType& type) noexcept {
+  return type.options.persistence != Persistence::none ? persisted_offset(type) + sizeof(Persisted)
+                                                       : actor_offset(type) + type.vtable->size;
+}
+
 }  // namespace mesh::detail
