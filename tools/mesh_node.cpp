@@ -213,7 +213,11 @@ int main(int argc, char** argv) {
     std::cerr << "mesh_node: " << e.what() << "\n";
     return 1;
   }
-  label = node->name();
+  {
+    // The node's threads log from now on, reading the label under the same mutex.
+    std::lock_guard lock(output_mutex);
+    label = node->name();
+  }
   // With a store, players keep their score across crashes and restarts (docs/persistence.md).
   mesh::ActorOptions game;
   if (options.state_store) {
