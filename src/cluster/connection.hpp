@@ -55,6 +55,8 @@ class ConnectionOwner {
 // state changes happen on the IO thread; send() and close() may be called from any thread.
 // Writes go straight to the socket from the sending thread when nothing is queued (no hand-off
 // on an idle link); otherwise they are appended to the queue, so one write carries many frames.
+// One thread writes at a time, outside the write lock; while the IO thread delivers a read's
+// frames, requests and replies queued on the link wait until it is done (one write for all).
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
   using Clock = std::chrono::steady_clock;
