@@ -172,18 +172,39 @@ class DevTools:
 
 
 def start_browser(chromium, profile):
+    """Starts Chromium and returns it with its page's DevTools URL. A browser that lists no page
+    in time (seen once on a loaded 2-core machine) is stopped and started once more, on a fresh
+    profile; what it printed is in the failure if both attempts fail."""
+    log_tail = ""
+    for attempt in range(2):
+        attempt_profile = os.path.join(profile, f"attempt-{attempt}")
+        os.makedirs(attempt_profile, exist_ok=True)
+        log_path = os.path.join(profile, f"chromium-{attempt}.log")
+        result = try_start_browser(chromium, attempt_profile, log_path)
+        if result:
+            return result
+        with open(log_path, errors="replace") as log:
+            log_tail = "".join(log.readlines()[-15:])
+    raise Failure(f"Chromium did not list a page within {BROWSER_WITHIN} s, twice; "
+                  f"its last lines:\n{log_tail}")
+
+
+def try_start_browser(chromium, profile, log_path):
     args = [chromium, "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
             "--no-default-browser-check", "--disable-extensions", "--remote-debugging-port=0",
             "--remote-debugging-address=127.0.0.1", f"--user-data-dir={profile}",
             f"--window-size={VIEWPORT[0]},{VIEWPORT[1]}", "--hide-scrollbars", "about:blank"]
     # Its own process group: the browser's helper processes are stopped with it, by its id.
-    browser = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               start_new_session=True)
+    with open(log_path, "w") as log:
+        browser = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT,
+                                   start_new_session=True)
     deadline = time.monotonic() + BROWSER_WITHIN
     port_file = os.path.join(profile, "DevToolsActivePort")
     while time.monotonic() < deadline:
         if browser.poll() is not None:
-            raise Failure(f"{chromium} exited with {browser.returncode}")
+            with open(log_path, errors="replace") as log:
+                raise Failure(f"{chromium} exited with {browser.returncode}: "
+                              + "".join(log.readlines()[-15:]))
         try:
             with open(port_file) as f:
                 port = int(f.readline())
@@ -195,7 +216,7 @@ def start_browser(chromium, profile):
             pass
         time.sleep(0.1)
     stop_browser(browser)
-    raise Failure(f"Chromium did not list a page within {BROWSER_WITHIN} s")
+    return None
 
 
 def stop_browser(browser):
