@@ -196,6 +196,7 @@ void memory_10m() {
     }
     for (auto& thread : threads) thread.join();
     const double seconds = seconds_since(t0);
+    std::printf("  actors %zu..%zu: %.0f activations/s\n", start, start + block, block / seconds);
     slowest = std::max(slowest, seconds);
     total_seconds += seconds;
   }
