@@ -9,6 +9,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
+#include <thread>
 #include <memory>
 
 #include "node_process.hpp"
@@ -46,11 +48,41 @@ unsigned short free_port(int type, const std::vector<std::string>& ips) {
   return 0;
 }
 
-// dnsmasq serving name -> ips on 127.0.0.1:port, stopped (by its PID) when destroyed.
+bool bindable(int type, unsigned short port) {
+  const int fd = ::socket(AF_INET, type, 0);
+  sockaddr_in at{};
+  at.sin_family = AF_INET;
+  at.sin_port = htons(port);
+  ::inet_pton(AF_INET, "127.0.0.1", &at.sin_addr);
+  const bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&at), sizeof at) == 0;
+  ::close(fd);
+  return ok;
+}
+
+// dnsmasq serving name -> ips on 127.0.0.1:port, stopped (by its PID) when destroyed. It binds
+// the port for UDP and TCP; another test may take the port between the probe and dnsmasq's
+// bind (seen in a parallel run: "Address already in use"), so a dnsmasq that exits at once is
+// started again on another port. It is up once the UDP port can no longer be bound.
 class DnsServer {
  public:
   DnsServer(const std::string& name, const std::vector<std::string>& ips) {
-    port_ = free_port(SOCK_DGRAM, {"127.0.0.1"});
+    for (int attempt = 0; attempt < 10; ++attempt) {
+      port_ = free_port(SOCK_DGRAM, {"127.0.0.1"});
+      if (!bindable(SOCK_STREAM, port_)) continue;
+      start(name, ips);
+      const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+      while (std::chrono::steady_clock::now() < deadline) {
+        if (::waitpid(pid_, nullptr, WNOHANG) == pid_) {
+          pid_ = -1;  // exited: the port was taken meanwhile
+          break;
+        }
+        if (!bindable(SOCK_DGRAM, port_)) return;  // dnsmasq holds it
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      }
+      if (pid_ > 0) return;  // still running: let the test's own wait decide
+    }
+  }
+  void start(const std::string& name, const std::vector<std::string>& ips) {
     std::vector<std::string> args{kDnsmasq, "--keep-in-foreground", "--conf-file=/dev/null",
                                   "--no-resolv", "--no-hosts", "--bind-interfaces",
                                   "--listen-address=127.0.0.1", "--port=" + std::to_string(port_),
@@ -66,6 +98,7 @@ class DnsServer {
     }
   }
   ~DnsServer() {
+    if (pid_ <= 0) return;
     ::kill(pid_, SIGTERM);
     ::waitpid(pid_, nullptr, 0);
   }
