@@ -73,6 +73,29 @@ void expect_game_nodes(const std::vector<NodeProcess*>& nodes, int n, int ms = 5
   }
 }
 
+// How many of `node`'s load calls have been acknowledged so far (its load goes on).
+long acked_so_far(NodeProcess& node) {
+  const std::string answer = node.command("load");
+  if (answer.rfind("load ", 0) != 0) return 0;
+  const Value tally = Value::parse(answer.substr(5));
+  return tally["calls"].get<long>() - tally["failures"].get<long>();
+}
+
+// Lets the load of `nodes` run for at least `at_least`, and on until their callers have
+// `acked` acknowledged calls together or 20 s have passed: a machine busy with other tests
+// must not leave a test with too little load to show anything.
+void run_load(const std::vector<NodeProcess*>& nodes, long acked,
+              std::chrono::milliseconds at_least) {
+  const auto began = Clock::now();
+  std::this_thread::sleep_for(at_least);
+  const auto total = [&] {
+    long n = 0;
+    for (NodeProcess* node : nodes) n += acked_so_far(*node);
+    return n;
+  };
+  while (total() < acked && Clock::now() - began < 20s) std::this_thread::sleep_for(50ms);
+}
+
 // Ends `node`'s load and returns its report; null, after a failure, when the answer is none.
 Value stop_load(NodeProcess& node) {
   const std::string answer = node.command("load stop", 20s);
@@ -222,7 +245,7 @@ TEST(DurableProcessTest, SqliteKeepsEveryAcknowledgedIncrementAcrossKill9) {
   ASSERT_EQ(client->command("wait-nodes game 1 5000"), "ok") << client->log();
   ASSERT_EQ(client->command("load start p 40"), "ok");
   std::mt19937 random(std::random_device{}());
-  std::this_thread::sleep_for(std::chrono::milliseconds(300 + random() % 700));
+  run_load({client.get()}, 150, std::chrono::milliseconds(300 + random() % 700));
   storage->kill9();
   const Value report = stop_load(*client);
   ASSERT_FALSE(report.is_null());
@@ -257,7 +280,7 @@ TEST(DurableProcessTest, PostgresClusterKill9) {
     ASSERT_EQ(node->command("load start p 60"), "ok") << node->name();
   }
   std::mt19937 random(std::random_device{}());
-  std::this_thread::sleep_for(std::chrono::milliseconds(500 + random() % 500));
+  run_load({a.get(), b.get(), c.get()}, 300, std::chrono::milliseconds(500 + random() % 500));
   const std::set<std::string> on_c = actors_on(*c);
   c->kill9();
   // The survivors' callers go on: calls to C's actors fail until A and B drop C (500 ms), then
@@ -292,7 +315,7 @@ TEST(DurableProcessTest, FullRestartKeepsEveryActorsState) {
   expect_game_nodes({a.get(), b.get()}, 2);
   ASSERT_EQ(a->command("load start p 40"), "ok");
   ASSERT_EQ(b->command("load start p 40"), "ok");
-  std::this_thread::sleep_for(700ms);
+  run_load({a.get(), b.get()}, 300, 700ms);
   const Value report_a = stop_load(*a);
   const Value report_b = stop_load(*b);
   const auto before = read_scores(*a, "p", 40);
@@ -334,7 +357,7 @@ TEST(DurableProcessTest, ZombieOwnerNeverCommitsAStaleWrite) {
   for (NodeProcess* node : {client.get(), a.get(), b.get()}) {
     ASSERT_EQ(node->command("load start p 60"), "ok") << node->name();
   }
-  std::this_thread::sleep_for(700ms);
+  run_load({client.get(), a.get(), b.get()}, 300, 700ms);
   const std::set<std::string> on_b = actors_on(*b);
   ASSERT_FALSE(on_b.empty()) << "B hosts no actor: there is nothing stale to write";
 
@@ -412,7 +435,7 @@ TEST(DurableProcessTest, PartitionWithTheDatabaseReachableFromBothSides) {
   expect_game_nodes({&one, &two, &three}, 3);
   ASSERT_EQ(one.command("load start p 30"), "ok");
   ASSERT_EQ(three.command("load start p 30"), "ok");
-  std::this_thread::sleep_for(500ms);
+  run_load({&one, &three}, 150, 500ms);
 
   ASSERT_TRUE(bed.link(3, false));  // node-3 is cut off
   expect_game_nodes({&one, &two}, 2, 3000);
@@ -494,13 +517,9 @@ TEST(DurableProcessTest, DatabaseStoppedMidRun) {
   const auto recovery =
       std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - restarted);
   std::cout << "every actor answered " << recovery.count() << " ms after the database was back\n";
-  const auto progress = [](NodeProcess& node) {
-    const std::string answer = node.command("load");
-    const Value tally = Value::parse(answer.substr(answer.find(' ') + 1));
-    return tally["calls"].get<long>() - tally["failures"].get<long>();
-  };
-  const long acked_at_recovery = progress(*a) + progress(*b);
-  std::this_thread::sleep_for(500ms);  // the load goes on against the restarted database
+  const long acked_at_recovery = acked_so_far(*a) + acked_so_far(*b);
+  // The load goes on against the restarted database.
+  run_load({a.get(), b.get()}, acked_at_recovery + 100, 500ms);
 
   const Value report_a = stop_load(*a);
   const Value report_b = stop_load(*b);
