@@ -80,10 +80,10 @@ struct TakenReminders {
 
 // The interface a node uses to persist actors; implement it to keep state in another database.
 // Implementations must be thread-safe: a node calls claim and load from its worker threads and
-// save/erase from its two writer threads (each with its own keys), concurrently. Every failure
-// to reach or use the database is an Error with Errc::store_unavailable and a message naming
-// the cause; nothing may block without bound (give up after a few seconds at most: callers'
-// timeouts are shorter).
+// save/erase from its writer threads (concurrent_writes() of them, each with its own keys),
+// concurrently. Every failure to reach or use the database is an Error with
+// Errc::store_unavailable and a message naming the cause; nothing may block without bound (give
+// up after a few seconds at most: callers' timeouts are shorter).
 //
 // Fencing: the store keeps, per (capability, shard), the latest fence token. claim() raises it;
 // a write carries the token its activation loaded under and is applied only while that token is
@@ -154,6 +154,13 @@ class StateStore {
   virtual Result<void> fired(std::string_view capability,
                              std::span<const FiredReminder> reminders,
                              std::span<const ShardFence> release);
+
+  // How many save/erase transactions a node runs at once, each from its own writer thread
+  // with its own keys (1 to 4; the default is 2). More commits at once help a store that syncs
+  // several of them side by side (a database server); a store whose writes serialize anyway
+  // (one SQLite file) does better with 1, because one batch then takes every queued write
+  // instead of two batches taking half each. Read once, when a node starts.
+  virtual std::size_t concurrent_writes() const { return 2; }
 };
 
 // An embedded store in one SQLite file (created with its schema on first use; WAL mode, every

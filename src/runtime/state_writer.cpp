@@ -37,8 +37,12 @@ auto guarded(F&& f) -> decltype(f()) {
 }  // namespace
 
 StateWriter::StateWriter(std::shared_ptr<StateStore> store, Logger log)
-    : store_(std::move(store)), log_(std::move(log)) {
-  for (Lane& lane : lanes_) lane.thread = std::thread([this, &lane] { run(lane); });
+    : store_(std::move(store)),
+      log_(std::move(log)),
+      lane_count_(std::clamp<std::size_t>(store_->concurrent_writes(), 1, kMaxLanes)) {
+  for (std::size_t i = 0; i < lane_count_; ++i) {
+    lanes_[i].thread = std::thread([this, &lane = lanes_[i]] { run(lane); });
+  }
 }
 
 StateWriter::~StateWriter() { stop(); }
@@ -69,7 +73,7 @@ void StateWriter::write(StateKey key, std::uint64_t fence, std::optional<std::st
     return;
   }
   const std::size_t hash = std::hash<std::string_view>{}(key.id) ^ key.shard;
-  Lane& lane = lanes_[hash % kLanes];
+  Lane& lane = lanes_[hash % lane_count_];
   const bool erase = !state.has_value();
   std::unique_lock lock(lane.mutex);
   lane.queue.push_back(Item{StateWrite{std::move(key), fence, state ? std::move(*state) : std::string()},

@@ -22,10 +22,10 @@ namespace mesh::detail {
 
 // Group commit: writes queue up while the store commits the previous batch, then all of them
 // go in the next one, so a commit's cost (a sync to disk, a round trip) is shared by every actor
-// that waited for it. Two lanes (threads) commit side by side, each for the keys that hash to
-// it, so a database that can sync two transactions at once (PostgreSQL) is kept busy while one
-// of them waits; writes of one key go to one lane and are committed in the order they were
-// queued.
+// that waited for it. The store's concurrent_writes() lanes (threads) commit side by side, each
+// for the keys that hash to it, so a database that can sync two transactions at once
+// (PostgreSQL) is kept busy while one of them waits; writes of one key go to one lane and are
+// committed in the order they were queued.
 //
 // Writes queued with `visible` are also answered by pending() until they are committed, so an
 // actor that ended with an unsaved state and is activated again at once reads that state, not
@@ -78,7 +78,7 @@ class StateWriter {
     bool stopping = false;   // guarded by mutex
     std::thread thread;
   };
-  static constexpr std::size_t kLanes = 2;
+  static constexpr std::size_t kMaxLanes = 4;
 
   void run(Lane& lane);
   void commit(std::deque<Item>& batch);
@@ -92,7 +92,8 @@ class StateWriter {
       pending_;                // guarded by mutex_
   std::uint64_t sequence_ = 0; // guarded by mutex_
   bool stopping_ = false;      // guarded by mutex_
-  Lane lanes_[kLanes];
+  Lane lanes_[kMaxLanes];
+  std::size_t lane_count_;  // the store's concurrent_writes(), clamped to 1..kMaxLanes
   // Written by the lanes' threads once per commit, not per write.
   std::atomic<std::uint64_t> commits_{0}, saved_{0}, fenced_{0}, failed_{0};
 };

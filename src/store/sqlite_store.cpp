@@ -394,6 +394,10 @@ class SqliteStore final : public StateStore {
     });
   }
 
+  // One file has one writer at a time: a second lane would only split the batches in two
+  // and wait for this store's write lock (measured in docs/benchmarks.md).
+  std::size_t concurrent_writes() const override { return 1; }
+
   Result<void> erase(const StateKey& key, std::uint64_t fence) override {
     return write<void>("erase", [&]() -> Result<void> {
       if (auto current = check_fence(key, fence); !current) return current;

@@ -3,6 +3,7 @@
 // own tests (tests/store); these use memory_store() and stores built on it.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <condition_variable>
 #include <future>
 #include <mutex>
@@ -62,7 +63,9 @@ class ControlledStore final : public StateStore {
     {
       std::unique_lock lock(mutex);
       batches.push_back(writes.size());
+      most_at_once = std::max(most_at_once, ++saving);
       released.wait(lock, [&] { return !hold; });
+      --saving;
     }
     if (down) return unavailable();
     return inner->save(writes);
@@ -71,6 +74,7 @@ class ControlledStore final : public StateStore {
     if (down) return unavailable();
     return inner->erase(key, fence);
   }
+  std::size_t concurrent_writes() const override { return lanes; }
   void set_hold(bool on) {
     std::lock_guard lock(mutex);
     hold = on;
@@ -86,6 +90,9 @@ class ControlledStore final : public StateStore {
   std::condition_variable released;
   bool hold = false;
   std::vector<std::size_t> batches;
+  std::size_t lanes = 2;         // what concurrent_writes() says
+  std::size_t saving = 0;        // saves running now
+  std::size_t most_at_once = 0;  // the most saves that ever ran at once
 };
 
 NodeOptions with_store(std::shared_ptr<StateStore> store, std::string name = "n1") {
@@ -273,6 +280,36 @@ TEST(PersistenceTest, WritesOfManyActorsShareACommit) {
   EXPECT_EQ(total, 32u);
   EXPECT_LT(store->batches.size(), 32u) << "one commit per write: no group commit";
   EXPECT_GT(most, 1u);
+}
+
+// A node commits on as many writer threads as its store's concurrent_writes() asks for: with
+// every commit held, that many saves wait at once, and no more.
+TEST(PersistenceTest, AsManyCommitsRunAtOnceAsTheStoreAsksFor) {
+  for (const std::size_t lanes : {1u, 3u}) {
+    auto store = std::make_shared<ControlledStore>();
+    store->lanes = lanes;
+    Node node(with_store(store));
+    node.register_actor<Tally>("Tally", {.persistence = Persistence::after_each_message});
+    node.register_capabilities({"test"});
+    store->set_hold(true);
+    std::atomic<int> done{0};
+    for (int i = 0; i < 64; ++i) {
+      node.async_call(tally("c" + std::to_string(i)), [&](Result<Reply> r) {
+        EXPECT_TRUE(HasValue(r));
+        ++done;
+      });
+    }
+    const auto saving = [&] {
+      std::lock_guard lock(store->mutex);
+      return store->saving;
+    };
+    EXPECT_TRUE(eventually([&] { return saving() == lanes; })) << lanes << " lanes";
+    std::this_thread::sleep_for(100ms);  // time for a save too many to begin
+    store->set_hold(false);
+    ASSERT_TRUE(eventually([&] { return done == 64; }));
+    std::lock_guard lock(store->mutex);
+    EXPECT_EQ(store->most_at_once, lanes) << lanes << " lanes";
+  }
 }
 
 TEST(PersistenceTest, AWriteUnderASupersededClaimIsFencedAndTheNextCallReloads) {
