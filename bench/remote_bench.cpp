@@ -7,7 +7,10 @@
 // With --tls both nodes use TLS 1.3 (certificates made by the openssl command in a temporary
 // directory, as the tests make them); the floor stays plaintext TCP.
 //
-//   remote_bench [--quick] [--tls] [--only call|callers|pipelined]
+// The last phase leaves both nodes without calls for 10 s and prints the CPU they use and how
+// often their threads wake.
+//
+//   remote_bench [--quick] [--tls] [--only call|callers|pipelined|idle]
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -21,6 +24,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <memory>
 #include <thread>
 #include <vector>
@@ -193,6 +197,27 @@ double cpu_seconds(pid_t pid) {
   return static_cast<double>(utime + stime) / static_cast<double>(::sysconf(_SC_CLK_TCK));
 }
 
+// How many times a process's threads have been switched out so far (each a sleep or a
+// preemption, so each later wake-up), summed over /proc/PID/task/*/status.
+long context_switches(pid_t pid) {
+  long total = 0;
+  const std::string tasks = "/proc/" + std::to_string(pid) + "/task";
+  for (const auto& task : std::filesystem::directory_iterator(tasks)) {
+    std::FILE* file = std::fopen((task.path() / "status").c_str(), "r");
+    if (!file) continue;  // the thread ended meanwhile
+    char line[256];
+    while (std::fgets(line, sizeof line, file)) {
+      long n = 0;
+      if (std::sscanf(line, "voluntary_ctxt_switches: %ld", &n) == 1 ||
+          std::sscanf(line, "nonvoluntary_ctxt_switches: %ld", &n) == 1) {
+        total += n;
+      }
+    }
+    std::fclose(file);
+  }
+  return total;
+}
+
 // CPU time of both nodes (this process and the owner) per call over a phase.
 struct CpuMeter {
   pid_t child;
@@ -211,7 +236,7 @@ mesh::NodeOptions options(std::string name, std::vector<std::string> seeds) {
 }
 
 // Phases: the floor and the blocking call (`call`), 64 blocking callers (`callers`), the
-// ceiling and pipelined calls (`pipelined`); --only PHASE runs one, for profiling.
+// ceiling and pipelined calls (`pipelined`), nothing at all (`idle`); --only PHASE runs one.
 int run(const Child& child, mesh::Node& caller, const std::string& only) {
   const bool all = only.empty();
   constexpr std::size_t kActors = 1000;
@@ -291,6 +316,23 @@ int run(const Child& child, mesh::Node& caller, const std::string& only) {
                 kWindow, calls / seconds, calls / seconds / ceiling, failed.load(), cpu.per_call_us(calls));
     if (failed.load() != 0) return 1;
   }
+
+  if (all || only == "idle") {
+    // What the two nodes cost while nobody calls: nothing polls, so only heartbeats and the
+    // nodes' timers (the reconciler, idle checks) wake them.
+    const auto quiet = std::chrono::seconds(quick ? 3 : 10);
+    const double seconds = std::chrono::duration<double>(quiet).count();
+    const double cpu_caller = cpu_seconds(::getpid()), cpu_owner = cpu_seconds(child.pid);
+    const long switches_caller = context_switches(::getpid());
+    const long switches_owner = context_switches(child.pid);
+    std::this_thread::sleep_for(quiet);
+    std::printf("idle: two nodes with %zu actors, nothing called for %.0f s: %.2f%% and %.2f%% of a "
+                "core, %.0f and %.0f wake-ups/s (caller, owner)\n",
+                kActors, seconds, (cpu_seconds(::getpid()) - cpu_caller) * 100 / seconds,
+                (cpu_seconds(child.pid) - cpu_owner) * 100 / seconds,
+                static_cast<double>(context_switches(::getpid()) - switches_caller) / seconds,
+                static_cast<double>(context_switches(child.pid) - switches_owner) / seconds);
+  }
   return 0;
 }
 
@@ -304,8 +346,9 @@ int main(int argc, char** argv) {
     tls = tls || std::strcmp(argv[i], "--tls") == 0;
     if (std::strcmp(argv[i], "--only") == 0 && i + 1 < argc) only = argv[++i];
   }
-  if (!only.empty() && only != "call" && only != "callers" && only != "pipelined") {
-    std::fprintf(stderr, "remote_bench: --only takes call, callers or pipelined\n");
+  if (!only.empty() && only != "call" && only != "callers" && only != "pipelined" &&
+      only != "idle") {
+    std::fprintf(stderr, "remote_bench: --only takes call, callers, pipelined or idle\n");
     return 2;
   }
   std::unique_ptr<mesh::test::TestCerts> tls_certs;
