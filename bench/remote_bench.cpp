@@ -14,8 +14,8 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <sys/socket.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -223,7 +223,8 @@ struct CpuMeter {
   pid_t child;
   double start = cpu_seconds(::getpid()) + cpu_seconds(child);
   double per_call_us(std::size_t calls) const {
-    return (cpu_seconds(::getpid()) + cpu_seconds(child) - start) * 1e6 / static_cast<double>(calls);
+    return (cpu_seconds(::getpid()) + cpu_seconds(child) - start) * 1e6 /
+           static_cast<double>(calls);
   }
 };
 
@@ -240,7 +241,8 @@ mesh::NodeOptions options(std::string name, std::vector<std::string> seeds) {
 int run(const Child& child, mesh::Node& caller, const std::string& only) {
   const bool all = only.empty();
   constexpr std::size_t kActors = 1000;
-  for (std::size_t i = 0; i < kActors; ++i) (void)caller.call(bench::score_request(bench::actor_id(i)));
+  for (std::size_t i = 0; i < kActors; ++i)
+    (void)caller.call(bench::score_request(bench::actor_id(i)));
 
   if (all || only == "call") {
     const std::size_t rounds = quick ? 5'000 : 50'000;
@@ -252,7 +254,8 @@ int run(const Child& child, mesh::Node& caller, const std::string& only) {
       mesh::Request request = bench::score_request(bench::actor_id(i % kActors));
       const auto t0 = Clock::now();
       auto reply = caller.call(std::move(request));
-      ns[i] = static_cast<std::uint32_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0).count());
+      ns[i] = static_cast<std::uint32_t>(
+          std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0).count());
       if (!reply) {
         std::fprintf(stderr, "remote call failed: %s\n", mesh::to_string(reply.error()).c_str());
         return 1;
@@ -282,9 +285,10 @@ int run(const Child& child, mesh::Node& caller, const std::string& only) {
     }
     for (auto& thread : callers) thread.join();
     const double seconds = std::chrono::duration<double>(Clock::now() - begin).count();
-    std::printf("remote calls, %zu blocking callers: %.0f calls/s (%zu failed), %.1f us CPU per call\n",
-                kCallers, kCallers * per_caller / seconds, failed.load(),
-                cpu.per_call_us(kCallers * per_caller));
+    std::printf(
+        "remote calls, %zu blocking callers: %.0f calls/s (%zu failed), %.1f us CPU per call\n",
+        kCallers, kCallers * per_caller / seconds, failed.load(),
+        cpu.per_call_us(kCallers * per_caller));
     if (failed.load() != 0) return 1;
   }
 
@@ -301,19 +305,23 @@ int run(const Child& child, mesh::Node& caller, const std::string& only) {
       // Sleep (not spin) while the window is full, and refill it once half of it has been
       // answered: on 2 cores a client spinning, or woken for every reply, would take the CPU
       // the nodes' threads need.
-      for (std::size_t now = in_flight.load(); now >= kWindow; now = in_flight.load()) in_flight.wait(now);
+      for (std::size_t now = in_flight.load(); now >= kWindow; now = in_flight.load())
+        in_flight.wait(now);
       in_flight.fetch_add(1, std::memory_order_relaxed);
-      caller.async_call(bench::score_request(bench::actor_id(i % kActors)), [&](mesh::Result<mesh::Reply> r) {
-        if (!r) failed.fetch_add(1, std::memory_order_relaxed);
-        done.fetch_add(1, std::memory_order_relaxed);
-        if (in_flight.fetch_sub(1, std::memory_order_release) == kWindow / 2 + 1) in_flight.notify_one();
-      });
+      caller.async_call(bench::score_request(bench::actor_id(i % kActors)),
+                        [&](mesh::Result<mesh::Reply> r) {
+                          if (!r) failed.fetch_add(1, std::memory_order_relaxed);
+                          done.fetch_add(1, std::memory_order_relaxed);
+                          if (in_flight.fetch_sub(1, std::memory_order_release) == kWindow / 2 + 1)
+                            in_flight.notify_one();
+                        });
     }
     while (done.load() < calls) std::this_thread::sleep_for(std::chrono::microseconds(100));
     const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
-    std::printf("pipelined async_call, %zu in flight, two nodes: %.0f calls/s (%.3fx ceiling, %zu failed), "
-                "%.1f us CPU per call\n",
-                kWindow, calls / seconds, calls / seconds / ceiling, failed.load(), cpu.per_call_us(calls));
+    std::printf(
+        "pipelined async_call, %zu in flight, two nodes: %.0f calls/s (%.3fx ceiling, %zu failed), "
+        "%.1f us CPU per call\n",
+        kWindow, calls / seconds, calls / seconds / ceiling, failed.load(), cpu.per_call_us(calls));
     if (failed.load() != 0) return 1;
   }
 
@@ -326,12 +334,13 @@ int run(const Child& child, mesh::Node& caller, const std::string& only) {
     const long switches_caller = context_switches(::getpid());
     const long switches_owner = context_switches(child.pid);
     std::this_thread::sleep_for(quiet);
-    std::printf("idle: two nodes with %zu actors, nothing called for %.0f s: %.2f%% and %.2f%% of a "
-                "core, %.0f and %.0f wake-ups/s (caller, owner)\n",
-                kActors, seconds, (cpu_seconds(::getpid()) - cpu_caller) * 100 / seconds,
-                (cpu_seconds(child.pid) - cpu_owner) * 100 / seconds,
-                static_cast<double>(context_switches(::getpid()) - switches_caller) / seconds,
-                static_cast<double>(context_switches(child.pid) - switches_owner) / seconds);
+    std::printf(
+        "idle: two nodes with %zu actors, nothing called for %.0f s: %.2f%% and %.2f%% of a "
+        "core, %.0f and %.0f wake-ups/s (caller, owner)\n",
+        kActors, seconds, (cpu_seconds(::getpid()) - cpu_caller) * 100 / seconds,
+        (cpu_seconds(child.pid) - cpu_owner) * 100 / seconds,
+        static_cast<double>(context_switches(::getpid()) - switches_caller) / seconds,
+        static_cast<double>(context_switches(child.pid) - switches_owner) / seconds);
   }
   return 0;
 }
@@ -366,7 +375,8 @@ int main(int argc, char** argv) {
   int rc = 0;
   {
     mesh::Node caller(options("caller", {child.node_address}));
-    while (caller.nodes_for("game").size() != 1) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    while (caller.nodes_for("game").size() != 1)
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
     rc = run(child, caller, only);
   }
   ::kill(child.pid, SIGKILL);

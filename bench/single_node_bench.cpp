@@ -178,7 +178,8 @@ void memory_10m() {
   const std::size_t actors = quick ? 1'000'000 : 10'000'000;
   const std::size_t block = actors / 10;
   auto node = bench::make_node(0);
-  (void)node->call(mesh::Request{.module = "Idle", .id = "warm", .payload = nullptr, .capability = "game"});
+  (void)node->call(
+      mesh::Request{.module = "Idle", .id = "warm", .payload = nullptr, .capability = "game"});
   const std::size_t before = rss_bytes();
   double slowest = 0, total_seconds = 0;
   for (std::size_t start = 0; start < actors; start += block) {
@@ -201,8 +202,10 @@ void memory_10m() {
     total_seconds += seconds;
   }
   const std::size_t after = rss_bytes();
-  std::printf("activation while growing to %zu actors, %d callers: %.0f/s overall, %.0f/s in the "
-              "slowest tenth\n", actors, kThreads, actors / total_seconds, block / slowest);
+  std::printf(
+      "activation while growing to %zu actors, %d callers: %.0f/s overall, %.0f/s in the "
+      "slowest tenth\n",
+      actors, kThreads, actors / total_seconds, block / slowest);
   std::printf("memory: %zu idle actors add %.1f MiB RSS = %.0f bytes per actor\n", actors,
               (after - before) / 1048576.0, static_cast<double>(after - before) / actors);
 }

@@ -1,13 +1,13 @@
 #include "cluster/connection.hpp"
 
-#include "core/batch_flush.hpp"
-
 #include <sys/socket.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <thread>
+
+#include "core/batch_flush.hpp"
 
 namespace mesh::detail {
 namespace {
@@ -92,8 +92,8 @@ void Connection::on_bytes(std::size_t size) {
     ~EndDelivery() {
       std::unique_lock lock(self.write_mutex_);
       self.reading_ = false;
-      if (!self.out_.empty() && !self.flush_posted_ && !self.waiting_writable_ &&
-          !self.writing_ && !self.write_closed_) {
+      if (!self.out_.empty() && !self.flush_posted_ && !self.waiting_writable_ && !self.writing_ &&
+          !self.write_closed_) {
         self.write_locked(lock);
       }
     }
@@ -374,11 +374,12 @@ void Connection::write_locked(std::unique_lock<std::mutex>& lock) {
 void Connection::arm_write_wait() {
   if (!socket_) return;
   socket_->async_wait(asio::ip::tcp::socket::wait_write,
-                     [self = shared_from_this()](const asio::error_code& ec) {
-                       std::unique_lock lock(self->write_mutex_);
-                       self->waiting_writable_ = false;
-                       if (!ec && !self->write_closed_ && !self->writing_) self->write_locked(lock);
-                     });
+                      [self = shared_from_this()](const asio::error_code& ec) {
+                        std::unique_lock lock(self->write_mutex_);
+                        self->waiting_writable_ = false;
+                        if (!ec && !self->write_closed_ && !self->writing_)
+                          self->write_locked(lock);
+                      });
 }
 
 std::size_t Connection::unsent_bytes() {

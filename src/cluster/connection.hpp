@@ -67,9 +67,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   void start();  // IO thread
   enum class Urgency : std::uint8_t {
-    now,         // write on this thread if nothing is queued (a caller about to wait)
-    batch,       // like now, but a pool worker holds it until its batch ends (replies)
-    background,  // leave it to the IO thread, which writes everything queued at once
+    now,             // write on this thread if nothing is queued (a caller about to wait)
+    batch,           // like now, but a pool worker holds it until its batch ends (replies)
+    background,      // leave it to the IO thread, which writes everything queued at once
     after_delivery,  // internal: the IO thread is delivering this link's frames and writes
                      // what was queued when it is done (send_bounded picks it)
   };

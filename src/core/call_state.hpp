@@ -14,9 +14,9 @@
 #include <functional>
 #include <optional>
 
-#include "mesh/error.hpp"
 #include "core/blocking.hpp"
 #include "core/ref_ptr.hpp"
+#include "mesh/error.hpp"
 #include "mesh/request.hpp"
 
 namespace mesh::detail {
@@ -100,22 +100,23 @@ inline bool CallState::complete(Result<Reply> outcome) {
 
 inline void CallState::publish() {
   if (word_.exchange(kReady, std::memory_order_acq_rel) == kSleeping) {
-    ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&word_), FUTEX_WAKE_PRIVATE, 1,
-              nullptr, nullptr, 0);
+    ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&word_), FUTEX_WAKE_PRIVATE, 1, nullptr,
+              nullptr, 0);
   }
 }
 
 inline bool CallState::sleep_while(std::uint32_t expected, const Clock::time_point* until) {
   timespec at{};
   if (until) {
-    const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(until->time_since_epoch()).count();
+    const auto ns =
+        std::chrono::duration_cast<std::chrono::nanoseconds>(until->time_since_epoch()).count();
     at.tv_sec = static_cast<time_t>(ns / 1'000'000'000);
     at.tv_nsec = static_cast<long>(ns % 1'000'000'000);
   }
   // FUTEX_WAIT_BITSET takes an absolute time on CLOCK_MONOTONIC, which steady_clock reads.
-  const long rc = ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&word_),
-                            FUTEX_WAIT_BITSET_PRIVATE, expected, until ? &at : nullptr, nullptr,
-                            FUTEX_BITSET_MATCH_ANY);
+  const long rc =
+      ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&word_), FUTEX_WAIT_BITSET_PRIVATE,
+                expected, until ? &at : nullptr, nullptr, FUTEX_BITSET_MATCH_ANY);
   return !(rc != 0 && errno == ETIMEDOUT);
 }
 

@@ -301,7 +301,8 @@ NodeStatus NodeCore::status() const {
 std::vector<ActivationInfo> NodeCore::activations() const {
   std::vector<ActivationInfo> out;
   host_.for_each([&](const Activation& a, std::uint32_t shard) {
-    out.push_back(ActivationInfo{a.type->module, std::string(a.id()), capability_ids_.name(a.capability), shard,
+    out.push_back(ActivationInfo{a.type->module, std::string(a.id()),
+                                 capability_ids_.name(a.capability), shard,
                                  Pid{options_.name, a.serial}});
   });
   return out;
@@ -311,7 +312,8 @@ std::size_t NodeCore::activations(std::size_t limit, std::vector<ActivationInfo>
   std::size_t total = 0;
   host_.for_each([&](const Activation& a, std::uint32_t shard) {
     if (total++ >= limit) return;
-    first.push_back(ActivationInfo{a.type->module, std::string(a.id()), capability_ids_.name(a.capability), shard,
+    first.push_back(ActivationInfo{a.type->module, std::string(a.id()),
+                                   capability_ids_.name(a.capability), shard,
                                    Pid{options_.name, a.serial}});
   });
   return total;

@@ -8,8 +8,8 @@ namespace mesh::detail {
 
 // Memory per idle actor is a figure we promise (docs/benchmarks.md): a 48-byte header, a
 // one-byte actor and an id of up to 7 bytes are one 64-byte malloc chunk (56 usable bytes);
-// every 16 bytes more cost 16 per actor. The id used to be a std::string in the header (32 bytes, and a second
-// allocation past 15 characters).
+// every 16 bytes more cost 16 per actor. The id used to be a std::string in the header (32 bytes,
+// and a second allocation past 15 characters).
 static_assert(sizeof(Activation) <= 48, "the activation header grew past 48 bytes");
 namespace {
 

@@ -10,7 +10,8 @@ Activation* ActivationTable::find(std::uint32_t key_hash, std::uint32_t capabili
   for (std::size_t i = key_hash & mask();; i = (i + 1) & mask()) {
     Activation* a = slots_[i];
     if (!a) return nullptr;
-    if (a->key_hash == key_hash && a->capability == capability && a->type == type && a->id() == id) {
+    if (a->key_hash == key_hash && a->capability == capability && a->type == type &&
+        a->id() == id) {
       return a;
     }
   }

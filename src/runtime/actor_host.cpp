@@ -40,13 +40,14 @@ std::uint32_t key_hash(const Target& target) {
 Error shutting_down() { return Error{Errc::shutting_down, "the node is shutting down"}; }
 
 Error mailbox_full(const Activation& a) {
-  return Error{Errc::overloaded, "the mailbox of " + a.type->module + " " + std::string(a.id()) + " holds " +
-                                     std::to_string(a.queued()) + " messages (max_queue)"};
+  return Error{Errc::overloaded, "the mailbox of " + a.type->module + " " + std::string(a.id()) +
+                                     " holds " + std::to_string(a.queued()) +
+                                     " messages (max_queue)"};
 }
 
 Error deadlock_error(const Activation& a) {
-  return Error{Errc::deadlock,
-               "call cycle: " + a.type->module + " " + std::string(a.id()) + " is already waiting in this call chain"};
+  return Error{Errc::deadlock, "call cycle: " + a.type->module + " " + std::string(a.id()) +
+                                   " is already waiting in this call chain"};
 }
 
 void fail_all(Message* list, const Error& error) {
@@ -496,10 +497,10 @@ ActorHost::Outcome ActorHost::run(Activation& a, MessageKind kind, Value&& paylo
       try {
         vtable.restore(a.actor(), std::move(*stored));
       } catch (...) {
-        outcome.error = Error{Errc::activation_failed,
-                              "restoring " + a.type->module + " " + std::string(a.id()) +
-                                  " from the state store failed: " +
-                                  describe(std::current_exception())};
+        outcome.error =
+            Error{Errc::activation_failed,
+                  "restoring " + a.type->module + " " + std::string(a.id()) +
+                      " from the state store failed: " + describe(std::current_exception())};
         outcome.discard = true;
         return outcome;
       }
@@ -626,7 +627,8 @@ void ActorHost::end(Activation* a, std::optional<DeactivateReason> reason, bool 
   } else if (!moving || !moved_sink_) {
     Activation::destroy(a, reason);
   } else {
-    MovedActor moved{key.capability, key.shard, a->type->module, std::string(a->id()), std::nullopt};
+    MovedActor moved{key.capability, key.shard, a->type->module, std::string(a->id()),
+                     std::nullopt};
     if (reason == DeactivateReason::moved && a->constructed && a->type->vtable->snapshot) {
       try {
         moved.state = a->type->vtable->snapshot(a->actor());
@@ -679,19 +681,22 @@ void ActorHost::drain(Activation* a) {
     const std::uint64_t serial = a->serial;
     Outcome outcome = run(*a, message->kind, std::move(message->payload), init, message->chain);
     if (message->kind == MessageKind::restore && outcome.error && options_.log) {
-      options_.log({LogLevel::warning, "arriving_actor_not_restored",
+      options_.log({LogLevel::warning,
+                    "arriving_actor_not_restored",
                     "an arriving " + a->type->module + " " + std::string(a->id()) +
                         " failed to restore its state: " + outcome.error->message,
-                    {{"module", a->type->module}, {"id", std::string(a->id())}, {"reason", outcome.error->message}}});
+                    {{"module", a->type->module},
+                     {"id", std::string(a->id())},
+                     {"reason", outcome.error->message}}});
     }
     if (saves_each_message(*a->type) && !outcome.error && message->kind != MessageKind::restore) {
       std::optional<std::string> state;
       try {
         state = encode_state(a->type->vtable->snapshot(a->actor()));
       } catch (...) {
-        outcome.error = Error{Errc::actor_crashed, "snapshot() of " + a->type->module + " " +
-                                                       std::string(a->id()) + " threw: " +
-                                                       describe(std::current_exception())};
+        outcome.error = Error{Errc::actor_crashed,
+                              "snapshot() of " + a->type->module + " " + std::string(a->id()) +
+                                  " threw: " + describe(std::current_exception())};
         outcome.discard = true;
       }
       if (!outcome.error) {
@@ -1122,9 +1127,10 @@ Result<std::optional<Value>> ActorHost::load_state(Activation& a) {
   try {
     return std::optional<Value>{Value::from_msgpack(*bytes)};
   } catch (const std::exception& e) {
-    return std::unexpected(Error{Errc::activation_failed, "the stored state of " + a.type->module +
-                                                              " " + std::string(a.id()) +
-                                                              " is not valid MessagePack: " + e.what()});
+    return std::unexpected(
+        Error{Errc::activation_failed, "the stored state of " + a.type->module + " " +
+                                           std::string(a.id()) +
+                                           " is not valid MessagePack: " + e.what()});
   }
 }
 
@@ -1218,7 +1224,8 @@ void ActorHost::destroy(Activation* a, std::optional<DeactivateReason> reason, b
     have_state = false;
     if (options_.log) {
       const std::string why = describe(std::current_exception());
-      options_.log({LogLevel::warning, "snapshot_failed",
+      options_.log({LogLevel::warning,
+                    "snapshot_failed",
                     "snapshot() of " + type.module + " " + std::string(a->id()) +
                         " threw; its state was not saved: " + why,
                     {{"module", type.module}, {"id", std::string(a->id())}, {"reason", why}}});

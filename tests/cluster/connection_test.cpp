@@ -28,9 +28,13 @@ class ManySendersTest : public ::testing::TestWithParam<bool> {
     certs_ = nullptr;
   }
   static NodeOptions member(std::string name, std::vector<std::string> seeds = {}) {
-    NodeOptions options{.name = name, .listen = "127.0.0.1:0", .seeds = std::move(seeds),
-                        .cookie = "secret", .worker_threads = 2,
-                        .heartbeat_interval = 50ms, .failure_timeout = 2000ms,
+    NodeOptions options{.name = name,
+                        .listen = "127.0.0.1:0",
+                        .seeds = std::move(seeds),
+                        .cookie = "secret",
+                        .worker_threads = 2,
+                        .heartbeat_interval = 50ms,
+                        .failure_timeout = 2000ms,
                         .log = [](LogLevel, std::string_view) {}};
     if (GetParam()) options.tls = certs_->options(name, "ca");
     return options;

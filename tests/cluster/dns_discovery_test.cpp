@@ -10,8 +10,8 @@
 
 #include <algorithm>
 #include <chrono>
-#include <thread>
 #include <memory>
+#include <thread>
 
 #include "node_process.hpp"
 #include "support/test_actors.hpp"

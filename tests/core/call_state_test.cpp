@@ -1,13 +1,13 @@
 // CallState: a blocking caller's wait for its outcome (src/core/call_state.hpp): woken by the
 // completer, or timed out at its deadline, and exactly one of the two.
+#include "core/call_state.hpp"
+
 #include <gtest/gtest.h>
 
 #include <atomic>
 #include <chrono>
 #include <random>
 #include <thread>
-
-#include "core/call_state.hpp"
 
 namespace mesh::detail {
 namespace {
