@@ -103,16 +103,16 @@ std::string describe(std::exception_ptr error) {
 }  // namespace
 
 // A message whose reply waits for the state it left to be committed (after_each_message). After
-// a commit the writer thread releases the reply itself (so an async_call's callback may run
-// there) and makes the activation idle, or hands it to the pool when it has more to do; a
-// failed write goes to the pool, which discards the activation (its destructor is user code,
-// which must never hold up the commits of other actors).
+// a commit the writer's completer thread releases the reply itself (so an async_call's callback
+// may run there) and makes the activation idle, or hands it to the pool when it has more to do;
+// a failed write goes to the pool, which discards the activation (its destructor is user code,
+// which must never hold up the completions of other actors).
 struct SavedMessage {
   std::unique_ptr<Message> message;
   Value value;             // the reply, released once the state is durable
   std::uint64_t serial;    // the activation's, for the reply's Pid
   bool stop = false;       // the actor asked to stop: it ends once the state is durable
-  Result<void> result;     // set by the writer thread
+  Result<void> result;     // set by the writer's completer thread
 };
 
 struct ActorHost::Outcome {
@@ -1152,9 +1152,9 @@ void ActorHost::begin_save(Activation& a, std::unique_ptr<Message> message, Outc
                  });
 }
 
-// On the writer thread, after a successful commit: releases the reply and, unless more work
-// waits for `a`, makes it idle there, sparing a hop through the pool (a thread wake-up costs
-// more than everything else a durable call does besides the commit).
+// On the writer's completer thread, after a successful commit: releases the reply and, unless
+// more work waits for `a`, makes it idle there, sparing a hop through the pool (a thread
+// wake-up costs more than everything else a durable call does besides the commit).
 void ActorHost::release_saved(Activation& a) {
   std::unique_ptr<SavedMessage> saved(std::exchange(a.persisted().saving, nullptr));
   count(*a.type, a.capability, saved->message->kind, nullptr);

@@ -42,6 +42,7 @@ StateWriter::StateWriter(std::shared_ptr<StateStore> store, Logger log)
       lane_count_(std::clamp<std::size_t>(store_->concurrent_writes(), 1, kMaxLanes)) {
   for (std::size_t i = 0; i < lane_count_; ++i) {
     lanes_[i].thread = std::thread([this, &lane = lanes_[i]] { run(lane); });
+    lanes_[i].completer = std::thread([this, &lane = lanes_[i]] { complete(lane); });
   }
 }
 
@@ -107,6 +108,12 @@ void StateWriter::stop() {
   }
   for (Lane& lane : lanes_) {
     if (lane.thread.joinable()) lane.thread.join();
+    {
+      std::lock_guard lock(lane.finished_mutex);
+      lane.finishing = true;
+    }
+    lane.finished_wake.notify_one();
+    if (lane.completer.joinable()) lane.completer.join();
   }
 }
 
@@ -123,14 +130,37 @@ void StateWriter::run(Lane& lane) {
                 std::back_inserter(batch));
       lane.queue.erase(lane.queue.begin(), lane.queue.begin() + static_cast<std::ptrdiff_t>(n));
     }
-    commit(batch);
+    Finished finished = commit(batch);
     batch.clear();
+    if (finished.empty()) continue;
+    std::unique_lock lock(lane.finished_mutex);
+    lane.finished.push_back(std::move(finished));
+    const bool first = lane.finished.size() == 1;
+    lock.unlock();
+    if (first) lane.finished_wake.notify_one();
+  }
+}
+
+void StateWriter::complete(Lane& lane) {
+  name_this_thread("mesh-release");
+  std::deque<Finished> ready;
+  for (;;) {
+    {
+      std::unique_lock lock(lane.finished_mutex);
+      lane.finished_wake.wait(lock, [&] { return lane.finishing || !lane.finished.empty(); });
+      if (lane.finished.empty()) return;  // the writer has ended and everything is done
+      ready.swap(lane.finished);
+    }
+    for (Finished& finished : ready) {
+      for (auto& [done, result] : finished) done(std::move(result));
+    }
+    ready.clear();
   }
 }
 
 // Consecutive saves go to the store as one batch; an erase (rare: a null snapshot) goes alone,
 // in its place, so that writes of one key keep their order.
-void StateWriter::commit(std::deque<Item>& batch) {
+StateWriter::Finished StateWriter::commit(std::deque<Item>& batch) {
   std::vector<StateWrite> writes;
   std::vector<Item*> owners;
   std::vector<std::pair<Item*, Result<void>>> outcomes;
@@ -186,6 +216,8 @@ void StateWriter::commit(std::deque<Item>& batch) {
       if (it != pending_.end() && it->second.first == item->sequence) pending_.erase(it);
     }
   }
+  Finished finished;
+  finished.reserve(outcomes.size());
   for (auto& [item, result] : outcomes) {
     if (!result && item->visible && log_) {
       log_({LogLevel::warning, "state_not_saved",
@@ -196,8 +228,9 @@ void StateWriter::commit(std::deque<Item>& batch) {
              {"error", std::string(to_string(result.error().code))},
              {"reason", result.error().message}}});
     }
-    if (item->done) item->done(std::move(result));
+    if (item->done) finished.emplace_back(std::move(item->done), std::move(result));
   }
+  return finished;
 }
 
 StateWriter::Figures StateWriter::figures() const {

@@ -29,8 +29,8 @@ namespace mesh::detail {
 //
 // Writes queued with `visible` are also answered by pending() until they are committed, so an
 // actor that ended with an unsaved state and is activated again at once reads that state, not
-// an older row. Thread-safe; `done` runs on the writer thread and must be quick (it may not call
-// into the writer).
+// an older row. Thread-safe; `done` runs on the lane's completer thread, in commit order, and
+// must be quick (it may not call into the writer).
 class StateWriter {
  public:
   using Done = std::function<void(Result<void>)>;
@@ -71,17 +71,28 @@ class StateWriter {
     Done done;
   };
 
+  // What became of one commit's writes: each `done` with its outcome.
+  using Finished = std::vector<std::pair<Done, Result<void>>>;
+
   struct Lane {
     std::mutex mutex;
     std::condition_variable wake;
     std::deque<Item> queue;  // guarded by mutex
     bool stopping = false;   // guarded by mutex
     std::thread thread;
+    // The lane's completer runs the `done`s of a commit (releasing replies wakes their callers,
+    // a few µs each) while the writer goes on with the next commit.
+    std::mutex finished_mutex;
+    std::condition_variable finished_wake;
+    std::deque<Finished> finished;  // guarded by finished_mutex
+    bool finishing = false;         // guarded by finished_mutex: the writer has ended
+    std::thread completer;
   };
   static constexpr std::size_t kMaxLanes = 4;
 
   void run(Lane& lane);
-  void commit(std::deque<Item>& batch);
+  void complete(Lane& lane);
+  Finished commit(std::deque<Item>& batch);
   static std::string pending_key(const StateKey& key);
 
   std::shared_ptr<StateStore> store_;
