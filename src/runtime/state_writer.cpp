@@ -133,7 +133,19 @@ void StateWriter::run(Lane& lane) {
     Finished finished = commit(batch);
     batch.clear();
     if (finished.empty()) continue;
+    bool more;
+    {
+      std::lock_guard lock(lane.mutex);
+      more = !lane.queue.empty();
+    }
     std::unique_lock lock(lane.finished_mutex);
+    if (!more && lane.finished.empty() && !lane.completing) {
+      // Nothing waits to be committed, and the completer is idle (so nothing runs out of
+      // order): release these here and spare a lone caller the completer's wake-up.
+      lock.unlock();
+      for (auto& [done, result] : finished) done(std::move(result));
+      continue;
+    }
     lane.finished.push_back(std::move(finished));
     const bool first = lane.finished.size() == 1;
     lock.unlock();
@@ -150,11 +162,14 @@ void StateWriter::complete(Lane& lane) {
       lane.finished_wake.wait(lock, [&] { return lane.finishing || !lane.finished.empty(); });
       if (lane.finished.empty()) return;  // the writer has ended and everything is done
       ready.swap(lane.finished);
+      lane.completing = true;
     }
     for (Finished& finished : ready) {
       for (auto& [done, result] : finished) done(std::move(result));
     }
     ready.clear();
+    std::lock_guard lock(lane.finished_mutex);
+    lane.completing = false;
   }
 }
 

@@ -29,8 +29,8 @@ namespace mesh::detail {
 //
 // Writes queued with `visible` are also answered by pending() until they are committed, so an
 // actor that ended with an unsaved state and is activated again at once reads that state, not
-// an older row. Thread-safe; `done` runs on the lane's completer thread, in commit order, and
-// must be quick (it may not call into the writer).
+// an older row. Thread-safe; `done` runs on the lane's completer thread (or on its writer, when
+// nothing else waits), in commit order, and must be quick (it may not call into the writer).
 class StateWriter {
  public:
   using Done = std::function<void(Result<void>)>;
@@ -81,10 +81,12 @@ class StateWriter {
     bool stopping = false;   // guarded by mutex
     std::thread thread;
     // The lane's completer runs the `done`s of a commit (releasing replies wakes their callers,
-    // a few µs each) while the writer goes on with the next commit.
+    // a few µs each) while the writer goes on with the next commit. With nothing queued to
+    // commit next, and the completer idle, the writer runs them itself.
     std::mutex finished_mutex;
     std::condition_variable finished_wake;
     std::deque<Finished> finished;  // guarded by finished_mutex
+    bool completing = false;        // guarded by finished_mutex: the completer runs `done`s
     bool finishing = false;         // guarded by finished_mutex: the writer has ended
     std::thread completer;
   };

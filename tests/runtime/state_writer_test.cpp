@@ -1,11 +1,13 @@
 #include "runtime/state_writer.hpp"
 
 #include <gtest/gtest.h>
+#include <pthread.h>
 
 #include <chrono>
 #include <condition_variable>
 #include <future>
 #include <mutex>
+#include <string>
 #include <vector>
 
 namespace mesh::detail {
@@ -24,6 +26,12 @@ class CountingStore final : public StateStore {
     return inner_->load(key);
   }
   Result<std::vector<std::size_t>> save(std::span<const StateWrite> writes) override {
+    {
+      std::unique_lock lock(mutex_);
+      ++started_;
+      changed_.notify_all();
+      changed_.wait_for(lock, 10s, [&] { return !held_; });
+    }
     auto saved = inner_->save(writes);
     std::lock_guard lock(mutex_);
     ++batches_;
@@ -39,6 +47,17 @@ class CountingStore final : public StateStore {
     std::unique_lock lock(mutex_);
     return changed_.wait_for(lock, 5s, [&] { return batches_ >= n; });
   }
+  // Waits up to 5 s for `n` saves to have begun.
+  bool wait_for_started(std::size_t n) {
+    std::unique_lock lock(mutex_);
+    return changed_.wait_for(lock, 5s, [&] { return started_ >= n; });
+  }
+  // While held, a save waits (up to 10 s) before it writes anything.
+  void hold(bool on) {
+    std::lock_guard lock(mutex_);
+    held_ = on;
+    changed_.notify_all();
+  }
 
  private:
   std::shared_ptr<StateStore> inner_ = memory_store();
@@ -46,6 +65,8 @@ class CountingStore final : public StateStore {
   std::mutex mutex_;
   std::condition_variable changed_;
   std::size_t batches_ = 0;
+  std::size_t started_ = 0;
+  bool held_ = false;
 };
 
 StateKey key(std::string id) { return StateKey{"game", "Counter", std::move(id), 7}; }
@@ -61,21 +82,42 @@ TEST(StateWriterTest, TheNextCommitDoesNotWaitForThePreviousOnesDones) {
   StateWriter writer(store, nullptr);
   std::promise<void> let_go;
   std::shared_future<void> released = let_go.get_future().share();
-  std::promise<void> first_done_began;
+  store->hold(true);
   writer.write(key("a"), fence, "1", false, [&](Result<void> r) {
     EXPECT_TRUE(r.has_value());
-    first_done_began.set_value();
     released.wait_for(10s);
   });
-  ASSERT_EQ(first_done_began.get_future().wait_for(5s), std::future_status::ready);
+  // "b" is queued while "a" commits, so the writer has a next commit to go on with.
+  ASSERT_TRUE(store->wait_for_started(1));
   std::promise<void> second_done;
   writer.write(key("b"), fence, "2", false, [&](Result<void> r) {
     EXPECT_TRUE(r.has_value());
     second_done.set_value();
   });
+  store->hold(false);
   EXPECT_TRUE(store->wait_for_batches(2)) << "the second commit waited for the first's done";
   let_go.set_value();
   EXPECT_EQ(second_done.get_future().wait_for(5s), std::future_status::ready);
+}
+
+// With nothing queued after a commit, its `done`s run on the writer itself: a lone caller is not
+// woken through a second thread.
+TEST(StateWriterTest, ALoneCommitsDoneRunsOnTheWriter) {
+  auto store = std::make_shared<CountingStore>(1);
+  const std::uint64_t fence = claim(*store);
+  StateWriter writer(store, nullptr);
+  for (int i = 0; i < 20; ++i) {
+    std::promise<std::string> ran_on;
+    writer.write(key("a"), fence, std::to_string(i), false, [&](Result<void> r) {
+      EXPECT_TRUE(r.has_value());
+      char name[16] = {};
+      pthread_getname_np(pthread_self(), name, sizeof name);
+      ran_on.set_value(name);
+    });
+    auto future = ran_on.get_future();
+    ASSERT_EQ(future.wait_for(5s), std::future_status::ready);
+    EXPECT_EQ(future.get(), "mesh-writer") << "write " << i;
+  }
 }
 
 // The `done`s of one key's writes run in the order the writes were queued, and stop() returns
