@@ -156,10 +156,10 @@ class StateStore {
                              std::span<const ShardFence> release);
 
   // How many save/erase transactions a node runs at once, each from its own writer thread
-  // with its own keys (1 to 4; the default is 2). More commits at once help a store that syncs
-  // several of them side by side (a database server); a store whose writes serialize anyway
-  // (one SQLite file) does better with 1, because one batch then takes every queued write
-  // instead of two batches taking half each. Read once, when a node starts.
+  // with its own keys (1 to 4; the default is 2). One lane puts every queued write in one
+  // batch; more keep a database busy while a commit waits. sqlite_store and postgres_store
+  // say 1 (measured best, for PostgreSQL with the server on the node's machine), memory_store
+  // keeps 2; a store that wraps another may say otherwise. Read once, when a node starts.
   virtual std::size_t concurrent_writes() const { return 2; }
 };
 
