@@ -23,9 +23,9 @@ namespace mesh::detail {
 // Group commit: writes queue up while the store commits the previous batch, then all of them
 // go in the next one, so a commit's cost (a sync to disk, a round trip) is shared by every actor
 // that waited for it. The store's concurrent_writes() lanes (threads) commit side by side, each
-// for the keys that hash to it, so a database that can sync two transactions at once
-// (PostgreSQL) is kept busy while one of them waits; writes of one key go to one lane and are
-// committed in the order they were queued.
+// for the keys that hash to it, so a store that can sync several transactions at once is kept
+// busy while one of them waits (one lane puts every queued write in one batch instead); writes
+// of one key go to one lane and are committed in the order they were queued.
 //
 // Writes queued with `visible` are also answered by pending() until they are committed, so an
 // actor that ended with an unsaved state and is activated again at once reads that state, not
