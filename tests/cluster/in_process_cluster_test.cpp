@@ -10,7 +10,9 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <set>
+#include <system_error>
 
 #include "node/node_core.hpp"
 #include "support/expect.hpp"
@@ -294,8 +296,6 @@ TEST(InProcessClusterTest, NodesDialingEachOtherAtOnceKeepOneLink) {
   // closes only once nothing is in flight on it).
   int total_retired = 0;
   for (int round = 0; round < 10; ++round) {
-    const std::string pa = "127.0.0.1:" + std::to_string(free_port());
-    const std::string pb = "127.0.0.1:" + std::to_string(free_port());
     std::mutex mutex;
     std::vector<std::string> lost;
     int retiring = 0, retired = 0;
@@ -310,8 +310,27 @@ TEST(InProcessClusterTest, NodesDialingEachOtherAtOnceKeepOneLink) {
       };
       return o;
     };
-    Node a(options("a", pa, pb));
-    Node b(options("b", pb, pa));
+    // Each node must listen on a fixed port its peer knows before it starts. A port probed free
+    // may be taken by another test's socket before the node binds it (the constructor then
+    // throws): such a round starts again on two new ports.
+    std::unique_ptr<Node> node_a, node_b;
+    for (int attempt = 0; !node_b; ++attempt) {
+      const std::string pa = "127.0.0.1:" + std::to_string(free_port());
+      const std::string pb = "127.0.0.1:" + std::to_string(free_port());
+      try {
+        node_a = std::make_unique<Node>(options("a", pa, pb));
+        node_b = std::make_unique<Node>(options("b", pb, pa));
+      } catch (const std::system_error& error) {
+        ASSERT_LT(attempt, 4) << "round " << round << ": " << error.what();
+        node_b.reset();
+        node_a.reset();
+        std::lock_guard lock(mutex);
+        lost.clear();
+        retiring = retired = 0;
+      }
+    }
+    Node& a = *node_a;
+    Node& b = *node_b;
     register_all(a);
     register_all(b);
     std::atomic<bool> stop{false};
