@@ -161,6 +161,13 @@ TEST_F(SqliteStore, AnEmptyStateIsAnEmptyRowNotNoRow) {
   EXPECT_EQ(*loaded, std::optional<std::string>(""));
 }
 
+// A file has one writer at a time: a node commits on one lane (docs/persistence.md), and the
+// memory store keeps the default two.
+TEST_F(SqliteStore, TakesOneWriterLaneWhereTheMemoryStoreTakesTwo) {
+  EXPECT_EQ(sqlite_store(path_)->concurrent_writes(), 1u);
+  EXPECT_EQ(memory_store()->concurrent_writes(), 2u);
+}
+
 TEST_F(SqliteStore, AFileWithANewerSchemaIsRefused) {
   {
     Raw raw(path_);
