@@ -104,9 +104,10 @@ std::string describe(std::exception_ptr error) {
 
 // A message whose reply waits for the state it left to be committed (after_each_message). After
 // a commit the writer's completer thread (or the writer, when nothing else waits) releases the
-// reply itself (so an async_call's callback may run there) and makes the activation idle, or hands it to the pool when it has more to do;
-// a failed write goes to the pool, which discards the activation (its destructor is user code,
-// which must never hold up the completions of other actors).
+// reply itself (so an async_call's callback may run there) and makes the activation idle, or
+// hands it to the pool when it has more to do; a failed write goes to the pool, which discards
+// the activation (its destructor is user code, which must never hold up the completions of
+// other actors).
 struct SavedMessage {
   std::unique_ptr<Message> message;
   Value value;             // the reply, released once the state is durable
