@@ -283,11 +283,13 @@ bool ActorHost::enqueue(Shard& shard, Activation& a, Message* message) {
   return true;
 }
 
-// Whether a call to an idle actor of this type may run on the calling thread.
-// Never for after_each_message types: their reply waits for a commit, which the pool does
-// without holding a caller's thread.
-bool ActorHost::may_run_inline(const ActorType& type) {
-  return type.inline_allowed.load(std::memory_order_relaxed) && !saves_each_message(type) &&
+// Whether a call to an idle actor of this type may run on the calling thread. An
+// after_each_message type's reply waits for a commit: a blocking caller, which waits for it
+// anyway, runs the handler itself (sparing a pool worker's wake-up); an async caller's thread
+// is never held for a commit.
+bool ActorHost::may_run_inline(const ActorType& type, bool blocking_caller) {
+  return type.inline_allowed.load(std::memory_order_relaxed) &&
+         (blocking_caller || !saves_each_message(type)) &&
          HandlerFrame::depth() < kMaxInlineDepth && !NoInlineHandlers::active();
 }
 
@@ -306,6 +308,14 @@ Result<Reply> ActorHost::run_inline(Shard& shard, Activation& a, std::unique_loc
   Value* init = request.init_arg ? &*request.init_arg : nullptr;
   const std::uint64_t serial = a.serial;
   Outcome outcome = run(a, MessageKind::call, std::move(request.payload), init, chain);
+  if (saves_each_message(*a.type) && !outcome.error) {
+    // As drain does for a pooled run: the writer releases the reply and `a` once the state is
+    // committed, so a caller that times out meanwhile leaves nothing behind.
+    RefPtr<CallState> reply(new CallState(Clock::now() + request.timeout));
+    std::unique_ptr<Message> message(
+        new Message{nullptr, MessageKind::call, Value(), std::nullopt, nullptr, reply});
+    if (snapshot_and_save(a, message, outcome, serial)) return reply->wait();
+  }
   count(*a.type, a.capability, MessageKind::call, outcome.error);
   release(a, outcome);
   return to_reply(std::move(outcome), serial);
@@ -314,7 +324,7 @@ Result<Reply> ActorHost::run_inline(Shard& shard, Activation& a, std::unique_loc
 std::optional<Result<Reply>> ActorHost::call(const Target& target, Request& request,
                                              const ChainPtr& chain) {
   Shard& shard = shards_[target.shard];
-  const bool may_inline = may_run_inline(*target.type);
+  const bool may_inline = may_run_inline(*target.type, /*blocking_caller=*/true);
   std::unique_lock lock(shard.mutex);
   std::optional<Error> error;
   Activation* found = activation_for(shard, target, request.id, lock, error);
@@ -417,7 +427,8 @@ bool ActorHost::deliver_reminder(const Target& target, Request& request, std::st
 bool ActorHost::async_call(const Target& target, Request& request, const ChainPtr& chain,
                            CallState::Callback& done, AsyncOrigin origin) {
   Shard& shard = shards_[target.shard];
-  const bool may_inline = origin == AsyncOrigin::local && may_run_inline(*target.type);
+  const bool may_inline =
+      origin == AsyncOrigin::local && may_run_inline(*target.type, /*blocking_caller=*/false);
   std::unique_lock lock(shard.mutex);
   std::optional<Error> error;
   Activation* found = activation_for(shard, target, request.id, lock, error);
@@ -690,20 +701,9 @@ void ActorHost::drain(Activation* a) {
                      {"id", std::string(a->id())},
                      {"reason", outcome.error->message}}});
     }
-    if (saves_each_message(*a->type) && !outcome.error && message->kind != MessageKind::restore) {
-      std::optional<std::string> state;
-      try {
-        state = encode_state(a->type->vtable->snapshot(a->actor()));
-      } catch (...) {
-        outcome.error = Error{Errc::actor_crashed,
-                              "snapshot() of " + a->type->module + " " + std::string(a->id()) +
-                                  " threw: " + describe(std::current_exception())};
-        outcome.discard = true;
-      }
-      if (!outcome.error) {
-        begin_save(*a, std::move(message), std::move(outcome), serial, std::move(state));
-        return;  // the writer hands `a` back to the pool once the state is committed
-      }
+    if (saves_each_message(*a->type) && !outcome.error && message->kind != MessageKind::restore &&
+        snapshot_and_save(*a, message, outcome, serial)) {
+      return;  // the writer hands `a` back to the pool once the state is committed
     }
     count(*a->type, a->capability, message->kind, outcome.error);
     const bool discarded = outcome.discard;
@@ -1135,6 +1135,25 @@ Result<std::optional<Value>> ActorHost::load_state(Activation& a) {
   }
 }
 
+// After a message an after_each_message actor handled without error: hands the state it left
+// to the writer (begin_save, which takes `message`) and says true. When snapshot() throws, says
+// false with `outcome` a crash that discards `a`, and `message` still the caller's.
+bool ActorHost::snapshot_and_save(Activation& a, std::unique_ptr<Message>& message,
+                                  Outcome& outcome, std::uint64_t serial) {
+  std::optional<std::string> state;
+  try {
+    state = encode_state(a.type->vtable->snapshot(a.actor()));
+  } catch (...) {
+    outcome.error = Error{Errc::actor_crashed, "snapshot() of " + a.type->module + " " +
+                                                   std::string(a.id()) + " threw: " +
+                                                   describe(std::current_exception())};
+    outcome.discard = true;
+    return false;
+  }
+  begin_save(a, std::move(message), std::move(outcome), serial, std::move(state));
+  return true;
+}
+
 // Holds `a` (still busy) and the message's reply until the state the message left is durable.
 void ActorHost::begin_save(Activation& a, std::unique_ptr<Message> message, Outcome&& outcome,
                            std::uint64_t serial, std::optional<std::string> state) {
@@ -1159,18 +1178,22 @@ void ActorHost::begin_save(Activation& a, std::unique_ptr<Message> message, Outc
 void ActorHost::release_saved(Activation& a) {
   std::unique_ptr<SavedMessage> saved(std::exchange(a.persisted().saving, nullptr));
   count(*a.type, a.capability, saved->message->kind, nullptr);
+  Shard& shard = shard_of(a);
+  bool goes_on;
+  {
+    std::lock_guard lock(shard.mutex);
+    goes_on = a.has_messages() || shard.closed || a.evicting();
+    if (!goes_on) {
+      a.busy = false;
+      --shard.busy;
+    }
+  }
+  // Only now (and without touching `a`, which may be gone once idle): a caller that calls
+  // the actor again as soon as it has its reply finds it idle and runs it on its own thread.
   if (const RefPtr<CallState>& reply = saved->message->reply) {
     reply->complete(Reply{Pid{options_.node_name, saved->serial}, std::move(saved->value)});
   }
-  Shard& shard = shard_of(a);
-  std::unique_lock lock(shard.mutex);
-  if (a.has_messages() || shard.closed || a.evicting()) {
-    lock.unlock();
-    scheduler_.submit(&a);
-    return;
-  }
-  a.busy = false;
-  --shard.busy;
+  if (goes_on) scheduler_.submit(&a);
 }
 
 // On the pool, once the writer is done with `a`'s last message: releases its reply and says

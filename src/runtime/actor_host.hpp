@@ -245,7 +245,7 @@ class ActorHost {
   Error no_room() const;
   static std::uint64_t new_serial(Shard& shard, std::uint32_t shard_index);
   static void claim(Shard& shard, Activation& a);
-  static bool may_run_inline(const ActorType& type);
+  static bool may_run_inline(const ActorType& type, bool blocking_caller);
   static bool may_run_here(const Activation& a);
   Result<Reply> run_inline(Shard& shard, Activation& a, std::unique_lock<std::mutex>& lock,
                            Request& request, const ChainPtr& chain);
@@ -264,6 +264,8 @@ class ActorHost {
   Result<std::uint64_t> claim_shard(std::uint32_t capability, std::uint32_t shard);
   void forget_claim(std::uint32_t capability, std::uint32_t shard, std::uint64_t fence);
   Result<std::optional<Value>> load_state(Activation& a);
+  bool snapshot_and_save(Activation& a, std::unique_ptr<Message>& message, Outcome& outcome,
+                         std::uint64_t serial);
   void begin_save(Activation& a, std::unique_ptr<Message> message, Outcome&& outcome,
                   std::uint64_t serial, std::optional<std::string> state);
   bool finish_save(Activation& a);

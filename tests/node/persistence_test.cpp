@@ -7,6 +7,7 @@
 #include <condition_variable>
 #include <future>
 #include <mutex>
+#include <thread>
 
 #include "support/expect.hpp"
 #include "support/test_actors.hpp"
@@ -18,10 +19,13 @@ namespace {
 // after counting, {"op":"forget"} makes its snapshot null (its row is erased).
 struct Tally {
   static inline std::atomic<int> deactivations{0};
+  static inline std::atomic<std::thread::id> last_thread{};  // the thread of the last call
   explicit Tally(std::string) {}
   Tally(std::string, Value init) : count(init.value("start", 0)) {}
   Value handle_call(Value payload, ActorContext& context) {
+    last_thread = std::this_thread::get_id();
     const std::string op = payload.value("op", "");
+    if (op == "break") broken = true;  // its next snapshot throws
     if (op == "get") return count;
     if (op == "crash") throw std::runtime_error("tally crashed");
     if (op == "forget") {
@@ -32,11 +36,15 @@ struct Tally {
     return ++count;
   }
   void handle_cast(Value) { ++count; }
-  Value snapshot() { return forget ? Value() : Value{{"count", count}}; }
+  Value snapshot() {
+    if (broken) throw std::runtime_error("tally cannot say what it holds");
+    return forget ? Value() : Value{{"count", count}};
+  }
   void restore(Value state) { count = state.at("count").get<int>(); }
   void on_deactivate(DeactivateReason) { ++deactivations; }
   int count = 0;
   bool forget = false;
+  bool broken = false;
 };
 
 // Has the hooks but cannot read what is stored.
@@ -247,6 +255,95 @@ TEST(PersistenceTest, AReplyWaitsUntilItsStateIsCommitted) {
   auto reply = future.get();
   ASSERT_TRUE(HasValue(reply));
   EXPECT_EQ(reply->value, 2);
+}
+
+// A blocking caller waits for the commit anyway, so it runs the handler itself instead of
+// waking a pool worker for it (one thread hand-off fewer per durable call); its reply still
+// waits for the commit, and an async caller's thread is never held for one.
+TEST(PersistenceTest, ABlockingCallRunsTheHandlerOnItsOwnThreadAndRepliesAfterTheCommit) {
+  auto store = std::make_shared<ControlledStore>();
+  Node node(with_store(store));
+  node.register_actor<Tally>("Tally", {.persistence = Persistence::after_each_message});
+  node.register_capabilities({"test"});
+  // Activated (and loaded) on the pool; an adaptive module earns callers' threads after a few
+  // fast runs (docs/architecture.md).
+  for (int i = 0; i < 10; ++i) ASSERT_TRUE(HasValue(node.call(tally("t"))));
+  store->set_hold(true);
+  std::promise<std::thread::id> caller_id;
+  std::promise<Result<Reply>> replied;
+  std::thread caller([&] {
+    caller_id.set_value(std::this_thread::get_id());
+    replied.set_value(node.call(tally("t")));
+  });
+  const std::thread::id caller_thread = caller_id.get_future().get();
+  auto future = replied.get_future();
+  EXPECT_EQ(future.wait_for(100ms), std::future_status::timeout)
+      << "the reply was released before its state was durable";
+  EXPECT_EQ(Tally::last_thread.load(), caller_thread) << "the handler ran on another thread";
+  store->set_hold(false);
+  ASSERT_EQ(future.wait_for(5s), std::future_status::ready);
+  caller.join();
+  auto reply = future.get();
+  ASSERT_TRUE(HasValue(reply));
+  EXPECT_EQ(reply->value, 11);
+
+  std::promise<Result<Reply>> async_replied;
+  node.async_call(tally("t"), [&](Result<Reply> r) { async_replied.set_value(std::move(r)); });
+  auto async_future = async_replied.get_future();
+  ASSERT_EQ(async_future.wait_for(5s), std::future_status::ready);
+  EXPECT_EQ(async_future.get().value().value, 12);
+  EXPECT_NE(Tally::last_thread.load(), std::this_thread::get_id())
+      << "an async call held its caller's thread for a commit";
+}
+
+// The caller's deadline holds while it waits for the commit; the commit still happens and the
+// actor goes on with the state it left (as when the handler ran on the pool).
+TEST(PersistenceTest, ACallerThatTimesOutWaitingForTheCommitLeavesTheActorWhole) {
+  auto store = std::make_shared<ControlledStore>();
+  Node node(with_store(store));
+  node.register_actor<Tally>("Tally", {.persistence = Persistence::after_each_message});
+  node.register_capabilities({"test"});
+  auto first = node.call(tally("late"));
+  ASSERT_TRUE(HasValue(first));
+  store->set_hold(true);
+  Request hurried = tally("late");
+  hurried.timeout = 100ms;
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_TRUE(IsError(node.call(std::move(hurried)), Errc::timeout));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 3s) << "the deadline did not hold";
+  store->set_hold(false);
+  auto next = node.call(tally("late"));
+  ASSERT_TRUE(HasValue(next));
+  EXPECT_EQ(next->value, 3) << "the timed-out call's state was lost";
+  EXPECT_EQ(next->pid, first->pid) << "the activation was replaced";
+}
+
+// snapshot() is user code: when it throws, the call fails as a crash, nothing is written and
+// the next call meets a fresh activation holding the last committed state. Both on the caller's
+// thread (call) and on the pool (async_call).
+TEST(PersistenceTest, ASnapshotThatThrowsIsACrashThatSavesNothing) {
+  auto store = memory_store();
+  Node node(with_store(store));
+  node.register_actor<Tally>("Tally", {.persistence = Persistence::after_each_message});
+  node.register_capabilities({"test"});
+  auto first = node.call(tally("b"));
+  ASSERT_TRUE(HasValue(first));
+  auto broken = node.call(tally("b", {{"op", "break"}}));
+  ASSERT_TRUE(IsError(broken, Errc::actor_crashed));
+  EXPECT_NE(broken.error().message.find("tally cannot say"), std::string::npos)
+      << broken.error().message;
+  auto after = node.call(tally("b"));
+  ASSERT_TRUE(HasValue(after));
+  EXPECT_EQ(after->value, 2) << "the state of the failed call was kept";
+  EXPECT_NE(after->pid, first->pid) << "the activation whose snapshot threw lived on";
+
+  std::promise<Result<Reply>> replied;
+  node.async_call(tally("b", {{"op", "break"}}),
+                  [&](Result<Reply> r) { replied.set_value(std::move(r)); });
+  auto future = replied.get_future();
+  ASSERT_EQ(future.wait_for(5s), std::future_status::ready);
+  EXPECT_TRUE(IsError(future.get(), Errc::actor_crashed));
+  EXPECT_EQ(get(node, "b"), 2);
 }
 
 TEST(PersistenceTest, WritesOfManyActorsShareACommit) {
