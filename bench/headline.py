@@ -52,6 +52,9 @@ FIGURES = [
      r"^idle: .*, [0-9.]+ and " + NUMBER + " wake-ups/s"),
     ("durable", "sqlite_durable_calls_64_callers_per_s", "1/s",
      r"^durable calls \(after_each_message\), 64 blocking callers.*: " + NUMBER + " calls/s"),
+    ("durable", "sqlite_durable_cpu_us", "us",
+     r"^durable calls \(after_each_message\), 64 blocking callers.*, " + NUMBER +
+     " us CPU per call"),
     ("durable", "sqlite_durable_call_p50_us", "us",
      r"^durable call, 1 blocking caller: p50 " + NUMBER + " us"),
     ("durable", "sqlite_activations_per_s", "1/s",
