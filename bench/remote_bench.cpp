@@ -1,6 +1,7 @@
 // Remote-call figures of docs/benchmarks.md between two nodes, this process and a forked owner
 // process, over loopback TCP: a blocking remote call against a raw blocking TCP ping-pong (the
-// floor), 64 blocking callers, and pipelined async_calls against a raw TCP echo of 64-byte
+// floor), 64 blocking callers against 64 raw blocking TCP callers with a connection each (the
+// wire's figure for them), and pipelined async_calls against a raw TCP echo of 64-byte
 // messages with the same window (the wire's ceiling). All measured in the same run. The
 // throughput phases also print the CPU time both nodes used per call.
 //
@@ -15,6 +16,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -62,16 +64,17 @@ bool read_full(int fd, char* data, std::size_t size) {
 struct Child {
   pid_t pid;
   unsigned short echo_port;
+  unsigned short many_port;  // the echo server for many connections at once
   std::string node_address;
 };
 
-int listen_loopback(unsigned short& port) {
+int listen_loopback(unsigned short& port, int backlog = 1) {
   const int listener = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in address{};
   address.sin_family = AF_INET;
   address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   ::bind(listener, reinterpret_cast<sockaddr*>(&address), sizeof address);
-  ::listen(listener, 1);
+  ::listen(listener, backlog);
   socklen_t length = sizeof address;
   ::getsockname(listener, reinterpret_cast<sockaddr*>(&address), &length);
   port = ntohs(address.sin_port);
@@ -79,6 +82,44 @@ int listen_loopback(unsigned short& port) {
 }
 
 mesh::NodeOptions options(std::string name, std::vector<std::string> seeds);
+
+// One thread echoing every connection it accepts through epoll, as a node's IO thread serves
+// its links: the server side of the raw 64-caller figure.
+void echo_many(int listener) {
+  const int poll = ::epoll_create1(0);
+  epoll_event watch{};
+  watch.events = EPOLLIN;
+  watch.data.fd = listener;
+  ::epoll_ctl(poll, EPOLL_CTL_ADD, listener, &watch);
+  std::vector<char> buffer(64 * 1024);
+  epoll_event ready[128];
+  for (;;) {
+    const int n = ::epoll_wait(poll, ready, 128, -1);
+    for (int i = 0; i < n; ++i) {
+      const int fd = ready[i].data.fd;
+      if (fd == listener) {
+        const int peer = ::accept(listener, nullptr, nullptr);
+        if (peer < 0) continue;
+        const int one = 1;
+        ::setsockopt(peer, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        watch.data.fd = peer;
+        ::epoll_ctl(poll, EPOLL_CTL_ADD, peer, &watch);
+        continue;
+      }
+      const ssize_t got = ::recv(fd, buffer.data(), buffer.size(), 0);
+      if (got <= 0) {
+        ::close(fd);  // also leaves the epoll set
+        continue;
+      }
+      for (ssize_t sent = 0; sent < got;) {
+        const ssize_t w =
+            ::send(fd, buffer.data() + sent, static_cast<std::size_t>(got - sent), 0);
+        if (w <= 0) break;
+        sent += w;
+      }
+    }
+  }
+}
 
 Child start_child() {
   int report[2];
@@ -88,10 +129,14 @@ Child start_child() {
     ::close(report[0]);
     unsigned short echo_port = 0;
     const int listener = listen_loopback(echo_port);
+    unsigned short many_port = 0;
+    const int many = listen_loopback(many_port, 128);
+    std::thread([many] { echo_many(many); }).detach();
     mesh::Node owner(options("owner", {}));
     owner.register_actor<bench::ScoreActor>("Score");
     owner.register_capabilities({"game"});
-    const std::string line = std::to_string(echo_port) + " " + owner.listen_address() + "\n";
+    const std::string line = std::to_string(echo_port) + " " + std::to_string(many_port) + " " +
+                             owner.listen_address() + "\n";
     if (::write(report[1], line.data(), line.size()) < 0) std::_Exit(1);
     // Echo whatever arrives, one connection after the other: a 64-byte ping-pong is answered
     // with one send per message, a pipelined window with one send per read.
@@ -120,9 +165,10 @@ Child start_child() {
   }
   ::close(report[0]);
   char address[200] = {};
-  unsigned port = 0;
-  std::sscanf(text, "%u %199s", &port, address);
-  return Child{pid, static_cast<unsigned short>(port), address};
+  unsigned port = 0, many_port = 0;
+  std::sscanf(text, "%u %u %199s", &port, &many_port, address);
+  return Child{pid, static_cast<unsigned short>(port), static_cast<unsigned short>(many_port),
+               address};
 }
 
 int connect_loopback(unsigned short port) {
@@ -228,6 +274,34 @@ struct CpuMeter {
   }
 };
 
+// The wire's own figure for many blocking callers: `callers` threads, each with a connection
+// of its own to the child's epoll echo thread, each sending 64 bytes and blocking until they
+// are back, `per_caller` times. Every round trip wakes its caller once, as a remote call does.
+// Returns round trips per second and the CPU both processes spent per round trip.
+std::pair<double, double> tcp_blocking_callers(pid_t child, unsigned short port,
+                                               std::size_t callers, std::size_t per_caller) {
+  std::vector<int> fds;
+  for (std::size_t t = 0; t < callers; ++t) fds.push_back(connect_loopback(port));
+  const CpuMeter cpu{child};
+  const auto begin = Clock::now();
+  std::vector<std::thread> threads;
+  for (const int fd : fds) {
+    threads.emplace_back([fd, per_caller] {
+      char buffer[64] = {};
+      for (std::size_t i = 0; i < per_caller; ++i) {
+        if (::send(fd, buffer, sizeof buffer, 0) != sizeof buffer) std::exit(1);
+        if (!read_full(fd, buffer, sizeof buffer)) std::exit(1);
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  const double seconds = std::chrono::duration<double>(Clock::now() - begin).count();
+  const std::size_t total = callers * per_caller;
+  const double cpu_us = cpu.per_call_us(total);
+  for (const int fd : fds) ::close(fd);
+  return {static_cast<double>(total) / seconds, cpu_us};
+}
+
 mesh::NodeOptions options(std::string name, std::vector<std::string> seeds) {
   mesh::NodeOptions options{.name = std::move(name), .listen = "127.0.0.1:0",
                             .seeds = std::move(seeds), .cookie = "bench",
@@ -270,6 +344,12 @@ int run(const Child& child, mesh::Node& caller, const std::string& only) {
     // 64 threads, each calling in a loop, for a fixed number of calls each.
     constexpr std::size_t kCallers = 64;
     const std::size_t per_caller = quick ? 500 : 5'000;
+    const auto [raw_rate, raw_cpu] =
+        tcp_blocking_callers(child.pid, child.many_port, kCallers, per_caller);
+    std::printf(
+        "wire: raw TCP, %zu blocking callers, a connection each, 64-byte echo: %.0f round "
+        "trips/s, %.1f us CPU per round trip\n",
+        kCallers, raw_rate, raw_cpu);
     std::atomic<std::size_t> failed{0};
     std::vector<std::thread> callers;
     const CpuMeter cpu{child.pid};
