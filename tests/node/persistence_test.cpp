@@ -296,56 +296,6 @@ TEST(PersistenceTest, ABlockingCallRunsTheHandlerOnItsOwnThreadAndRepliesAfterTh
       << "an async call held its caller's thread for a commit";
 }
 
-// The caller's deadline holds while it waits for the commit; the commit still happens and the
-// actor goes on with the state it left (as when the handler ran on the pool).
-TEST(PersistenceTest, ACallerThatTimesOutWaitingForTheCommitLeavesTheActorWhole) {
-  auto store = std::make_shared<ControlledStore>();
-  Node node(with_store(store));
-  node.register_actor<Tally>("Tally", {.persistence = Persistence::after_each_message});
-  node.register_capabilities({"test"});
-  auto first = node.call(tally("late"));
-  ASSERT_TRUE(HasValue(first));
-  store->set_hold(true);
-  Request hurried = tally("late");
-  hurried.timeout = 100ms;
-  const auto start = std::chrono::steady_clock::now();
-  EXPECT_TRUE(IsError(node.call(std::move(hurried)), Errc::timeout));
-  EXPECT_LT(std::chrono::steady_clock::now() - start, 3s) << "the deadline did not hold";
-  store->set_hold(false);
-  auto next = node.call(tally("late"));
-  ASSERT_TRUE(HasValue(next));
-  EXPECT_EQ(next->value, 3) << "the timed-out call's state was lost";
-  EXPECT_EQ(next->pid, first->pid) << "the activation was replaced";
-}
-
-// snapshot() is user code: when it throws, the call fails as a crash, nothing is written and
-// the next call meets a fresh activation holding the last committed state. Both on the caller's
-// thread (call) and on the pool (async_call).
-TEST(PersistenceTest, ASnapshotThatThrowsIsACrashThatSavesNothing) {
-  auto store = memory_store();
-  Node node(with_store(store));
-  node.register_actor<Tally>("Tally", {.persistence = Persistence::after_each_message});
-  node.register_capabilities({"test"});
-  auto first = node.call(tally("b"));
-  ASSERT_TRUE(HasValue(first));
-  auto broken = node.call(tally("b", {{"op", "break"}}));
-  ASSERT_TRUE(IsError(broken, Errc::actor_crashed));
-  EXPECT_NE(broken.error().message.find("tally cannot say"), std::string::npos)
-      << broken.error().message;
-  auto after = node.call(tally("b"));
-  ASSERT_TRUE(HasValue(after));
-  EXPECT_EQ(after->value, 2) << "the state of the failed call was kept";
-  EXPECT_NE(after->pid, first->pid) << "the activation whose snapshot threw lived on";
-
-  std::promise<Result<Reply>> replied;
-  node.async_call(tally("b", {{"op", "break"}}),
-                  [&](Result<Reply> r) { replied.set_value(std::move(r)); });
-  auto future = replied.get_future();
-  ASSERT_EQ(future.wait_for(5s), std::future_status::ready);
-  EXPECT_TRUE(IsError(future.get(), Errc::actor_crashed));
-  EXPECT_EQ(get(node, "b"), 2);
-}
-
 TEST(PersistenceTest, WritesOfManyActorsShareACommit) {
   auto store = std::make_shared<ControlledStore>();
   Node node(with_store(store));
@@ -409,11 +359,37 @@ TEST(PersistenceTest, AsManyCommitsRunAtOnceAsTheStoreAsksFor) {
   }
 }
 
-TEST(PersistenceTest, AWriteUnderASupersededClaimIsFencedAndTheNextCallReloads) {
+// The failure paths of a durable call, on both paths a call can take: through the pool
+// (HandlerMode::blocking) and on the caller's thread (non_blocking: from the actor's second
+// message on, its first loads its state on the pool). Each test checks the path it took.
+class DurablePathTest : public ::testing::TestWithParam<HandlerMode> {
+ protected:
+  void serve(Node& node) {
+    node.register_actor<Tally>("Tally", {.handlers = GetParam(),
+                                         .persistence = Persistence::after_each_message});
+    node.register_capabilities({"test"});
+  }
+  // Whether the handler of the last call ran on this thread, as the parameter says it must.
+  void expect_path() {
+    if (GetParam() == HandlerMode::non_blocking) {
+      EXPECT_EQ(Tally::last_thread.load(), std::this_thread::get_id()) << "not on the caller's thread";
+    } else {
+      EXPECT_NE(Tally::last_thread.load(), std::this_thread::get_id()) << "not through the pool";
+    }
+  }
+};
+
+INSTANTIATE_TEST_SUITE_P(Paths, DurablePathTest,
+                         ::testing::Values(HandlerMode::blocking, HandlerMode::non_blocking),
+                         [](const ::testing::TestParamInfo<HandlerMode>& info) {
+                           return info.param == HandlerMode::blocking ? std::string("pool")
+                                                                      : std::string("caller");
+                         });
+
+TEST_P(DurablePathTest, AWriteUnderASupersededClaimIsFencedAndTheNextCallReloads) {
   auto store = memory_store();
   Node node(with_store(store));
-  node.register_actor<Tally>("Tally", {.persistence = Persistence::after_each_message});
-  node.register_capabilities({"test"});
+  serve(node);
   for (int i = 0; i < 3; ++i) ASSERT_TRUE(HasValue(node.call(tally("z"))));
   // Another node takes the shard over and writes a newer state meanwhile.
   const std::uint32_t shard = node.shard_for("z");
@@ -424,6 +400,7 @@ TEST(PersistenceTest, AWriteUnderASupersededClaimIsFencedAndTheNextCallReloads) 
   ASSERT_TRUE(HasValue(store->save(std::vector<StateWrite>{{key, fence, bytes}})));
 
   auto stale = node.call(tally("z"));
+  expect_path();
   EXPECT_TRUE(IsError(stale, Errc::fenced)) << "a superseded owner committed";
   EXPECT_EQ(store->load(key).value(), std::optional<std::string>(bytes)) << "the row was overwritten";
   auto fresh = node.call(tally("z"));
@@ -431,14 +408,14 @@ TEST(PersistenceTest, AWriteUnderASupersededClaimIsFencedAndTheNextCallReloads) 
   EXPECT_EQ(fresh->value, 41);
 }
 
-TEST(PersistenceTest, AStoreThatIsDownFailsCallsFastAndTheyWorkOnceItIsBack) {
+TEST_P(DurablePathTest, AStoreThatIsDownFailsCallsFastAndTheyWorkOnceItIsBack) {
   auto store = std::make_shared<ControlledStore>();
   Node node(with_store(store));
-  node.register_actor<Tally>("Tally", {.persistence = Persistence::after_each_message});
-  node.register_capabilities({"test"});
+  serve(node);
   ASSERT_TRUE(HasValue(node.call(tally("u"))));
   store->down = true;
   auto during = node.call(tally("u"));
+  expect_path();
   EXPECT_TRUE(IsError(during, Errc::store_unavailable));
   auto fresh = node.call(tally("new-one"));
   EXPECT_TRUE(IsError(fresh, Errc::store_unavailable)) << "activation needs the store";
@@ -446,6 +423,74 @@ TEST(PersistenceTest, AStoreThatIsDownFailsCallsFastAndTheyWorkOnceItIsBack) {
   auto after = node.call(tally("u"));
   ASSERT_TRUE(HasValue(after));
   EXPECT_EQ(after->value, 2) << "the failed write was not kept in memory";
+}
+
+TEST_P(DurablePathTest, ANullSnapshotErasesTheRow) {
+  auto store = memory_store();
+  Node node(with_store(store));
+  serve(node);
+  ASSERT_TRUE(HasValue(node.call(tally("f"))));
+  const StateKey key{"test", "Tally", "f", node.shard_for("f")};
+  ASSERT_TRUE(store->load(key).value().has_value());
+  ASSERT_TRUE(HasValue(node.call(tally("f", {{"op", "forget"}}))));
+  expect_path();
+  EXPECT_FALSE(store->load(key).value().has_value());
+}
+
+TEST_P(DurablePathTest, AnActorThatStopsItselfRepliesOnceItsStateIsSaved) {
+  auto store = memory_store();
+  Node node(with_store(store));
+  serve(node);
+  ASSERT_TRUE(HasValue(node.call(tally("s"))));
+  auto stopped = node.call(tally("s", {{"op", "stop"}}));
+  expect_path();
+  ASSERT_TRUE(HasValue(stopped));
+  EXPECT_EQ(stopped->value, 2);
+  auto next = node.call(tally("s"));
+  ASSERT_TRUE(HasValue(next));
+  EXPECT_NE(next->pid, stopped->pid);
+  EXPECT_EQ(next->value, 3);
+}
+
+// snapshot() is user code: when it throws, the call fails as a crash, nothing is written and
+// the next call meets a fresh activation holding the last committed state.
+TEST_P(DurablePathTest, ASnapshotThatThrowsIsACrashThatSavesNothing) {
+  auto store = memory_store();
+  Node node(with_store(store));
+  serve(node);
+  auto first = node.call(tally("b"));
+  ASSERT_TRUE(HasValue(first));
+  auto broken = node.call(tally("b", {{"op", "break"}}));
+  expect_path();
+  ASSERT_TRUE(IsError(broken, Errc::actor_crashed));
+  EXPECT_NE(broken.error().message.find("tally cannot say"), std::string::npos)
+      << broken.error().message;
+  auto after = node.call(tally("b"));
+  ASSERT_TRUE(HasValue(after));
+  EXPECT_EQ(after->value, 2) << "the state of the failed call was kept";
+  EXPECT_NE(after->pid, first->pid) << "the activation whose snapshot threw lived on";
+}
+
+// The caller's deadline holds while it waits for the commit; the commit still happens and the
+// actor goes on with the state it left.
+TEST_P(DurablePathTest, ACallerThatTimesOutWaitingForTheCommitLeavesTheActorWhole) {
+  auto store = std::make_shared<ControlledStore>();
+  Node node(with_store(store));
+  serve(node);
+  auto first = node.call(tally("late"));
+  ASSERT_TRUE(HasValue(first));
+  store->set_hold(true);
+  Request hurried = tally("late");
+  hurried.timeout = 100ms;
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_TRUE(IsError(node.call(std::move(hurried)), Errc::timeout));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 3s) << "the deadline did not hold";
+  expect_path();
+  store->set_hold(false);
+  auto next = node.call(tally("late"));
+  ASSERT_TRUE(HasValue(next));
+  EXPECT_EQ(next->value, 3) << "the timed-out call's state was lost";
+  EXPECT_EQ(next->pid, first->pid) << "the activation was replaced";
 }
 
 TEST(PersistenceTest, ARowTheActorCannotRestoreIsActivationFailedNamingTheActor) {
@@ -475,33 +520,6 @@ TEST(PersistenceTest, AStoredRowThatIsNotMessagePackIsActivationFailed) {
   auto reply = node.call(tally("junk"));
   ASSERT_TRUE(IsError(reply, Errc::activation_failed));
   EXPECT_NE(reply.error().message.find("Tally junk"), std::string::npos) << reply.error().message;
-}
-
-TEST(PersistenceTest, ANullSnapshotErasesTheRow) {
-  auto store = memory_store();
-  Node node(with_store(store));
-  node.register_actor<Tally>("Tally", {.persistence = Persistence::after_each_message});
-  node.register_capabilities({"test"});
-  ASSERT_TRUE(HasValue(node.call(tally("f"))));
-  const StateKey key{"test", "Tally", "f", node.shard_for("f")};
-  ASSERT_TRUE(store->load(key).value().has_value());
-  ASSERT_TRUE(HasValue(node.call(tally("f", {{"op", "forget"}}))));
-  EXPECT_FALSE(store->load(key).value().has_value());
-}
-
-TEST(PersistenceTest, AnActorThatStopsItselfRepliesOnceItsStateIsSaved) {
-  auto store = memory_store();
-  Node node(with_store(store));
-  node.register_actor<Tally>("Tally", {.persistence = Persistence::after_each_message});
-  node.register_capabilities({"test"});
-  ASSERT_TRUE(HasValue(node.call(tally("s"))));
-  auto stopped = node.call(tally("s", {{"op", "stop"}}));
-  ASSERT_TRUE(HasValue(stopped));
-  EXPECT_EQ(stopped->value, 2);
-  auto next = node.call(tally("s"));
-  ASSERT_TRUE(HasValue(next));
-  EXPECT_NE(next->pid, stopped->pid);
-  EXPECT_EQ(next->value, 3);
 }
 
 TEST(PersistenceTest, RegisterActorRefusesWhatCannotPersist) {
