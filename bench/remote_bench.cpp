@@ -112,8 +112,7 @@ void echo_many(int listener) {
         continue;
       }
       for (ssize_t sent = 0; sent < got;) {
-        const ssize_t w =
-            ::send(fd, buffer.data() + sent, static_cast<std::size_t>(got - sent), 0);
+        const ssize_t w = ::send(fd, buffer.data() + sent, static_cast<std::size_t>(got - sent), 0);
         if (w <= 0) break;
         sent += w;
       }

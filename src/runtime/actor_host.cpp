@@ -1144,9 +1144,9 @@ bool ActorHost::snapshot_and_save(Activation& a, std::unique_ptr<Message>& messa
   try {
     state = encode_state(a.type->vtable->snapshot(a.actor()));
   } catch (...) {
-    outcome.error = Error{Errc::actor_crashed, "snapshot() of " + a.type->module + " " +
-                                                   std::string(a.id()) + " threw: " +
-                                                   describe(std::current_exception())};
+    outcome.error =
+        Error{Errc::actor_crashed, "snapshot() of " + a.type->module + " " + std::string(a.id()) +
+                                       " threw: " + describe(std::current_exception())};
     outcome.discard = true;
     return false;
   }

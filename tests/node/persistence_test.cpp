@@ -365,14 +365,15 @@ TEST(PersistenceTest, AsManyCommitsRunAtOnceAsTheStoreAsksFor) {
 class DurablePathTest : public ::testing::TestWithParam<HandlerMode> {
  protected:
   void serve(Node& node) {
-    node.register_actor<Tally>("Tally", {.handlers = GetParam(),
-                                         .persistence = Persistence::after_each_message});
+    node.register_actor<Tally>(
+        "Tally", {.handlers = GetParam(), .persistence = Persistence::after_each_message});
     node.register_capabilities({"test"});
   }
   // Whether the handler of the last call ran on this thread, as the parameter says it must.
   void expect_path() {
     if (GetParam() == HandlerMode::non_blocking) {
-      EXPECT_EQ(Tally::last_thread.load(), std::this_thread::get_id()) << "not on the caller's thread";
+      EXPECT_EQ(Tally::last_thread.load(), std::this_thread::get_id())
+          << "not on the caller's thread";
     } else {
       EXPECT_NE(Tally::last_thread.load(), std::this_thread::get_id()) << "not through the pool";
     }
