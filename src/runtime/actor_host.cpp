@@ -307,11 +307,14 @@ Result<Reply> ActorHost::run_inline(Shard& shard, Activation& a, std::unique_loc
   lock.unlock();
   Value* init = request.init_arg ? &*request.init_arg : nullptr;
   const std::uint64_t serial = a.serial;
+  const bool durable = saves_each_message(*a.type);
+  // A durable caller waits for the commit until the deadline its call began with.
+  const Clock::time_point deadline = durable ? Clock::now() + request.timeout : Clock::time_point{};
   Outcome outcome = run(a, MessageKind::call, std::move(request.payload), init, chain);
-  if (saves_each_message(*a.type) && !outcome.error) {
+  if (durable && !outcome.error) {
     // As drain does for a pooled run: the writer releases the reply and `a` once the state is
     // committed, so a caller that times out meanwhile leaves nothing behind.
-    RefPtr<CallState> reply(new CallState(Clock::now() + request.timeout));
+    RefPtr<CallState> reply(new CallState(deadline));
     std::unique_ptr<Message> message(
         new Message{nullptr, MessageKind::call, Value(), std::nullopt, nullptr, reply});
     if (snapshot_and_save(a, message, outcome, serial)) return reply->wait();
