@@ -12,7 +12,7 @@ mkdir -p "$out/corpus"
 clang++-16 -std=c++2b -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
   -Wno-macro-redefined -D__cpp_concepts=202002L \
   -Iinclude -Isrc \
-  tests/fuzz/frame_fuzzer.cpp src/cluster/wire.cpp src/cluster/msgpack_codec.cpp \
+  tests/fuzz/frame_fuzzer.cpp src/cluster/wire.cpp src/core/msgpack_codec.cpp \
   src/cluster/call_codec.cpp src/cluster/control_codec.cpp src/core/error.cpp src/core/pid.cpp \
   -o "$out/frame_fuzzer"
 # Seeds: the example frames of docs/wire-protocol.md, so the fuzzer starts from the real format.

@@ -4,7 +4,7 @@
 #include <memory>
 #include <vector>
 
-#include "cluster/msgpack_codec.hpp"
+#include "core/msgpack_codec.hpp"
 
 namespace mesh::detail {
 

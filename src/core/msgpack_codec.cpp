@@ -1,4 +1,4 @@
-#include "cluster/msgpack_codec.hpp"
+#include "core/msgpack_codec.hpp"
 
 #include <algorithm>
 #include <bit>

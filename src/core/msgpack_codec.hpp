@@ -1,5 +1,6 @@
-// A small MessagePack writer and reader for the hot frames (CALL, CAST, REPLY): their envelope
-// is written and read field by field, and only payloads go through nlohmann's codec.
+// A small MessagePack writer and reader: the hot frames' envelopes (CALL, CAST, REPLY) are
+// written and read field by field, and Values (payloads) straight into and out of the bytes,
+// without nlohmann's codec and the allocations it makes per value.
 #pragma once
 
 #include <cstdint>
