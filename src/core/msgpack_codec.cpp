@@ -153,6 +153,11 @@ std::uint8_t Reader::byte() {
   return static_cast<std::uint8_t>(data_[at_++]);
 }
 
+std::uint8_t Reader::peek() const {
+  if (at_ >= data_.size()) throw malformed("truncated");
+  return static_cast<std::uint8_t>(data_[at_]);
+}
+
 std::uint64_t Reader::be(int bytes) {
   std::uint64_t value = 0;
   for (int i = 0; i < bytes; ++i) value = (value << 8) | byte();
@@ -276,7 +281,7 @@ Value Reader::value() {
     decoded = Value::object();
     auto& members = decoded.get_ref<Value::object_t&>();
     for (std::uint64_t i = 0; i < items; ++i) {
-      const std::uint8_t k = data_[at_];  // in range: at least one byte per item is left
+      const std::uint8_t k = peek();
       if ((k & 0xe0) != 0xa0 && (k < 0xd9 || k > 0xdb)) throw malformed("undecodable value");
       std::string key(str());
       members.insert_or_assign(std::move(key), value());  // the last of equal keys wins
@@ -291,13 +296,23 @@ Value Reader::value() {
   return decoded;
 }
 
-void Reader::skip() {
+std::string_view Reader::encoded_value() {
+  const std::size_t start = at_;
+  step_over(/*string_keys=*/true);
+  return data_.substr(start, at_ - start);
+}
+
+void Reader::skip() { step_over(/*string_keys=*/false); }
+
+void Reader::step_over(bool string_keys) {
   if (++depth_ > kMaxDepth) throw malformed("nested too deeply");
   const std::uint8_t b = byte();
   std::uint64_t items = 0;  // map entries count twice
+  bool map = false;
   if (b < 0x80 || b >= 0xe0 || b == 0xc0 || b == 0xc2 || b == 0xc3) {
   } else if ((b & 0xf0) == 0x80) {
     items = 2u * (b & 0x0f);
+    map = true;
   } else if ((b & 0xf0) == 0x90) {
     items = b & 0x0f;
   } else if ((b & 0xe0) == 0xa0) {
@@ -321,13 +336,19 @@ void Reader::skip() {
       case 0xc9: take(be(4) + 1); break;
       case 0xdc: items = be(2); break;
       case 0xdd: items = be(4); break;
-      case 0xde: items = 2 * be(2); break;
-      case 0xdf: items = 2 * be(4); break;
+      case 0xde: items = 2 * be(2); map = true; break;
+      case 0xdf: items = 2 * be(4); map = true; break;
       default: throw malformed("unknown type byte");
     }
   }
   if (items > data_.size() - at_) throw malformed("truncated");  // each item is >= 1 byte
-  for (std::uint64_t i = 0; i < items; ++i) skip();
+  for (std::uint64_t i = 0; i < items; ++i) {
+    if (string_keys && map && i % 2 == 0) {
+      const std::uint8_t k = peek();
+      if ((k & 0xe0) != 0xa0 && (k < 0xd9 || k > 0xdb)) throw malformed("undecodable value");
+    }
+    step_over(string_keys);
+  }
   --depth_;
 }
 

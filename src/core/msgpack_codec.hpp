@@ -40,13 +40,18 @@ class Reader {
   std::uint64_t uint();
   bool boolean();
   Value value();       // the next value, decoded into a Value
+  // The bytes of the next value, checked to be one value() would decode (so that decoding
+  // them later, on another thread, cannot fail), without building it.
+  std::string_view encoded_value();
   void skip();         // steps over the next value
   bool at_end() const { return at_ == data_.size(); }
 
  private:
   std::uint8_t byte();
+  std::uint8_t peek() const;  // the next byte, not consumed
   std::uint64_t be(int bytes);
   std::string_view take(std::size_t size);
+  void step_over(bool string_keys);  // skip(), and with string_keys refuses maps value() would
   std::string_view data_;
   std::size_t at_ = 0;
   int depth_ = 0;

@@ -70,11 +70,16 @@ bool same(const Value& a, const Value& b) {
 void expect_decodes_as_nlohmann(const std::string& bytes) {
   const Value expected = Value::from_msgpack(bytes, /*strict=*/false, /*allow_exceptions=*/false);
   msgpack::Reader reader(bytes);
+  msgpack::Reader checker(bytes);
   if (expected.is_discarded()) {
     EXPECT_THROW(reader.value(), std::invalid_argument) << testing::PrintToString(bytes);
+    // What a peer's payload is checked with before its decoding is left to a worker.
+    EXPECT_THROW(checker.encoded_value(), std::invalid_argument) << testing::PrintToString(bytes);
     return;
   }
   try {
+    const std::string_view encoded = checker.encoded_value();
+    EXPECT_TRUE(same(msgpack::Reader(encoded).value(), expected)) << testing::PrintToString(bytes);
     const Value decoded = reader.value();
     EXPECT_TRUE(same(decoded, expected))
         << testing::PrintToString(bytes) << ": " << decoded.dump() << " against " << expected.dump();
@@ -109,6 +114,13 @@ TEST(MsgpackTest, EveryTypeByteDecodesAsNlohmannDecodesIt) {
   expect_decodes_as_nlohmann(std::string("\xc5\x00\x01\x09", 4));
   expect_decodes_as_nlohmann(std::string("\xd4\x05\x09", 3));
   expect_decodes_as_nlohmann(std::string("\xc7\x01\x05\x09", 4));
+  // A map whose last entries lie past the end of the reader's bytes (in the same buffer, as the
+  // next frame would): refused, not read from beyond the view.
+  const std::string buffer("\x83\xa1k\x01\xa1l\x02\xa1m\x03", 10);
+  EXPECT_THROW(msgpack::Reader(std::string_view(buffer).substr(0, 7)).value(), std::invalid_argument);
+  EXPECT_THROW(msgpack::Reader(std::string_view(buffer).substr(0, 7)).encoded_value(),
+               std::invalid_argument);
+  EXPECT_EQ(msgpack::Reader(buffer).value(), (Value{{"k", 1}, {"l", 2}, {"m", 3}}));
   // Counts larger than the bytes left.
   expect_decodes_as_nlohmann(std::string("\xdd\xff\xff\xff\xff\x01", 6));
   expect_decodes_as_nlohmann(std::string("\xdf\xff\xff\xff\xff\xa1k", 7));
