@@ -6,6 +6,7 @@
 #include <bit>
 #include <cstdint>
 #include <limits>
+#include <memory>
 #include <random>
 #include <string>
 #include <vector>
@@ -114,13 +115,15 @@ TEST(MsgpackTest, EveryTypeByteDecodesAsNlohmannDecodesIt) {
   expect_decodes_as_nlohmann(std::string("\xc5\x00\x01\x09", 4));
   expect_decodes_as_nlohmann(std::string("\xd4\x05\x09", 3));
   expect_decodes_as_nlohmann(std::string("\xc7\x01\x05\x09", 4));
-  // A map whose last entries lie past the end of the reader's bytes (in the same buffer, as the
-  // next frame would): refused, not read from beyond the view.
-  const std::string buffer("\x83\xa1k\x01\xa1l\x02\xa1m\x03", 10);
-  EXPECT_THROW(msgpack::Reader(std::string_view(buffer).substr(0, 7)).value(), std::invalid_argument);
-  EXPECT_THROW(msgpack::Reader(std::string_view(buffer).substr(0, 7)).encoded_value(),
+  // A map whose count exceeds its bytes: refused. The bytes end a heap block of their own, so
+  // that AddressSanitizer reports a reader that looks even one byte past them.
+  const std::string whole("\x83\xa1k\x01\xa1l\x02", 7);
+  const auto exact = std::make_unique<char[]>(whole.size());
+  std::copy(whole.begin(), whole.end(), exact.get());
+  EXPECT_THROW(msgpack::Reader(std::string_view(exact.get(), whole.size())).value(),
                std::invalid_argument);
-  EXPECT_EQ(msgpack::Reader(buffer).value(), (Value{{"k", 1}, {"l", 2}, {"m", 3}}));
+  EXPECT_THROW(msgpack::Reader(std::string_view(exact.get(), whole.size())).encoded_value(),
+               std::invalid_argument);
   // Counts larger than the bytes left.
   expect_decodes_as_nlohmann(std::string("\xdd\xff\xff\xff\xff\x01", 6));
   expect_decodes_as_nlohmann(std::string("\xdf\xff\xff\xff\xff\xa1k", 7));
