@@ -70,7 +70,7 @@ ChainPtr read_chain(msgpack::Reader& r) {
 
 }  // namespace
 
-IncomingRequest decode_request(std::string_view body) {
+IncomingRequest decode_request(std::string_view body, PayloadDecoding payload) {
   msgpack::Reader r(body);
   IncomingRequest in;
   bool has_module = false, has_id = false, has_capability = false, has_payload = false;
@@ -86,7 +86,11 @@ IncomingRequest decode_request(std::string_view body) {
       in.request.capability = r.str();
       has_capability = true;
     } else if (key == "payload") {
-      in.request.payload = r.value();
+      if (payload == PayloadDecoding::deferred) {
+        in.encoded_payload = r.encoded_value();
+      } else {
+        in.request.payload = r.value();
+      }
       has_payload = true;
     } else if (key == "init") {
       in.request.init_arg = r.value();

@@ -36,9 +36,12 @@ class ClusterHost {
   virtual ~ClusterHost() = default;
   // The peers this node is connected to now, with their capabilities (self excluded).
   virtual void on_peers_changed(std::vector<MemberInfo> peers) = 0;
-  // A request that arrived from peer `from`. `done` may run on any thread.
-  virtual void serve_call(Request&& request, ChainPtr chain, std::uint32_t hops,
-                          const std::string& from, CallState::Callback done) = 0;
+  // A request that arrived from peer `from`. `done` may run on any thread. Its payload is
+  // `encoded_payload`, the MessagePack it arrived in (request.payload is null), checked by
+  // msgpack::Reader::encoded_value(); the view lasts only until this returns.
+  virtual void serve_call(Request&& request, std::string_view encoded_payload, ChainPtr chain,
+                          std::uint32_t hops, const std::string& from,
+                          CallState::Callback done) = 0;
   virtual void serve_cast(Request&& request, std::uint32_t hops, const std::string& from) = 0;
   virtual void log(LogEvent&& event) = 0;
   // This node has met the cluster (or found nobody within join_timeout): its own capabilities

@@ -95,11 +95,13 @@ Result<void> Cluster::cast(const std::string& owner, Request&& request, std::uin
 }
 
 void Cluster::handle_call(const ConnectionPtr& from, std::string_view body) {
-  IncomingRequest in = decode_request(body);
+  // The payload stays encoded: the worker that runs the handler decodes it.
+  IncomingRequest in = decode_request(body, PayloadDecoding::deferred);
   std::weak_ptr<Connection> back = from;
   const std::uint64_t id = in.id;
   from->begin_serving();
-  host_.serve_call(std::move(in.request), std::move(in.chain), in.hops, from->peer_name(),
+  host_.serve_call(std::move(in.request), in.encoded_payload, std::move(in.chain), in.hops,
+                   from->peer_name(),
                    [back, id](Result<Reply> result) {
                      if (const ConnectionPtr connection = back.lock()) {
                        std::string& frame = scratch();

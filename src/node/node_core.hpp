@@ -53,8 +53,8 @@ class NodeCore final : public ClusterHost {
 
   // ClusterHost (IO thread)
   void on_peers_changed(std::vector<MemberInfo> peers) override;
-  void serve_call(Request&& request, ChainPtr chain, std::uint32_t hops, const std::string& from,
-                  CallState::Callback done) override;
+  void serve_call(Request&& request, std::string_view encoded_payload, ChainPtr chain,
+                  std::uint32_t hops, const std::string& from, CallState::Callback done) override;
   void serve_cast(Request&& request, std::uint32_t hops, const std::string& from) override;
   // Formats (NodeOptions::log_format) and hands the event to NodeOptions::log (node_log.cpp).
   void log(LogEvent&& event) override;
@@ -123,10 +123,14 @@ class NodeCore final : public ClusterHost {
   void route_async(Request&& request, CallState::Callback done, Clock::time_point deadline,
                    ActorHost::AsyncOrigin origin, std::uint32_t attempt);
   // A peer's request. `from`: the peer it came from, on its first arrival (on the IO thread);
-  // null once it waited for views to settle or for its shard to arrive.
+  // null once it waited for views to settle or for its shard to arrive. `encoded_payload`: on
+  // the first arrival, the payload still encoded (see ClusterHost::serve_call); it is handed
+  // to the host encoded when the request is queued here at once, and decoded into
+  // request.payload before it waits or goes on to another node. Empty otherwise.
   void serve_call_settled(Request&& request, ChainPtr chain, std::uint32_t hops,
                           CallState::Callback done, const std::string* from,
-                          Clock::time_point deadline, std::uint32_t attempt);
+                          Clock::time_point deadline, std::uint32_t attempt,
+                          std::string_view encoded_payload = {});
   // A peer's locate query (a CALL to kLocateModule), answered from this node's host alone.
   void serve_locate(Request&& request, const CallState::Callback& done);
   // A peer's status query (a CALL to kStatusModule).

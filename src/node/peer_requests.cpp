@@ -3,11 +3,18 @@
 #include <algorithm>
 #include <memory>
 
+#include "core/msgpack_codec.hpp"
 #include "node/node_core.hpp"
 #include "node/request_deadline.hpp"
 
 namespace mesh::detail {
 namespace {
+
+// A peer's payload that the IO thread checked on arrival (msgpack::Reader::encoded_value()):
+// decoding it cannot fail but for memory. Empty: the request carries its payload decoded.
+Value decode_payload(std::string_view encoded) {
+  return encoded.empty() ? Value() : msgpack::Reader(encoded).value();
+}
 
 // How many times a request may be passed on by nodes that are not its owner.
 constexpr std::uint32_t kMaxForwards = 8;
@@ -21,18 +28,28 @@ std::chrono::milliseconds settle_delay(std::uint32_t hops) {
 
 }  // namespace
 
-void NodeCore::serve_call(Request&& request, ChainPtr chain, std::uint32_t hops,
-                          const std::string& from, CallState::Callback done) {
-  if (request.module == kLocateModule) return serve_locate(std::move(request), done);
-  if (request.module == kStatusModule) return serve_status(std::move(done));
+void NodeCore::serve_call(Request&& request, std::string_view encoded_payload, ChainPtr chain,
+                          std::uint32_t hops, const std::string& from, CallState::Callback done) {
+  if (request.module == kLocateModule || request.module == kStatusModule) {
+    request.payload = decode_payload(encoded_payload);
+    if (request.module == kLocateModule) return serve_locate(std::move(request), done);
+    return serve_status(std::move(done));
+  }
   const auto deadline = Clock::now() + request.timeout;
   serve_call_settled(std::move(request), std::move(chain), hops, std::move(done), &from, deadline,
-                     0);
+                     0, encoded_payload);
 }
 
 void NodeCore::serve_call_settled(Request&& request, ChainPtr chain, std::uint32_t hops,
                                   CallState::Callback done, const std::string* from,
-                                  Clock::time_point deadline, std::uint32_t attempt) {
+                                  Clock::time_point deadline, std::uint32_t attempt,
+                                  std::string_view encoded_payload) {
+  // Only a request queued here at once keeps its payload encoded: any other way (parked,
+  // delayed, routed again, forwarded) needs it as a Value.
+  const auto decoded = [&] {
+    if (!encoded_payload.empty()) request.payload = decode_payload(encoded_payload);
+    encoded_payload = {};
+  };
   rebalancer_.note_peer_request();
   Result<Route> route = resolve(request);
   if (!route) {
@@ -45,6 +62,7 @@ void NodeCore::serve_call_settled(Request&& request, ChainPtr chain, std::uint32
   }
   if (const Target* local = std::get_if<Target>(&*route)) {
     if (rebalancer_.handoffs().waiting(local->shard_ref())) {
+      decoded();
       auto parked = std::make_shared<ParkedCall>(std::move(request), std::move(done));
       if (rebalancer_.handoffs().park(
               local->shard_ref(), [this, parked, chain, hops, deadline, attempt] {
@@ -56,11 +74,15 @@ void NodeCore::serve_call_settled(Request&& request, ChainPtr chain, std::uint32
       request = std::move(parked->request);
       done = std::move(parked->done);
     }
-    if (host_.async_call(*local, request, chain, done, ActorHost::AsyncOrigin::from_peer)) return;
+    if (host_.async_call(*local, request, chain, done, ActorHost::AsyncOrigin::from_peer,
+                         encoded_payload)) {
+      return;
+    }
     if (attempt >= kMaxReroutes) {
       done(std::unexpected(unsettled()));
       return;
     }
+    decoded();
     // The view changed after resolve: this node's newer view decides, without waiting to settle.
     serve_call_settled(std::move(request), std::move(chain), hops, std::move(done), nullptr,
                        deadline, attempt + 1);
@@ -69,6 +91,7 @@ void NodeCore::serve_call_settled(Request&& request, ChainPtr chain, std::uint32
                                "request forwarded " + std::to_string(hops) +
                                    " times without reaching its owner"}));
   } else if (hops > 0 && from != nullptr) {
+    decoded();
     auto parked = std::make_shared<ParkedCall>(std::move(request), std::move(done));
     host_.after(settle_delay(hops), [this, parked, chain, hops, deadline, attempt] {
       serve_call_settled(std::move(parked->request), chain, hops, std::move(parked->done),
@@ -79,6 +102,7 @@ void NodeCore::serve_call_settled(Request&& request, ChainPtr chain, std::uint32
     // this node's, so it hears this node's view too.
     if (hops == 0 && from) cluster_->share_view(*from);
     forwarded_.fetch_add(1, std::memory_order_relaxed);  // views disagree: rare, not per call
+    decoded();
     cluster_->async_call(std::get<std::string>(*route), std::move(request), chain, hops + 1,
                          std::move(done));
   }

@@ -428,7 +428,8 @@ bool ActorHost::deliver_reminder(const Target& target, Request& request, std::st
 }
 
 bool ActorHost::async_call(const Target& target, Request& request, const ChainPtr& chain,
-                           CallState::Callback& done, AsyncOrigin origin) {
+                           CallState::Callback& done, AsyncOrigin origin,
+                           std::string_view encoded_payload) {
   Shard& shard = shards_[target.shard];
   const bool may_inline =
       origin == AsyncOrigin::local && may_run_inline(*target.type, /*blocking_caller=*/false);
@@ -463,8 +464,14 @@ bool ActorHost::async_call(const Target& target, Request& request, const ChainPt
   }
   const Clock::time_point deadline = Clock::now() + request.timeout;
   RefPtr<CallState> state(new CallState(deadline, std::move(done)));
-  auto* message = new Message{nullptr, MessageKind::call, std::move(request.payload),
-                              std::move(request.init_arg), chain, state};
+  Message* message;
+  if (encoded_payload.empty()) {
+    message = new Message{nullptr, MessageKind::call, std::move(request.payload),
+                          std::move(request.init_arg), chain, state};
+  } else {
+    message = Message::with_encoded_payload(MessageKind::call, encoded_payload, chain, state);
+    message->init_arg = std::move(request.init_arg);
+  }
   const bool submit = enqueue(shard, a, message);
   lock.unlock();
   if (submit) scheduler_.submit(&a);
@@ -692,9 +699,21 @@ void ActorHost::drain(Activation* a) {
       message->reply->complete(std::unexpected(late));
       continue;
     }
+    Value payload;
+    try {
+      payload = message->take_payload();
+    } catch (const std::exception& e) {
+      // A peer's payload was checked when it arrived, so only bytes that the check let through
+      // by mistake, or memory running out, get here: the call fails, the actor goes on.
+      const Error bad{Errc::invalid_request,
+                      std::string("the payload could not be decoded: ") + e.what()};
+      count(*a->type, a->capability, message->kind, &bad);
+      if (message->reply) message->reply->complete(std::unexpected(bad));
+      continue;
+    }
     Value* init = message->init_arg ? &*message->init_arg : nullptr;
     const std::uint64_t serial = a->serial;
-    Outcome outcome = run(*a, message->kind, std::move(message->payload), init, message->chain);
+    Outcome outcome = run(*a, message->kind, std::move(payload), init, message->chain);
     if (message->kind == MessageKind::restore && outcome.error && options_.log) {
       options_.log({LogLevel::warning,
                     "arriving_actor_not_restored",

@@ -90,8 +90,11 @@ class ActorHost {
   enum class AsyncOrigin : std::uint8_t { local, queued, from_peer };
   // False when the shard is not owned here: then `request` and `done` are left as they were and
   // `done` is not called. Otherwise `done` runs once, on whichever thread completes the call.
+  // `encoded_payload` (from_peer only): the payload as it arrived, checked by
+  // msgpack::Reader::encoded_value(), with request.payload unused; the worker decodes it.
   [[nodiscard]] bool async_call(const Target& target, Request& request, const ChainPtr& chain,
-                                CallState::Callback& done, AsyncOrigin origin = AsyncOrigin::local);
+                                CallState::Callback& done, AsyncOrigin origin = AsyncOrigin::local,
+                                std::string_view encoded_payload = {});
 
   // A reminder coming due on this node, the shard's owner: queues it for the actor's
   // handle_reminder (activating the actor if needed), never running it on the calling thread.

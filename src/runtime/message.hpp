@@ -1,11 +1,16 @@
 // Message: one queued request in an activation's mailbox.
 #pragma once
 
+#include <cstdint>
+#include <cstring>
+#include <new>
 #include <optional>
+#include <string_view>
 
 #include "mesh/value.hpp"
 #include "core/call_chain.hpp"
 #include "core/call_state.hpp"
+#include "core/msgpack_codec.hpp"
 
 namespace mesh::detail {
 
@@ -24,6 +29,32 @@ struct Message {
   std::optional<Value> init_arg;
   ChainPtr chain;          // blocking calls from inside a handler only
   RefPtr<CallState> reply; // null for casts
+  // Non-zero for a peer's call made by with_encoded_payload: the payload is that many bytes of
+  // MessagePack right after the Message, and `payload` is null until take_payload().
+  std::uint32_t encoded_size = 0;
+
+  // A message whose payload stays the MessagePack it arrived in (checked by
+  // msgpack::Reader::encoded_value()), copied into the Message's own allocation: the IO thread
+  // that receives it makes one allocation, and the worker that runs it decodes the payload, so
+  // the Value is allocated and freed on one thread.
+  static Message* with_encoded_payload(MessageKind kind, std::string_view encoded, ChainPtr chain,
+                                       RefPtr<CallState> reply) {
+    void* memory = ::operator new(sizeof(Message) + encoded.size());
+    auto* message =
+        new (memory) Message{nullptr, kind, Value(), std::nullopt, std::move(chain),
+                             std::move(reply), static_cast<std::uint32_t>(encoded.size())};
+    std::memcpy(static_cast<char*>(memory) + sizeof(Message), encoded.data(), encoded.size());
+    return message;
+  }
+  // The payload, decoded here when it came encoded. Throws std::invalid_argument only for bytes
+  // encoded_value() would have refused.
+  Value take_payload() {
+    if (encoded_size == 0) return std::move(payload);
+    const char* bytes = reinterpret_cast<const char*>(this) + sizeof(Message);
+    return msgpack::Reader(std::string_view(bytes, encoded_size)).value();
+  }
+  // Both kinds of Message, sized or not, go back the way with_encoded_payload's came.
+  static void operator delete(void* memory) { ::operator delete(memory); }
 };
 
 }  // namespace mesh::detail

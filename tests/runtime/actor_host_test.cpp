@@ -8,11 +8,13 @@
 #include <condition_variable>
 #include <future>
 #include <mutex>
+#include <sstream>
 #include <stdexcept>
 #include <thread>
 #include <vector>
 
 #include "mesh/node.hpp"
+#include "core/msgpack_codec.hpp"
 #include "placement/capability_ids.hpp"
 #include "runtime/actor_type.hpp"
 
@@ -371,6 +373,56 @@ TEST_F(ActorHostTest, ActivationsAreCountedAsTheyStartAndEndByReason) {
   std::uint64_t timed = 0;
   for (const std::uint64_t bucket : t.duration) timed += bucket;
   EXPECT_EQ(timed, 6u) << "each call's handler time is in the histogram";
+}
+
+// Answers with the payload it got and the thread it ran on.
+struct PayloadEcho {
+  explicit PayloadEcho(std::string) {}
+  Value handle_call(Value&& payload) {
+    std::ostringstream thread;
+    thread << std::this_thread::get_id();
+    return {{"payload", std::move(payload)}, {"thread", thread.str()}};
+  }
+};
+
+Result<Reply> call_encoded(ActorHost& host, const Target& target, std::string_view encoded) {
+  Request request{.module = "PayloadEcho", .id = "e"};
+  std::promise<Result<Reply>> replied;
+  CallState::Callback done = [&](Result<Reply> r) { replied.set_value(std::move(r)); };
+  EXPECT_TRUE(host.async_call(target, request, nullptr, done, ActorHost::AsyncOrigin::from_peer,
+                              encoded));
+  auto future = replied.get_future();
+  if (future.wait_for(5s) != std::future_status::ready) {
+    return std::unexpected(Error{Errc::timeout, "no reply within 5 s"});
+  }
+  return future.get();
+}
+
+// A peer's call keeps its payload encoded until the worker that runs it decodes it; bytes that
+// do not decode fail that call alone.
+TEST_F(ActorHostTest, APeersEncodedPayloadIsDecodedByTheWorkerThatRunsIt) {
+  ActorType echo{"PayloadEcho", &actor_vtable<PayloadEcho>, ActorOptions{}};
+  const Target t{&echo, 0, 5, 11};
+  const Value payload{{"action", "add"}, {"n", {1, -2, 3.5}}, {"tag", std::string(40, 't')}};
+  std::string encoded;
+  msgpack::Writer(encoded).value(payload);
+  auto reply = call_encoded(host, t, encoded);
+  ASSERT_TRUE(reply) << reply.error();
+  EXPECT_EQ(reply->value["payload"], payload);
+  std::ostringstream here;
+  here << std::this_thread::get_id();
+  EXPECT_NE(reply->value["thread"], here.str()) << "run (and decoded) by a pool worker";
+
+  auto bad = call_encoded(host, t, "\xc1");  // a byte MessagePack does not use
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().code, Errc::invalid_request) << bad.error();
+  EXPECT_NE(bad.error().message.find("could not be decoded"), std::string::npos);
+
+  auto after = call_encoded(host, t, std::string_view("\xa2ok", 3));
+  ASSERT_TRUE(after) << after.error() << ": the actor goes on";
+  EXPECT_EQ(after->value["payload"], "ok");
+  EXPECT_EQ(after->pid.serial, reply->pid.serial) << "the same activation";
+  host.stop();  // before `echo`, which its activation points to, goes
 }
 
 }  // namespace
