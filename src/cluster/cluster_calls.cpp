@@ -101,8 +101,7 @@ void Cluster::handle_call(const ConnectionPtr& from, std::string_view body) {
   const std::uint64_t id = in.id;
   from->begin_serving();
   host_.serve_call(std::move(in.request), in.encoded_payload, std::move(in.chain), in.hops,
-                   from->peer_name(),
-                   [back, id](Result<Reply> result) {
+                   from->peer_name(), [back, id](Result<Reply> result) {
                      if (const ConnectionPtr connection = back.lock()) {
                        std::string& frame = scratch();
                        append_reply(frame, id, result);

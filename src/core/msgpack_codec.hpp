@@ -39,11 +39,11 @@ class Reader {
   std::string_view str();
   std::uint64_t uint();
   bool boolean();
-  Value value();       // the next value, decoded into a Value
+  Value value();  // the next value, decoded into a Value
   // The bytes of the next value, checked to be one value() would decode (so that decoding
   // them later, on another thread, cannot fail), without building it.
   std::string_view encoded_value();
-  void skip();         // steps over the next value
+  void skip();  // steps over the next value
   bool at_end() const { return at_ == data_.size(); }
 
  private:

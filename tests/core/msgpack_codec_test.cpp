@@ -1,5 +1,7 @@
 // The MessagePack writer and reader: every kind of Value, and the reader's values against
 // nlohmann's reading of the same bytes.
+#include "core/msgpack_codec.hpp"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -11,8 +13,6 @@
 #include <string>
 #include <vector>
 
-#include "core/msgpack_codec.hpp"
-
 namespace mesh::detail {
 namespace {
 
@@ -22,14 +22,19 @@ TEST(MsgpackTest, EveryKindOfValueRoundTrips) {
   Value wide = Value::object();
   for (int i = 0; i < 20; ++i) wide["k" + std::to_string(i)] = i;  // wider than a fixmap
   const Value original{
-      {"null", nullptr}, {"true", true}, {"false", false},
-      {"ints", {0, 1, 127, 128, 255, 256, 65535, 65536, 4294967295LL, 4294967296LL,
-                -1, -32, -33, -128, -129, -32768, -32769, -2147483648LL, -2147483649LL,
-                std::numeric_limits<std::int64_t>::min()}},
+      {"null", nullptr},
+      {"true", true},
+      {"false", false},
+      {"ints",
+       {0,      1,      127,           128,           255,
+        256,    65535,  65536,         4294967295LL,  4294967296LL,
+        -1,     -32,    -33,           -128,          -129,
+        -32768, -32769, -2147483648LL, -2147483649LL, std::numeric_limits<std::int64_t>::min()}},
       {"big", std::numeric_limits<std::uint64_t>::max()},
       {"floats", {0.5, -1.25, 1e300, 3.0}},
-      {"strings", {"", "short", std::string(31, 'a'), std::string(32, 'b'), std::string(300, 'c'),
-                   std::string(70000, 'd'), "caf\xc3\xa9"}},
+      {"strings",
+       {"", "short", std::string(31, 'a'), std::string(32, 'b'), std::string(300, 'c'),
+        std::string(70000, 'd'), "caf\xc3\xa9"}},
       {"binary", Value::binary({1, 2, 3, 255})},
       {"big binary", Value::binary(std::vector<std::uint8_t>(300, 7))},
       {"nested", {{"a", {{"b", {1, {{"c", nullptr}}}}}}}},
@@ -82,8 +87,8 @@ void expect_decodes_as_nlohmann(const std::string& bytes) {
     const std::string_view encoded = checker.encoded_value();
     EXPECT_TRUE(same(msgpack::Reader(encoded).value(), expected)) << testing::PrintToString(bytes);
     const Value decoded = reader.value();
-    EXPECT_TRUE(same(decoded, expected))
-        << testing::PrintToString(bytes) << ": " << decoded.dump() << " against " << expected.dump();
+    EXPECT_TRUE(same(decoded, expected)) << testing::PrintToString(bytes) << ": " << decoded.dump()
+                                         << " against " << expected.dump();
   } catch (const std::invalid_argument& e) {
     ADD_FAILURE() << e.what() << " for " << testing::PrintToString(bytes) << ", nlohmann read "
                   << expected.dump();
@@ -133,9 +138,10 @@ TEST(MsgpackTest, RandomBytesDecodeAsNlohmannDecodesThem) {
   // Bytes drawn mostly from the type bytes of small values and containers, so that many inputs
   // are valid nested values; a fixed seed keeps the run the same each time.
   std::mt19937 random(20261202);
-  const std::string alphabet("\x00\x01\x7f\x80\x81\x82\x90\x91\x92\xa0\xa1\xa2\xc0\xc2\xc3\xc4"
-                             "\xca\xcb\xcc\xd0\xd3\xd4\xd9\xdc\xde\xe0\xff\x6b",
-                             28);
+  const std::string alphabet(
+      "\x00\x01\x7f\x80\x81\x82\x90\x91\x92\xa0\xa1\xa2\xc0\xc2\xc3\xc4"
+      "\xca\xcb\xcc\xd0\xd3\xd4\xd9\xdc\xde\xe0\xff\x6b",
+      28);
   int valid = 0;
   for (int round = 0; round < 20000; ++round) {
     std::string bytes;
