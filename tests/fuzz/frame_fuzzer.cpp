@@ -1,15 +1,19 @@
 // libFuzzer target: arbitrary bytes through the frame parser, the CALL/CAST/REPLY decoders and
-// the control-frame decoders (MEMBERS, CAPABILITIES, HANDOFF, RELEASE, ASK_RELEASE).
+// the control-frame decoders (MEMBERS, CAPABILITIES, HANDOFF, RELEASE, ASK_RELEASE), and the
+// check of a payload left encoded (PayloadDecoding::deferred) against decoding it at once.
 // A decoder may reject input (an Error or std::invalid_argument), never crash, hang or leak.
 // Build and run with scripts/fuzz.sh.
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <stdexcept>
+#include <string>
 #include <string_view>
 
 #include "cluster/call_codec.hpp"
 #include "cluster/control_codec.hpp"
 #include "cluster/wire.hpp"
+#include "core/msgpack_codec.hpp"
 #include "mesh/value.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
@@ -42,10 +46,24 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (piece == 0) parser.feed(bytes.data() + size / 2, size - size / 2);
   }
 
-  // As bare bodies.
+  // As bare bodies. A request whose payload the IO thread checks and leaves encoded is accepted
+  // exactly when the eager decoding accepts it, and its payload decodes later to the same value.
+  std::optional<IncomingRequest> eager, deferred;
   try {
-    (void)decode_request(bytes);
+    eager = decode_request(bytes);
   } catch (const std::invalid_argument&) {
+  }
+  try {
+    deferred = decode_request(bytes, PayloadDecoding::deferred);
+  } catch (const std::invalid_argument&) {
+  }
+  if (eager.has_value() != deferred.has_value()) __builtin_trap();
+  if (deferred) {
+    // Compared as bytes: a NaN is not equal to itself as a Value.
+    std::string now, later;
+    msgpack::Writer(now).value(eager->request.payload);
+    msgpack::Writer(later).value(msgpack::Reader(deferred->encoded_payload).value());
+    if (now != later) __builtin_trap();
   }
   try {
     (void)decode_reply(bytes);
