@@ -51,7 +51,8 @@ class Reader {
   std::uint8_t peek() const;  // the next byte, not consumed
   std::uint64_t be(int bytes);
   std::string_view take(std::size_t size);
-  void step_over(bool string_keys);  // skip(), and with string_keys refuses maps value() would
+  // skip(); with string_keys it also refuses, as value() does, a map key that is no string
+  void step_over(bool string_keys);
   std::string_view data_;
   std::size_t at_ = 0;
   int depth_ = 0;

@@ -53,7 +53,8 @@ struct Message {
     const char* bytes = reinterpret_cast<const char*>(this) + sizeof(Message);
     return msgpack::Reader(std::string_view(bytes, encoded_size)).value();
   }
-  // Both kinds of Message, sized or not, go back the way with_encoded_payload's came.
+  // Every Message, with trailing bytes or without, is freed as with_encoded_payload allocates:
+  // by the global operator new, without a size (sizeof(Message) is not the block's size).
   static void operator delete(void* memory) { ::operator delete(memory); }
 };
 
