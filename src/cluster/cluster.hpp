@@ -42,7 +42,9 @@ class ClusterHost {
   virtual void serve_call(Request&& request, std::string_view encoded_payload, ChainPtr chain,
                           std::uint32_t hops, const std::string& from,
                           CallState::Callback done) = 0;
-  virtual void serve_cast(Request&& request, std::uint32_t hops, const std::string& from) = 0;
+  // A cast from peer `from`, its payload encoded as for serve_call.
+  virtual void serve_cast(Request&& request, std::string_view encoded_payload, std::uint32_t hops,
+                          const std::string& from) = 0;
   virtual void log(LogEvent&& event) = 0;
   // This node has met the cluster (or found nobody within join_timeout): its own capabilities
   // may take effect now without stealing shards from members it has not met yet.

@@ -114,8 +114,8 @@ void Cluster::handle_call(const ConnectionPtr& from, std::string_view body) {
 }
 
 void Cluster::handle_cast(const ConnectionPtr& from, std::string_view body) {
-  IncomingRequest in = decode_request(body);
-  host_.serve_cast(std::move(in.request), in.hops, from->peer_name());
+  IncomingRequest in = decode_request(body, PayloadDecoding::deferred);
+  host_.serve_cast(std::move(in.request), in.encoded_payload, in.hops, from->peer_name());
 }
 
 void Cluster::handle_reply(const ConnectionPtr& from, std::string_view body) {

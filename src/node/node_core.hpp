@@ -55,7 +55,8 @@ class NodeCore final : public ClusterHost {
   void on_peers_changed(std::vector<MemberInfo> peers) override;
   void serve_call(Request&& request, std::string_view encoded_payload, ChainPtr chain,
                   std::uint32_t hops, const std::string& from, CallState::Callback done) override;
-  void serve_cast(Request&& request, std::uint32_t hops, const std::string& from) override;
+  void serve_cast(Request&& request, std::string_view encoded_payload, std::uint32_t hops,
+                  const std::string& from) override;
   // Formats (NodeOptions::log_format) and hands the event to NodeOptions::log (node_log.cpp).
   void log(LogEvent&& event) override;
   void on_synced() override;
@@ -135,8 +136,9 @@ class NodeCore final : public ClusterHost {
   void serve_locate(Request&& request, const CallState::Callback& done);
   // A peer's status query (a CALL to kStatusModule).
   void serve_status(CallState::Callback done);
+  // `encoded_payload`: as for serve_call_settled.
   void serve_cast_settled(Request&& request, std::uint32_t hops, const std::string* from,
-                          std::uint32_t attempt);
+                          std::uint32_t attempt, std::string_view encoded_payload = {});
   void register_reminder_ops();
   Result<Value> apply_reminder_op(const Target& target, const ActorAddress& actor, const Value& op);
   void deliver_reminder(const ReminderRow& row, std::function<void(bool)> done);

@@ -108,18 +108,24 @@ void NodeCore::serve_call_settled(Request&& request, ChainPtr chain, std::uint32
   }
 }
 
-void NodeCore::serve_cast(Request&& request, std::uint32_t hops, const std::string& from) {
-  serve_cast_settled(std::move(request), hops, &from, 0);
+void NodeCore::serve_cast(Request&& request, std::string_view encoded_payload,
+                          std::uint32_t hops, const std::string& from) {
+  serve_cast_settled(std::move(request), hops, &from, 0, encoded_payload);
 }
 
 void NodeCore::serve_cast_settled(Request&& request, std::uint32_t hops, const std::string* from,
-                                  std::uint32_t attempt) {
+                                  std::uint32_t attempt, std::string_view encoded_payload) {
+  const auto decoded = [&] {
+    if (!encoded_payload.empty()) request.payload = decode_payload(encoded_payload);
+    encoded_payload = {};
+  };
   Result<Route> route = resolve(request);
   if (!route) {
     log({LogLevel::debug, "cast_dropped", "dropped a cast from a peer: " + to_string(route.error()),
          {{"module", request.module}, {"error", std::string(to_string(route.error().code))}}});
   } else if (const Target* local = std::get_if<Target>(&*route)) {
     if (rebalancer_.handoffs().waiting(local->shard_ref())) {
+      decoded();
       auto parked = std::make_shared<Request>(std::move(request));
       if (rebalancer_.handoffs().park(local->shard_ref(), [this, parked, hops, attempt] {
             serve_cast_settled(std::move(*parked), hops, nullptr, attempt + 1);
@@ -128,9 +134,11 @@ void NodeCore::serve_cast_settled(Request&& request, std::uint32_t hops, const s
       }
       request = std::move(*parked);
     }
-    if (host_.cast(*local, request)) return;
+    if (host_.cast(*local, request, encoded_payload)) return;
+    decoded();
     if (attempt < kMaxReroutes) serve_cast_settled(std::move(request), hops, nullptr, attempt + 1);
   } else if (hops > 0 && from != nullptr && hops < kMaxForwards) {
+    decoded();
     auto parked = std::make_shared<Request>(std::move(request));
     host_.after(settle_delay(hops), [this, parked, hops, attempt] {
       serve_cast_settled(std::move(*parked), hops, nullptr, attempt);
@@ -138,6 +146,7 @@ void NodeCore::serve_cast_settled(Request&& request, std::uint32_t hops, const s
   } else if (hops < kMaxForwards) {
     if (hops == 0 && from) cluster_->share_view(*from);
     forwarded_.fetch_add(1, std::memory_order_relaxed);
+    decoded();
     (void)cluster_->cast(std::get<std::string>(*route), std::move(request), hops + 1);
   }
 }

@@ -357,7 +357,8 @@ std::optional<Result<Reply>> ActorHost::call(const Target& target, Request& requ
   return state->wait();
 }
 
-std::optional<Result<void>> ActorHost::cast(const Target& target, Request& request) {
+std::optional<Result<void>> ActorHost::cast(const Target& target, Request& request,
+                                            std::string_view encoded_payload) {
   Shard& shard = shards_[target.shard];
   std::unique_lock lock(shard.mutex);
   std::optional<Error> error;
@@ -372,8 +373,14 @@ std::optional<Result<void>> ActorHost::cast(const Target& target, Request& reque
     count_refused(target, MessageKind::cast, full);
     return std::unexpected(std::move(full));
   }
-  auto* message = new Message{nullptr, MessageKind::cast, std::move(request.payload),
-                              std::move(request.init_arg), nullptr, {}};
+  Message* message;
+  if (encoded_payload.empty()) {
+    message = new Message{nullptr, MessageKind::cast, std::move(request.payload),
+                          std::move(request.init_arg), nullptr, {}};
+  } else {
+    message = Message::with_encoded_payload(MessageKind::cast, encoded_payload, nullptr, {});
+    message->init_arg = std::move(request.init_arg);
+  }
   const bool submit = enqueue(shard, *a, message);
   lock.unlock();
   if (submit) scheduler_.submit(a);

@@ -81,8 +81,10 @@ class ActorHost {
   // not owned here (see above).
   [[nodiscard]] std::optional<Result<Reply>> call(const Target& target, Request& request,
                                                   const ChainPtr& chain);
-  // Queued (or failed), or nullopt when the shard is not owned here.
-  [[nodiscard]] std::optional<Result<void>> cast(const Target& target, Request& request);
+  // Queued (or failed), or nullopt when the shard is not owned here. `encoded_payload`: as for
+  // async_call (a peer's cast).
+  [[nodiscard]] std::optional<Result<void>> cast(const Target& target, Request& request,
+                                                 std::string_view encoded_payload = {});
   // How an async call is served. A peer's request (from_peer) never runs on the calling thread,
   // the IO thread, and needs no timer here: its caller times it out, and a queued call past its
   // deadline is skipped anyway.

@@ -29,7 +29,7 @@ struct Message {
   std::optional<Value> init_arg;
   ChainPtr chain;          // blocking calls from inside a handler only
   RefPtr<CallState> reply; // null for casts
-  // Non-zero for a peer's call made by with_encoded_payload: the payload is that many bytes of
+  // Non-zero for a peer's call or cast made by with_encoded_payload: the payload is that many bytes of
   // MessagePack right after the Message, and `payload` is null until take_payload().
   std::uint32_t encoded_size = 0;
 

@@ -375,14 +375,16 @@ TEST_F(ActorHostTest, ActivationsAreCountedAsTheyStartAndEndByReason) {
   EXPECT_EQ(timed, 6u) << "each call's handler time is in the histogram";
 }
 
-// Answers with the payload it got and the thread it ran on.
+// Answers with the payload it got, the thread it ran on and the last cast's payload.
 struct PayloadEcho {
   explicit PayloadEcho(std::string) {}
   Value handle_call(Value&& payload) {
     std::ostringstream thread;
     thread << std::this_thread::get_id();
-    return {{"payload", std::move(payload)}, {"thread", thread.str()}};
+    return {{"payload", std::move(payload)}, {"thread", thread.str()}, {"last_cast", last_cast}};
   }
+  void handle_cast(Value&& payload) { last_cast = std::move(payload); }
+  Value last_cast;
 };
 
 Result<Reply> call_encoded(ActorHost& host, const Target& target, std::string_view encoded) {
@@ -423,6 +425,25 @@ TEST_F(ActorHostTest, APeersEncodedPayloadIsDecodedByTheWorkerThatRunsIt) {
   EXPECT_EQ(after->value["payload"], "ok");
   EXPECT_EQ(after->pid.serial, reply->pid.serial) << "the same activation";
   host.stop();  // before `echo`, which its activation points to, goes
+}
+
+// A peer's cast too: decoded by the worker, in mailbox order; bytes that do not decode drop
+// that cast alone.
+TEST_F(ActorHostTest, APeersEncodedCastIsDecodedByTheWorkerThatRunsIt) {
+  ActorType echo{"PayloadEcho", &actor_vtable<PayloadEcho>, ActorOptions{}};
+  const Target t{&echo, 0, 6, 12};
+  const Value payload{{"score", 7}, {"names", {"a", "b"}}};
+  std::string encoded;
+  msgpack::Writer(encoded).value(payload);
+  Request cast{.module = "PayloadEcho", .id = "e"};
+  ASSERT_TRUE(host.cast(t, cast, encoded).value_or(std::unexpected(Error{})).has_value());
+  Request bad{.module = "PayloadEcho", .id = "e"};
+  ASSERT_TRUE(host.cast(t, bad, "\xc1").value_or(std::unexpected(Error{})).has_value());
+  auto reply = call_encoded(host, t, std::string_view("\xc0", 1));
+  ASSERT_TRUE(reply) << reply.error();
+  EXPECT_EQ(reply->value["last_cast"], payload) << "the good cast ran before the call";
+  EXPECT_TRUE(reply->value["payload"].is_null());
+  host.stop();
 }
 
 }  // namespace
