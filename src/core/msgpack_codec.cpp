@@ -14,6 +14,9 @@ std::invalid_argument malformed(const char* what) {
   return std::invalid_argument(std::string("malformed MessagePack: ") + what);
 }
 
+// fixstr, str8, str16 or str32: the only map keys a Value can hold.
+bool is_str(std::uint8_t b) { return (b & 0xe0) == 0xa0 || (b >= 0xd9 && b <= 0xdb); }
+
 }  // namespace
 
 void Writer::be(std::uint64_t value, int bytes) {
@@ -220,6 +223,10 @@ bool Reader::boolean() {
 Value Reader::value() {
   if (++depth_ > kMaxDepth) throw malformed("nested too deeply");
   const std::size_t start = at_;
+  if (is_str(peek())) {
+    --depth_;
+    return std::string(str());
+  }
   const std::uint8_t b = byte();
   Value decoded;
   std::uint64_t items = 0;
@@ -234,8 +241,6 @@ Value Reader::value() {
   } else if ((b & 0xf0) == 0x90) {
     items = b & 0x0f;
     decoded = Value::array();
-  } else if ((b & 0xe0) == 0xa0) {
-    decoded = std::string(take(b & 0x1f));
   } else {
     switch (b) {
       case 0xc0: decoded = nullptr; break;
@@ -253,9 +258,6 @@ Value Reader::value() {
         decoded = static_cast<double>(std::bit_cast<float>(static_cast<std::uint32_t>(be(4))));
         break;
       case 0xcb: decoded = std::bit_cast<double>(be(8)); break;
-      case 0xd9: decoded = std::string(take(be(1))); break;
-      case 0xda: decoded = std::string(take(be(2))); break;
-      case 0xdb: decoded = std::string(take(be(4))); break;
       case 0xc4: case 0xc5: case 0xc6: {
         const std::string_view bytes = take(be(b == 0xc4 ? 1 : b == 0xc5 ? 2 : 4));
         decoded = Value::binary(std::vector<std::uint8_t>(bytes.begin(), bytes.end()));
@@ -281,8 +283,7 @@ Value Reader::value() {
     decoded = Value::object();
     auto& members = decoded.get_ref<Value::object_t&>();
     for (std::uint64_t i = 0; i < items; ++i) {
-      const std::uint8_t k = peek();
-      if ((k & 0xe0) != 0xa0 && (k < 0xd9 || k > 0xdb)) throw malformed("undecodable value");
+      if (!is_str(peek())) throw malformed("undecodable value");
       std::string key(str());
       members.insert_or_assign(std::move(key), value());  // the last of equal keys wins
     }
@@ -343,9 +344,8 @@ void Reader::step_over(bool string_keys) {
   }
   if (items > data_.size() - at_) throw malformed("truncated");  // each item is >= 1 byte
   for (std::uint64_t i = 0; i < items; ++i) {
-    if (string_keys && map && i % 2 == 0) {
-      const std::uint8_t k = peek();
-      if ((k & 0xe0) != 0xa0 && (k < 0xd9 || k > 0xdb)) throw malformed("undecodable value");
+    if (string_keys && map && i % 2 == 0 && !is_str(peek())) {
+      throw malformed("undecodable value");
     }
     step_over(string_keys);
   }

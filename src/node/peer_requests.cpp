@@ -10,10 +10,14 @@
 namespace mesh::detail {
 namespace {
 
-// A peer's payload that the IO thread checked on arrival (msgpack::Reader::encoded_value()):
-// decoding it cannot fail but for memory. Empty: the request carries its payload decoded.
-Value decode_payload(std::string_view encoded) {
-  return encoded.empty() ? Value() : msgpack::Reader(encoded).value();
+// Only a peer's request queued here at once keeps its payload encoded: any other way (parked,
+// delayed, routed again, forwarded, answered by the node itself) needs it as a Value. The IO
+// thread checked the bytes on arrival (msgpack::Reader::encoded_value()), so decoding them
+// cannot fail but for memory. Does nothing once `encoded` is empty.
+void decode_payload(Request& request, std::string_view& encoded) {
+  if (encoded.empty()) return;
+  request.payload = msgpack::Reader(encoded).value();
+  encoded = {};
 }
 
 // How many times a request may be passed on by nodes that are not its owner.
@@ -31,7 +35,7 @@ std::chrono::milliseconds settle_delay(std::uint32_t hops) {
 void NodeCore::serve_call(Request&& request, std::string_view encoded_payload, ChainPtr chain,
                           std::uint32_t hops, const std::string& from, CallState::Callback done) {
   if (request.module == kLocateModule || request.module == kStatusModule) {
-    request.payload = decode_payload(encoded_payload);
+    decode_payload(request, encoded_payload);
     if (request.module == kLocateModule) return serve_locate(std::move(request), done);
     return serve_status(std::move(done));
   }
@@ -44,12 +48,6 @@ void NodeCore::serve_call_settled(Request&& request, ChainPtr chain, std::uint32
                                   CallState::Callback done, const std::string* from,
                                   Clock::time_point deadline, std::uint32_t attempt,
                                   std::string_view encoded_payload) {
-  // Only a request queued here at once keeps its payload encoded: any other way (parked,
-  // delayed, routed again, forwarded) needs it as a Value.
-  const auto decoded = [&] {
-    if (!encoded_payload.empty()) request.payload = decode_payload(encoded_payload);
-    encoded_payload = {};
-  };
   rebalancer_.note_peer_request();
   Result<Route> route = resolve(request);
   if (!route) {
@@ -62,7 +60,7 @@ void NodeCore::serve_call_settled(Request&& request, ChainPtr chain, std::uint32
   }
   if (const Target* local = std::get_if<Target>(&*route)) {
     if (rebalancer_.handoffs().waiting(local->shard_ref())) {
-      decoded();
+      decode_payload(request, encoded_payload);
       auto parked = std::make_shared<ParkedCall>(std::move(request), std::move(done));
       if (rebalancer_.handoffs().park(
               local->shard_ref(), [this, parked, chain, hops, deadline, attempt] {
@@ -82,7 +80,7 @@ void NodeCore::serve_call_settled(Request&& request, ChainPtr chain, std::uint32
       done(std::unexpected(unsettled()));
       return;
     }
-    decoded();
+    decode_payload(request, encoded_payload);
     // The view changed after resolve: this node's newer view decides, without waiting to settle.
     serve_call_settled(std::move(request), std::move(chain), hops, std::move(done), nullptr,
                        deadline, attempt + 1);
@@ -91,7 +89,7 @@ void NodeCore::serve_call_settled(Request&& request, ChainPtr chain, std::uint32
                                "request forwarded " + std::to_string(hops) +
                                    " times without reaching its owner"}));
   } else if (hops > 0 && from != nullptr) {
-    decoded();
+    decode_payload(request, encoded_payload);
     auto parked = std::make_shared<ParkedCall>(std::move(request), std::move(done));
     host_.after(settle_delay(hops), [this, parked, chain, hops, deadline, attempt] {
       serve_call_settled(std::move(parked->request), chain, hops, std::move(parked->done),
@@ -102,30 +100,26 @@ void NodeCore::serve_call_settled(Request&& request, ChainPtr chain, std::uint32
     // this node's, so it hears this node's view too.
     if (hops == 0 && from) cluster_->share_view(*from);
     forwarded_.fetch_add(1, std::memory_order_relaxed);  // views disagree: rare, not per call
-    decoded();
+    decode_payload(request, encoded_payload);
     cluster_->async_call(std::get<std::string>(*route), std::move(request), chain, hops + 1,
                          std::move(done));
   }
 }
 
-void NodeCore::serve_cast(Request&& request, std::string_view encoded_payload,
-                          std::uint32_t hops, const std::string& from) {
+void NodeCore::serve_cast(Request&& request, std::string_view encoded_payload, std::uint32_t hops,
+                          const std::string& from) {
   serve_cast_settled(std::move(request), hops, &from, 0, encoded_payload);
 }
 
 void NodeCore::serve_cast_settled(Request&& request, std::uint32_t hops, const std::string* from,
                                   std::uint32_t attempt, std::string_view encoded_payload) {
-  const auto decoded = [&] {
-    if (!encoded_payload.empty()) request.payload = decode_payload(encoded_payload);
-    encoded_payload = {};
-  };
   Result<Route> route = resolve(request);
   if (!route) {
     log({LogLevel::debug, "cast_dropped", "dropped a cast from a peer: " + to_string(route.error()),
          {{"module", request.module}, {"error", std::string(to_string(route.error().code))}}});
   } else if (const Target* local = std::get_if<Target>(&*route)) {
     if (rebalancer_.handoffs().waiting(local->shard_ref())) {
-      decoded();
+      decode_payload(request, encoded_payload);
       auto parked = std::make_shared<Request>(std::move(request));
       if (rebalancer_.handoffs().park(local->shard_ref(), [this, parked, hops, attempt] {
             serve_cast_settled(std::move(*parked), hops, nullptr, attempt + 1);
@@ -135,10 +129,10 @@ void NodeCore::serve_cast_settled(Request&& request, std::uint32_t hops, const s
       request = std::move(*parked);
     }
     if (host_.cast(*local, request, encoded_payload)) return;
-    decoded();
+    decode_payload(request, encoded_payload);
     if (attempt < kMaxReroutes) serve_cast_settled(std::move(request), hops, nullptr, attempt + 1);
   } else if (hops > 0 && from != nullptr && hops < kMaxForwards) {
-    decoded();
+    decode_payload(request, encoded_payload);
     auto parked = std::make_shared<Request>(std::move(request));
     host_.after(settle_delay(hops), [this, parked, hops, attempt] {
       serve_cast_settled(std::move(*parked), hops, nullptr, attempt);
@@ -146,7 +140,7 @@ void NodeCore::serve_cast_settled(Request&& request, std::uint32_t hops, const s
   } else if (hops < kMaxForwards) {
     if (hops == 0 && from) cluster_->share_view(*from);
     forwarded_.fetch_add(1, std::memory_order_relaxed);
-    decoded();
+    decode_payload(request, encoded_payload);
     (void)cluster_->cast(std::get<std::string>(*route), std::move(request), hops + 1);
   }
 }

@@ -373,14 +373,7 @@ std::optional<Result<void>> ActorHost::cast(const Target& target, Request& reque
     count_refused(target, MessageKind::cast, full);
     return std::unexpected(std::move(full));
   }
-  Message* message;
-  if (encoded_payload.empty()) {
-    message = new Message{nullptr, MessageKind::cast, std::move(request.payload),
-                          std::move(request.init_arg), nullptr, {}};
-  } else {
-    message = Message::with_encoded_payload(MessageKind::cast, encoded_payload, nullptr, {});
-    message->init_arg = std::move(request.init_arg);
-  }
+  Message* message = Message::for_request(MessageKind::cast, request, encoded_payload, nullptr, {});
   const bool submit = enqueue(shard, *a, message);
   lock.unlock();
   if (submit) scheduler_.submit(a);
@@ -471,14 +464,8 @@ bool ActorHost::async_call(const Target& target, Request& request, const ChainPt
   }
   const Clock::time_point deadline = Clock::now() + request.timeout;
   RefPtr<CallState> state(new CallState(deadline, std::move(done)));
-  Message* message;
-  if (encoded_payload.empty()) {
-    message = new Message{nullptr, MessageKind::call, std::move(request.payload),
-                          std::move(request.init_arg), chain, state};
-  } else {
-    message = Message::with_encoded_payload(MessageKind::call, encoded_payload, chain, state);
-    message->init_arg = std::move(request.init_arg);
-  }
+  Message* message =
+      Message::for_request(MessageKind::call, request, encoded_payload, chain, state);
   const bool submit = enqueue(shard, a, message);
   lock.unlock();
   if (submit) scheduler_.submit(&a);

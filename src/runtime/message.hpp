@@ -29,8 +29,8 @@ struct Message {
   std::optional<Value> init_arg;
   ChainPtr chain;          // blocking calls from inside a handler only
   RefPtr<CallState> reply; // null for casts
-  // Non-zero for a peer's call or cast made by with_encoded_payload: the payload is that many bytes of
-  // MessagePack right after the Message, and `payload` is null until take_payload().
+  // Non-zero for a peer's call or cast made by with_encoded_payload: the payload is that many
+  // bytes of MessagePack right after the Message, and `payload` is null until take_payload().
   std::uint32_t encoded_size = 0;
 
   // A message whose payload stays the MessagePack it arrived in (checked by
@@ -44,6 +44,20 @@ struct Message {
         new (memory) Message{nullptr, kind, Value(), std::nullopt, std::move(chain),
                              std::move(reply), static_cast<std::uint32_t>(encoded.size())};
     std::memcpy(static_cast<char*>(memory) + sizeof(Message), encoded.data(), encoded.size());
+    return message;
+  }
+  // A call or cast of `request`: its payload and init_arg moved in, or with `encoded` (a peer's
+  // payload, request.payload unused) the payload as with_encoded_payload keeps it.
+  static Message* for_request(MessageKind kind, Request& request, std::string_view encoded,
+                              ChainPtr chain, RefPtr<CallState> reply) {
+    Message* message;
+    if (encoded.empty()) {
+      message = new Message{nullptr, kind, std::move(request.payload), std::nullopt,
+                            std::move(chain), std::move(reply)};
+    } else {
+      message = with_encoded_payload(kind, encoded, std::move(chain), std::move(reply));
+    }
+    message->init_arg = std::move(request.init_arg);
     return message;
   }
   // The payload, decoded here when it came encoded. Throws std::invalid_argument only for bytes
