@@ -27,6 +27,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <thread>
 #include <vector>
@@ -244,12 +245,14 @@ double cpu_seconds(pid_t pid) {
 
 // How many times a process's threads have been switched out so far (each a sleep or a
 // preemption, so each later wake-up), summed over /proc/PID/task/*/status.
-long context_switches(pid_t pid) {
-  long total = 0;
+// Context switches of each thread of `pid`, by thread id.
+std::map<std::string, long> context_switches(pid_t pid) {
+  std::map<std::string, long> by_thread;
   const std::string tasks = "/proc/" + std::to_string(pid) + "/task";
   for (const auto& task : std::filesystem::directory_iterator(tasks)) {
     std::FILE* file = std::fopen((task.path() / "status").c_str(), "r");
     if (!file) continue;  // the thread ended meanwhile
+    long total = 0;
     char line[256];
     while (std::fgets(line, sizeof line, file)) {
       long n = 0;
@@ -259,6 +262,19 @@ long context_switches(pid_t pid) {
       }
     }
     std::fclose(file);
+    by_thread[task.path().filename().string()] = total;
+  }
+  return by_thread;
+}
+
+// Context switches of `pid`'s threads since `before`. Per thread, so that a thread that ends in
+// between (an extra worker retiring after the busy phases) does not take its earlier switches
+// out of the sum and make it negative; what such a thread did in between is not counted.
+long context_switches_since(pid_t pid, const std::map<std::string, long>& before) {
+  long total = 0;
+  for (const auto& [thread, now] : context_switches(pid)) {
+    const auto then = before.find(thread);
+    total += now - (then == before.end() ? 0 : then->second);
   }
   return total;
 }
@@ -410,16 +426,16 @@ int run(const Child& child, mesh::Node& caller, const std::string& only) {
     const auto quiet = std::chrono::seconds(quick ? 3 : 10);
     const double seconds = std::chrono::duration<double>(quiet).count();
     const double cpu_caller = cpu_seconds(::getpid()), cpu_owner = cpu_seconds(child.pid);
-    const long switches_caller = context_switches(::getpid());
-    const long switches_owner = context_switches(child.pid);
+    const auto switches_caller = context_switches(::getpid());
+    const auto switches_owner = context_switches(child.pid);
     std::this_thread::sleep_for(quiet);
     std::printf(
         "idle: two nodes with %zu actors, nothing called for %.0f s: %.2f%% and %.2f%% of a "
         "core, %.0f and %.0f wake-ups/s (caller, owner)\n",
         kActors, seconds, (cpu_seconds(::getpid()) - cpu_caller) * 100 / seconds,
         (cpu_seconds(child.pid) - cpu_owner) * 100 / seconds,
-        static_cast<double>(context_switches(::getpid()) - switches_caller) / seconds,
-        static_cast<double>(context_switches(child.pid) - switches_owner) / seconds);
+        static_cast<double>(context_switches_since(::getpid(), switches_caller)) / seconds,
+        static_cast<double>(context_switches_since(child.pid, switches_owner)) / seconds);
   }
   return 0;
 }
