@@ -166,11 +166,24 @@ Activation* ActorHost::find_or_create(Shard& shard, const Target& target, std::s
 
 void ActorHost::table_insert(Shard& shard, Activation* a) {
   shard.table.insert(a);
+  const auto counted = std::find_if(shard.census.begin(), shard.census.end(),
+                                    [a](const auto& entry) { return entry.first == a->capability; });
+  if (counted != shard.census.end()) {
+    ++counted->second;
+  } else {
+    shard.census.emplace_back(a->capability, 1);
+  }
   if (options_.max_activations != 0) activations_.fetch_add(1, std::memory_order_relaxed);
 }
 
 void ActorHost::table_erase(Shard& shard, Activation* a) {
   shard.table.erase(a);
+  for (auto& [capability, count] : shard.census) {
+    if (capability == a->capability) {
+      --count;
+      break;
+    }
+  }
   if (options_.max_activations != 0) activations_.fetch_sub(1, std::memory_order_relaxed);
   // Its state is saved on its way out, after it left the table: until the save is queued, a
   // new activation of the actor must not load (it would miss it). destroy() lets it go.
@@ -781,25 +794,40 @@ void ActorHost::sweep_idle(const ActorType& type, std::uint32_t idle_ms) {
 ActorHost::Eviction ActorHost::evict(const LostPredicate& lost) {
   Eviction result;
   std::vector<Activation*> idle;  // claimed here, ended by the pool
+  // The shard's capabilities that have activations, and the reason each ends for (none: it
+  // stays). Asked once per shard, so that a shard where nothing is lost is not walked.
+  std::vector<std::pair<std::uint32_t, std::optional<DeactivateReason>>> verdicts;
   for (std::uint32_t s = 0; s < options_.shard_count; ++s) {
     Shard& shard = shards_[s];
     const std::size_t first = idle.size();
     std::lock_guard lock(shard.mutex);
-    shard.table.for_each([&](Activation* a) {
-      if (a->evicting()) return;
-      const std::optional<DeactivateReason> reason = lost(a->capability, s);
-      if (!reason) return;
-      ++result.ended;
-      a->evict_reason = *reason;  // its runner ends it once what it holds is handled
-      if (*reason == DeactivateReason::moved) {
-        ++shard.moving[a->capability];
-        result.busy.insert(ShardRef{a->capability, s});
-      }
-      if (!a->busy) {
-        claim(shard, *a);
-        idle.push_back(a);
-      }
-    });
+    verdicts.clear();
+    bool any_lost = false;
+    for (const auto& [capability, count] : shard.census) {
+      if (count == 0) continue;
+      verdicts.emplace_back(capability, lost(capability, s));
+      any_lost = any_lost || verdicts.back().second.has_value();
+    }
+    if (any_lost) {
+      shard.table.for_each([&](Activation* a) {
+        if (a->evicting()) return;
+        std::optional<DeactivateReason> reason;
+        for (const auto& [capability, verdict] : verdicts) {
+          if (capability == a->capability) reason = verdict;
+        }
+        if (!reason) return;
+        ++result.ended;
+        a->evict_reason = *reason;  // its runner ends it once what it holds is handled
+        if (*reason == DeactivateReason::moved) {
+          ++shard.moving[a->capability];
+          result.busy.insert(ShardRef{a->capability, s});
+        }
+        if (!a->busy) {
+          claim(shard, *a);
+          idle.push_back(a);
+        }
+      });
+    }
     for (std::size_t i = first; i < idle.size(); ++i) table_erase(shard, idle[i]);
     // A shard this node no longer owns must be claimed again (and its states reloaded) if it
     // comes back: another node may have written them meanwhile.

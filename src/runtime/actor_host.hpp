@@ -229,6 +229,10 @@ class ActorHost {
     // on_deactivate activations out of the table whose save is not queued yet (table_erase
     // adds, destroy removes): a new activation of one of them waits before it loads.
     std::vector<Activation*> leaving;  // guarded by mutex
+    // capability -> how many of `table`'s activations have it (table_insert and table_erase
+    // keep it), so that evict() asks once per capability whether the shard is lost and skips
+    // the shards where nothing is, instead of visiting every activation of the node.
+    std::vector<std::pair<std::uint32_t, std::uint32_t>> census;  // guarded by mutex
   };
   struct Outcome;
   enum class Refusal : std::uint8_t { none, not_owned, at_limit };
@@ -241,8 +245,8 @@ class ActorHost {
                              Refusal& refusal, bool arriving = false);
   Activation* activation_for(Shard& shard, const Target& target, std::string& id,
                              std::unique_lock<std::mutex>& lock, std::optional<Error>& error);
-  // Every insertion into and removal from a shard's table, so that the node's count is kept
-  // (only when max_activations is set).
+  // Every insertion into and removal from a shard's table, so that the shard's census and the
+  // node's count (only when max_activations is set) are kept.
   void table_insert(Shard& shard, Activation* a);
   void table_erase(Shard& shard, Activation* a);
   void left(Activation* a);

@@ -2,8 +2,11 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
 #include <random>
+#include <string>
+#include <vector>
 
 namespace mesh::detail {
 namespace {
@@ -39,6 +42,41 @@ TEST(ActivationTableTest, MatchesAReferenceMapUnderRandomChurn) {
   }
   for (auto& [id, a] : reference) {
     EXPECT_EQ(table.find(a->key_hash, 0, &kType, id), a);
+    table.erase(a);
+    Activation::destroy(a);
+  }
+  EXPECT_EQ(table.size(), 0u);
+}
+
+// A slot's tag holds 16 bits of the key hash: up to 65,536 slots it places entries in a rehash,
+// past that the activation's own hash must. 100,000 entries take the table past it and back
+// (erasing shrinks it); hashes that share their low 16 bits, which the tags cannot tell apart,
+// must still be found by the hash and id behind them.
+TEST(ActivationTableTest, FindsEveryEntryPastTheTagsReach) {
+  ActivationTable table;
+  std::vector<Activation*> live;
+  std::mt19937 random(11);
+  for (std::uint32_t i = 0; i < 100'000; ++i) {
+    // Every fourth one shares its low 16 bits with the one before it.
+    const std::uint32_t hash = i % 4 == 3 ? (live.back()->key_hash ^ 0x5A5A0000u)
+                                          : static_cast<std::uint32_t>(random());
+    Activation* a = Activation::create(kType, 0, "n" + std::to_string(i), i, hash);
+    table.insert(a);
+    live.push_back(a);
+  }
+  for (Activation* a : live) ASSERT_EQ(table.find(a->key_hash, 0, &kType, a->id()), a);
+  std::shuffle(live.begin(), live.end(), random);
+  while (live.size() > 1'000) {
+    table.erase(live.back());
+    Activation::destroy(live.back());
+    live.pop_back();
+    if (live.size() % 9'973 == 0) {
+      for (Activation* a : live) ASSERT_EQ(table.find(a->key_hash, 0, &kType, a->id()), a);
+    }
+  }
+  EXPECT_EQ(table.size(), live.size());
+  for (Activation* a : live) {
+    EXPECT_EQ(table.find(a->key_hash, 0, &kType, a->id()), a);
     table.erase(a);
     Activation::destroy(a);
   }

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <future>
@@ -11,6 +12,7 @@
 #include <sstream>
 #include <stdexcept>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "mesh/node.hpp"
@@ -238,6 +240,43 @@ TEST_F(ActorHostTest, AShardIsDoneOnlyAfterEveryActorOfItWasReported) {
     std::lock_guard lock(sink.mutex);
     EXPECT_EQ(sink.actors_before_done.back(), 16u * (static_cast<std::size_t>(round) + 1));
   }
+}
+
+// A sweep for lost shards (a view change, the reconciler) asks once per capability with
+// activations in a shard, not once per activation, and ends only the lost capability's actors.
+TEST_F(ActorHostTest, EvictionAsksOncePerCapabilityOfAShard) {
+  const std::uint32_t other = capabilities.intern("other");
+  for (int i = 0; i < 50; ++i) {
+    for (const auto& [capability, shard] : {std::pair{0u, 3u}, std::pair{0u, 5u},
+                                            std::pair{other, 5u}}) {
+      Request r = request("e" + std::to_string(i));
+      auto reply = host.call(Target{&type, capability, shard, 42}, r, nullptr);
+      ASSERT_TRUE(reply.has_value() && reply->has_value());
+    }
+  }
+  ASSERT_EQ(host.activation_count(), 150u);
+  std::vector<std::pair<std::uint32_t, std::uint32_t>> asked;
+  const auto eviction = host.evict(
+      [&](std::uint32_t capability, std::uint32_t shard) -> std::optional<DeactivateReason> {
+        asked.emplace_back(capability, shard);
+        if (capability == other && shard == 5) return DeactivateReason::evicted;
+        return std::nullopt;
+      });
+  EXPECT_EQ(eviction.ended, 50u);
+  std::sort(asked.begin(), asked.end());
+  EXPECT_EQ(asked, (std::vector<std::pair<std::uint32_t, std::uint32_t>>{
+                       {0u, 3u}, {0u, 5u}, {other, 5u}}));
+  // The census follows the table: the same sweep again finds nothing of `other` to ask about.
+  asked.clear();
+  EXPECT_EQ(host.evict([&](std::uint32_t capability, std::uint32_t shard)
+                           -> std::optional<DeactivateReason> {
+              asked.emplace_back(capability, shard);
+              return std::nullopt;
+            }).ended,
+            0u);
+  std::sort(asked.begin(), asked.end());
+  EXPECT_EQ(asked, (std::vector<std::pair<std::uint32_t, std::uint32_t>>{{0u, 3u}, {0u, 5u}}));
+  EXPECT_EQ(host.activation_count(), 100u);
 }
 
 TEST_F(ActorHostTest, OwnedShardsActivateHere) {
