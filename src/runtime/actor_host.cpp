@@ -166,8 +166,9 @@ Activation* ActorHost::find_or_create(Shard& shard, const Target& target, std::s
 
 void ActorHost::table_insert(Shard& shard, Activation* a) {
   shard.table.insert(a);
-  const auto counted = std::find_if(shard.census.begin(), shard.census.end(),
-                                    [a](const auto& entry) { return entry.first == a->capability; });
+  const auto counted =
+      std::find_if(shard.census.begin(), shard.census.end(),
+                   [a](const auto& entry) { return entry.first == a->capability; });
   if (counted != shard.census.end()) {
     ++counted->second;
   } else {

@@ -58,8 +58,8 @@ TEST(ActivationTableTest, FindsEveryEntryPastTheTagsReach) {
   std::mt19937 random(11);
   for (std::uint32_t i = 0; i < 100'000; ++i) {
     // Every fourth one shares its low 16 bits with the one before it.
-    const std::uint32_t hash = i % 4 == 3 ? (live.back()->key_hash ^ 0x5A5A0000u)
-                                          : static_cast<std::uint32_t>(random());
+    const std::uint32_t hash =
+        i % 4 == 3 ? (live.back()->key_hash ^ 0x5A5A0000u) : static_cast<std::uint32_t>(random());
     Activation* a = Activation::create(kType, 0, "n" + std::to_string(i), i, hash);
     table.insert(a);
     live.push_back(a);

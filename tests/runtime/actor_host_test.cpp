@@ -15,8 +15,8 @@
 #include <utility>
 #include <vector>
 
-#include "mesh/node.hpp"
 #include "core/msgpack_codec.hpp"
+#include "mesh/node.hpp"
 #include "placement/capability_ids.hpp"
 #include "runtime/actor_type.hpp"
 
@@ -247,8 +247,8 @@ TEST_F(ActorHostTest, AShardIsDoneOnlyAfterEveryActorOfItWasReported) {
 TEST_F(ActorHostTest, EvictionAsksOncePerCapabilityOfAShard) {
   const std::uint32_t other = capabilities.intern("other");
   for (int i = 0; i < 50; ++i) {
-    for (const auto& [capability, shard] : {std::pair{0u, 3u}, std::pair{0u, 5u},
-                                            std::pair{other, 5u}}) {
+    for (const auto& [capability, shard] :
+         {std::pair{0u, 3u}, std::pair{0u, 5u}, std::pair{other, 5u}}) {
       Request r = request("e" + std::to_string(i));
       auto reply = host.call(Target{&type, capability, shard, 42}, r, nullptr);
       ASSERT_TRUE(reply.has_value() && reply->has_value());
@@ -268,11 +268,12 @@ TEST_F(ActorHostTest, EvictionAsksOncePerCapabilityOfAShard) {
                        {0u, 3u}, {0u, 5u}, {other, 5u}}));
   // The census follows the table: the same sweep again finds nothing of `other` to ask about.
   asked.clear();
-  EXPECT_EQ(host.evict([&](std::uint32_t capability, std::uint32_t shard)
-                           -> std::optional<DeactivateReason> {
-              asked.emplace_back(capability, shard);
-              return std::nullopt;
-            }).ended,
+  EXPECT_EQ(host.evict([&](std::uint32_t capability,
+                           std::uint32_t shard) -> std::optional<DeactivateReason> {
+                  asked.emplace_back(capability, shard);
+                  return std::nullopt;
+                })
+                .ended,
             0u);
   std::sort(asked.begin(), asked.end());
   EXPECT_EQ(asked, (std::vector<std::pair<std::uint32_t, std::uint32_t>>{{0u, 3u}, {0u, 5u}}));
