@@ -74,11 +74,16 @@ inline std::atomic<int>& polling_waiters() {
   return count;
 }
 
-inline constexpr auto kPollFor = std::chrono::microseconds(40);
+// A remote round trip takes 40-60 us on the 2-vCPU VMs of docs/benchmarks.md; a waiter that
+// sleeps pays a futex wake on top, and a hypervisor's wake-up when its vCPU halted meanwhile.
+// 120 us covers most round trips: against 40 us, the median lone caller's p50 went from 0.65 to
+// 0.62 of a raw TCP ping-pong and its p99 from ~165 to ~106 us (8 alternating rounds).
+inline constexpr auto kPollFor = std::chrono::microseconds(120);
 
 // Polling pays only while replies come about that fast. The process keeps a running average of
-// how long waits took; while it is far above kPollFor (durable calls wait for a disk, handlers
-// are slow), waiters go straight to sleep, leaving the CPU to the threads that produce replies.
+// how long waits took; while it is above kPollWhileTypicalBelow (durable calls wait for a disk,
+// 64 callers share the link, handlers are slow), waiters go straight to sleep, leaving the CPU
+// to the threads that produce replies.
 // Relaxed: it is a hint.
 inline std::atomic<std::int64_t>& typical_wait_ns() {
   static std::atomic<std::int64_t> average{0};
