@@ -3,7 +3,7 @@
 // (load) from the store. Prints one line per figure.
 //
 //   persistence_bench sqlite:PATH|sqlite-normal:PATH|postgres[:CONNINFO]|memory
-//                     [all|throughput|latency|activation]
+//                     [all|throughput|latency|activation|commits]
 //                     [--quick]
 // sqlite-normal: SqliteSync::normal (synced at checkpoints, not at every commit). postgres
 // without a conninfo starts a private PostgreSQL 15 in a temporary directory (as the tests do).
@@ -189,6 +189,52 @@ void activation() {
               rest.size() / loading);
 }
 
+// The store alone, without a node: batches of 30 saves (what 64 blocking callers give a commit)
+// to 10,000 keys, one after the other. Prints the time per commit, where a SQLite commit that
+// folds the log (docs/persistence.md, "Schema") shows as the maximum.
+void commits() {
+  constexpr std::uint32_t kShards = 4096;
+  constexpr int kKeys = 10'000;
+  constexpr int kBatch = 30;
+  const int batches = quick ? 1'000 : 6'000;
+  auto store = open_store();
+  std::vector<std::uint32_t> shards(kShards);
+  for (std::uint32_t i = 0; i < kShards; ++i) shards[i] = i;
+  auto fences = store->claim_many("game", shards, "bench");
+  if (!fences) {
+    std::fprintf(stderr, "claim failed: %s\n", mesh::to_string(fences.error()).c_str());
+    std::exit(1);
+  }
+  std::uint64_t seed = 1;
+  std::vector<double> took;
+  took.reserve(static_cast<std::size_t>(batches));
+  std::vector<mesh::StateWrite> batch(kBatch);
+  for (int b = 0; b < batches; ++b) {
+    for (int i = 0; i < kBatch; ++i) {
+      seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;  // any spread will do
+      const auto k = static_cast<std::uint32_t>((seed >> 33) % kKeys);
+      batch[static_cast<std::size_t>(i)] = {
+          mesh::StateKey{"game", "Score", prefix + std::to_string(k), k % kShards},
+          (*fences)[k % kShards], std::to_string(b) + "/" + std::to_string(i)};
+    }
+    const auto start = Clock::now();
+    auto saved = store->save(batch);
+    took.push_back(seconds_since(start) * 1e6);
+    if (!saved || !saved->empty()) {
+      std::fprintf(stderr, "save failed\n");
+      std::exit(1);
+    }
+  }
+  double total = 0;
+  for (const double t : took) total += t;
+  std::sort(took.begin(), took.end());
+  std::printf(
+      "store commits of %d saves to %d keys: mean %.0f us, p50 %.0f us, p99 %.0f us, "
+      "max %.0f us\n",
+      kBatch, kKeys, total / static_cast<double>(took.size()), took[took.size() / 2],
+      took[took.size() * 99 / 100], took.back());
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -203,8 +249,10 @@ int main(int argc, char** argv) {
     }
   }
   if (store_spec.empty()) {
-    std::fprintf(stderr, "usage: persistence_bench sqlite:PATH|sqlite-normal:PATH|postgres[:CONNINFO]|memory "
-                         "[all|throughput|latency|activation] [--quick]\n");
+    std::fprintf(
+        stderr,
+        "usage: persistence_bench sqlite:PATH|sqlite-normal:PATH|postgres[:CONNINFO]|memory "
+        "[all|throughput|latency|activation|commits] [--quick]\n");
     return 2;
   }
   if (which == "all" || which == "throughput") {
@@ -218,5 +266,9 @@ int main(int argc, char** argv) {
   if (which == "all" || which == "activation") {
     prefix = "a";
     activation();
+  }
+  if (which == "all" || which == "commits") {
+    prefix = "s";
+    commits();
   }
 }

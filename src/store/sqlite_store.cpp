@@ -3,6 +3,17 @@
 // which orders claims and commits against this process and any other on the same file. Loads
 // and reminder queries run on a small pool of read connections beside it: in WAL mode a reader
 // sees the last commit without waiting for the writer.
+//
+// Saves append to mesh_state_log instead of updating mesh_state in place. An update rewrites
+// the 4 KiB leaf page of its row, and the rows of one commit are spread over the table, so a
+// commit of 30 saves wrote and synced ~30 pages; appended rows share the table's last page or
+// two. The log is folded into mesh_state (the newest row of each key) every kFoldAfterRows
+// appended rows, in every claim and erase, and when a store opens or closes. A fold keeps the
+// log's last row, emptied (a key of ''), so that seqs only grow: the log's last seq tells a
+// store whether another process appended since it did. While none did, the store knows which
+// rows of the log are its own (an index in memory of what it appended since its last fold) and
+// reads a key's row by its seq, or mesh_state; otherwise it searches the log for the key first
+// (docs/persistence.md).
 #include <sqlite3.h>
 
 #include <algorithm>
@@ -17,6 +28,7 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -27,7 +39,17 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-constexpr int kSchemaVersion = 1;
+// 2 added mesh_state_log; a file of version 1 is upgraded in place when it is opened.
+constexpr int kSchemaVersion = 2;
+// Rows appended to the log before the next save folds it. A fold writes each table page that
+// one of the log's keys lives on once, however often the key was saved; a bigger log makes the
+// fold's commit (which callers of that commit wait for) longer: on the VM of
+// docs/benchmarks.md, ~20 ms for 8,192 rows on 10,000 keys, ~6 ms for 2,048, and per save the
+// same either way.
+constexpr std::size_t kFoldAfterRows = 8192;
+// A batch this big already shares its commit's sync among many rows, and it writes about as many
+// table pages when it is folded as it would write now: it goes straight to mesh_state.
+constexpr std::size_t kWriteThroughFrom = 256;
 // How long an operation may wait for the file's write lock (held by another process's
 // transaction) or for this store's own writer. Callers give up sooner than this; waiting longer
 // would only pile up work behind a store that is not coming back.
@@ -55,6 +77,15 @@ CREATE TABLE IF NOT EXISTS mesh_state (
   state BLOB NOT NULL,
   PRIMARY KEY (capability, module, id)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS mesh_state_log (
+  seq INTEGER PRIMARY KEY,
+  capability TEXT NOT NULL,
+  module TEXT NOT NULL,
+  id TEXT NOT NULL,
+  shard INTEGER NOT NULL,
+  fence INTEGER NOT NULL,
+  state BLOB NOT NULL
+);
 CREATE TABLE IF NOT EXISTS mesh_reminders (
   capability TEXT NOT NULL,
   module TEXT NOT NULL,
@@ -87,6 +118,27 @@ constexpr const char* kPut =
     "INSERT INTO mesh_state (capability, module, id, shard, fence, state) "
     "VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (capability, module, id) DO UPDATE SET "
     "shard = excluded.shard, fence = excluded.fence, state = excluded.state";
+constexpr const char* kAppend =
+    "INSERT INTO mesh_state_log (capability, module, id, shard, fence, state) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+// The newest row of each key: with a single max() in an aggregate query, SQLite takes the
+// other columns from the row that has the maximum (documented; "bare columns"). WHERE true
+// tells the parser that ON CONFLICT belongs to the INSERT, not to a join.
+constexpr const char* kFold =
+    "INSERT INTO mesh_state (capability, module, id, shard, fence, state) "
+    "SELECT capability, module, id, shard, fence, state FROM ("
+    "  SELECT capability, module, id, shard, fence, state, max(seq) FROM mesh_state_log "
+    "  WHERE capability <> '' GROUP BY capability, module, id) WHERE true "
+    "ON CONFLICT (capability, module, id) DO UPDATE SET "
+    "shard = excluded.shard, fence = excluded.fence, state = excluded.state";
+// After a fold: the last row stays, as the marker of the log's end (capabilities are never
+// empty), so that the next row's seq is greater than every seq before it.
+constexpr const char* kTrimLog =
+    "DELETE FROM mesh_state_log WHERE seq < (SELECT max(seq) FROM mesh_state_log)";
+constexpr const char* kMarkLogEnd =
+    "UPDATE mesh_state_log SET capability = '', module = '', id = '', shard = 0, fence = 0, "
+    "state = x''";
+constexpr const char* kLogEnd = "SELECT coalesce(max(seq), 0) FROM mesh_state_log";
 constexpr const char* kDelete =
     "DELETE FROM mesh_state WHERE capability = ?1 AND module = ?2 AND id = ?3";
 // Reminders: the owner of a shard finds its due ones through (capability, shard, due_ms).
@@ -123,8 +175,19 @@ constexpr const char* kFiredMove =
 constexpr const char* kFiredRemove =
     "DELETE FROM mesh_reminders "
     "WHERE capability = ?1 AND module = ?2 AND id = ?3 AND name = ?4 AND generation = ?5";
+// One row: the log's end (see kLogEnd) and the key's state in the table (NULL when it has none).
 constexpr const char* kLoad =
-    "SELECT state FROM mesh_state WHERE capability = ?1 AND module = ?2 AND id = ?3";
+    "SELECT (SELECT coalesce(max(seq), 0) FROM mesh_state_log), "
+    "(SELECT state FROM mesh_state WHERE capability = ?1 AND module = ?2 AND id = ?3)";
+// The key is checked too: a fold (by any process on the file) may have made the row the
+// marker of the log's end since.
+constexpr const char* kLoadLogged =
+    "SELECT state FROM mesh_state_log WHERE seq = ?4 AND capability = ?1 AND module = ?2 "
+    "AND id = ?3";
+// A search of the whole log (it has no index by key; it is at most a few thousand rows).
+constexpr const char* kFindLogged =
+    "SELECT state FROM mesh_state_log WHERE capability = ?1 AND module = ?2 AND id = ?3 "
+    "ORDER BY seq DESC LIMIT 1";
 
 struct CloseDatabase {
   // close_v2: a statement still alive somewhere must not make the close fail and leak the file.
@@ -198,14 +261,15 @@ int bind_all(sqlite3_stmt* statement, const Args&... args) {
 // them.
 struct Writer {
   Database db;
-  Statement begin, commit, rollback, claim, fence_of, put, remove;
+  Statement begin, commit, rollback, claim, fence_of, put, append, fold, trim_log, mark_log_end,
+      log_end, remove;
   Statement set_reminder, remove_reminder, due, lease_of, lease, release, fired_move,
       fired_remove;
 };
 
 struct Reader {
   Database db;
-  Statement load, reminders_of, reminder_shards, next_due;
+  Statement load, load_logged, find_logged, reminders_of, reminder_shards, next_due;
 };
 
 // Aligned to a cache line so that threads taking neighbouring slots do not share one.
@@ -297,6 +361,11 @@ class SqliteStore final : public StateStore {
     writer_.claim = prepare_or_throw(db, kClaim);
     writer_.fence_of = prepare_or_throw(db, kFenceOf);
     writer_.put = prepare_or_throw(db, kPut);
+    writer_.append = prepare_or_throw(db, kAppend);
+    writer_.fold = prepare_or_throw(db, kFold);
+    writer_.trim_log = prepare_or_throw(db, kTrimLog);
+    writer_.mark_log_end = prepare_or_throw(db, kMarkLogEnd);
+    writer_.log_end = prepare_or_throw(db, kLogEnd);
     writer_.remove = prepare_or_throw(db, kDelete);
     writer_.set_reminder = prepare_or_throw(db, kSetReminder);
     writer_.remove_reminder = prepare_or_throw(db, kRemoveReminder);
@@ -308,9 +377,16 @@ class SqliteStore final : public StateStore {
     writer_.fired_remove = prepare_or_throw(db, kFiredRemove);
   }
 
+  // Leaves the file with an empty log when it can (a tidy file for other tools; nothing
+  // depends on it: a store that opens the file folds what it finds).
+  ~SqliteStore() override {
+    (void)write<void>("closing", [&] { return fold_if_needed(); });
+  }
+
   Result<std::uint64_t> claim(std::string_view capability, std::uint32_t shard,
                               std::string_view node) override {
     return write<std::uint64_t>("claim", [&]() -> Result<std::uint64_t> {
+      if (auto folded = fold_if_needed(); !folded) return std::unexpected(folded.error());
       Using statement(writer_.claim);
       if (bind_all(statement.get(), capability, std::uint64_t{shard}, node) != SQLITE_OK ||
           sqlite3_step(statement.get()) != SQLITE_ROW) {
@@ -329,6 +405,7 @@ class SqliteStore final : public StateStore {
                                                 std::string_view node) override {
     using Fences = std::vector<std::uint64_t>;
     return write<Fences>("claim", [&]() -> Result<Fences> {
+      if (auto folded = fold_if_needed(); !folded) return std::unexpected(folded.error());
       Fences fences;
       fences.reserve(shards.size());
       for (const std::uint32_t shard : shards) {
@@ -350,18 +427,36 @@ class SqliteStore final : public StateStore {
     using Loaded = std::optional<std::string>;
     return with_reader<Loaded>([&](Reader& reader) -> Result<Loaded> {
       sqlite3* db = reader.db.get();
+      const Logged mine = logged(key);
+      // The log's end and the table's row, in one snapshot.
       Using load(reader.load);
-      if (bind_all(load.get(), key.capability, key.module, key.id) != SQLITE_OK) {
+      if (bind_all(load.get(), key.capability, key.module, key.id) != SQLITE_OK ||
+          sqlite3_step(load.get()) != SQLITE_ROW) {
         return std::unexpected(unavailable(db, "load"));
       }
-      switch (sqlite3_step(load.get())) {
-        case SQLITE_DONE:
-          return Loaded{};
+      const std::int64_t end = sqlite3_column_int64(load.get(), 0);
+      // No other process appended since this store's last fold, and the store appended no row
+      // of the key since: the table's row is the newest (the usual case, one statement).
+      const bool known = mine.end == end;
+      if (known && !mine.seq) return table_row(load.get());
+      // Otherwise the key's newest row in the log: the one the index names, or (when another
+      // process appended) whichever the log has. When there is none, the row may have been
+      // folded into the table after the snapshot above: the table is read again.
+      sqlite3_reset(load.get());
+      Using row(known ? reader.load_logged : reader.find_logged);
+      int rc = bind_all(row.get(), key.capability, key.module, key.id);
+      if (rc == SQLITE_OK && known) rc = bind_one(row.get(), 4, *mine.seq);
+      if (rc != SQLITE_OK) return std::unexpected(unavailable(db, "load"));
+      switch (sqlite3_step(row.get())) {
         case SQLITE_ROW:
-          return Loaded{column_blob(load.get(), 0)};
+          return Loaded{column_blob(row.get(), 0)};
+        case SQLITE_DONE:
+          break;
         default:
           return std::unexpected(unavailable(db, "load"));
       }
+      if (sqlite3_step(load.get()) != SQLITE_ROW) return std::unexpected(unavailable(db, "load"));
+      return table_row(load.get());
     });
   }
 
@@ -371,6 +466,12 @@ class SqliteStore final : public StateStore {
       // Nothing changes a fence inside this transaction, so each shard's is read once.
       std::map<std::pair<std::string_view, std::uint32_t>, std::optional<std::uint64_t>> fences;
       std::vector<std::size_t> fenced;
+      // Rows written straight to the table must not be overridden by older rows of their keys
+      // at the next fold: the log is folded first.
+      const bool through = writes.size() >= kWriteThroughFrom;
+      if (through) {
+        if (auto folded = fold_if_needed(); !folded) return std::unexpected(folded.error());
+      }
       for (std::size_t i = 0; i < writes.size(); ++i) {
         const StateWrite& entry = writes[i];
         auto [it, added] = fences.try_emplace({entry.key.capability, entry.key.shard});
@@ -383,12 +484,18 @@ class SqliteStore final : public StateStore {
           fenced.push_back(i);
           continue;
         }
-        Using put(writer_.put);
-        if (bind_all(put.get(), entry.key.capability, entry.key.module, entry.key.id,
+        Using write(through ? writer_.put : writer_.append);
+        if (bind_all(write.get(), entry.key.capability, entry.key.module, entry.key.id,
                      std::uint64_t{entry.key.shard}, entry.fence, Blob{entry.state}) != SQLITE_OK ||
-            sqlite3_step(put.get()) != SQLITE_DONE) {
+            sqlite3_step(write.get()) != SQLITE_DONE) {
           return std::unexpected(unavailable(writer_.db.get(), "save"));
         }
+        if (!through) {
+          staged_.emplace_back(log_key(entry.key), sqlite3_last_insert_rowid(writer_.db.get()));
+        }
+      }
+      if (appended_ + staged_.size() >= kFoldAfterRows) {
+        if (auto folded = fold(); !folded) return std::unexpected(folded.error());
       }
       return fenced;
     });
@@ -401,6 +508,8 @@ class SqliteStore final : public StateStore {
   Result<void> erase(const StateKey& key, std::uint64_t fence) override {
     return write<void>("erase", [&]() -> Result<void> {
       if (auto current = check_fence(key, fence); !current) return current;
+      // The key's older rows in the log must not come back at the next fold.
+      if (auto folded = fold_if_needed(); !folded) return folded;
       Using remove(writer_.remove);
       if (bind_all(remove.get(), key.capability, key.module, key.id) != SQLITE_OK ||
           sqlite3_step(remove.get()) != SQLITE_DONE) {
@@ -582,6 +691,92 @@ class SqliteStore final : public StateStore {
   }
 
  private:
+  // Folds the log into mesh_state inside the current write transaction. The index of this
+  // process's appended rows is cleared when the transaction commits.
+  Result<void> fold() {
+    for (const Statement* step : {&writer_.fold, &writer_.trim_log, &writer_.mark_log_end}) {
+      if (auto done = run(*step, "folding the log"); !done) return done;
+    }
+    Using end(writer_.log_end);
+    if (sqlite3_step(end.get()) != SQLITE_ROW) {
+      return std::unexpected(unavailable(writer_.db.get(), "folding the log"));
+    }
+    staged_fold_end_ = sqlite3_column_int64(end.get(), 0);
+    return {};
+  }
+
+  // fold(), unless the log holds nothing but its end marker: this store appended nothing since
+  // its last fold, and no other process since (the log's end is still the one it left).
+  Result<void> fold_if_needed() {
+    if (appended_ == 0 && end_) {
+      Using end(writer_.log_end);
+      if (sqlite3_step(end.get()) != SQLITE_ROW) {
+        return std::unexpected(unavailable(writer_.db.get(), "reading the log's end"));
+      }
+      if (sqlite3_column_int64(end.get(), 0) == *end_) return {};
+    }
+    return fold();
+  }
+
+  // After a commit, on the writer's turn: what the transaction appended becomes findable by
+  // loads, or everything is forgotten when it folded the log.
+  void publish_log_changes() {
+    if (staged_fold_end_) {
+      appended_ = 0;
+      std::lock_guard lock(log_mutex_);
+      log_index_.clear();  // the log holds only its end marker
+      end_ = staged_fold_end_;
+    } else if (!staged_.empty()) {
+      appended_ += staged_.size();
+      std::lock_guard lock(log_mutex_);
+      // The rows of one transaction have consecutive seqs after the log's end as it was: this
+      // store still knows whose every row is only if that end was its own.
+      const bool mine_only = end_ && staged_.front().second == *end_ + 1;
+      end_ = mine_only ? std::optional(staged_.back().second) : std::nullopt;
+      for (auto& [key, seq] : staged_) log_index_.insert_or_assign(std::move(key), seq);
+    }
+    staged_.clear();
+    staged_fold_end_.reset();
+  }
+
+  struct Logged {
+    // The log's end after this store's last change, while no other process appended since
+    // this store's last fold.
+    std::optional<std::int64_t> end;
+    std::optional<std::int64_t> seq;  // of the key's newest row this store appended since
+  };
+  Logged logged(const StateKey& key) {
+    thread_local std::string probe;
+    probe = log_key(key);
+    std::lock_guard lock(log_mutex_);
+    Logged out{end_, std::nullopt};
+    if (!log_index_.empty()) {
+      if (const auto it = log_index_.find(probe); it != log_index_.end()) out.seq = it->second;
+    }
+    return out;
+  }
+
+  // The state column of a kLoad row: nullopt when the table has no row of the key.
+  static std::optional<std::string> table_row(sqlite3_stmt* load) {
+    if (sqlite3_column_type(load, 1) == SQLITE_NULL) return std::nullopt;
+    return column_blob(load, 1);
+  }
+
+  // (capability, module, id) as one string, each of the first two preceded by its length so
+  // that no two keys give the same string.
+  static std::string log_key(const StateKey& key) {
+    std::string out;
+    out.reserve(8 + key.capability.size() + key.module.size() + key.id.size());
+    for (const std::string_view part :
+         {std::string_view(key.capability), std::string_view(key.module)}) {
+      const auto size = static_cast<std::uint32_t>(part.size());
+      out.append(reinterpret_cast<const char*>(&size), sizeof size);
+      out.append(part);
+    }
+    out.append(key.id);
+    return out;
+  }
+
   // Ok when `fence` is the latest of the key's shard, else Errc::fenced. Inside a write
   // transaction, so that no claim comes between the check and the write it guards.
   Result<void> check_fence(const StateKey& key, std::uint64_t fence) {
@@ -640,6 +835,8 @@ class SqliteStore final : public StateStore {
         std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
     sqlite3_busy_timeout(db, static_cast<int>(std::max<std::int64_t>(left.count(), 1)));
     if (auto begun = run(writer_.begin, doing); !begun) return std::unexpected(begun.error());
+    staged_.clear();
+    staged_fold_end_.reset();
     Result<T> result = body();
     if (result) {
       auto committed = run(writer_.commit, doing);
@@ -648,6 +845,9 @@ class SqliteStore final : public StateStore {
     // SQLite rolls back by itself after some errors (a full disk, an I/O error); otherwise the
     // transaction is still open and must not be left for the next operation to commit.
     if (!result && sqlite3_get_autocommit(db) == 0) (void)run(writer_.rollback, doing);
+    // The index changes only with a commit, and before this store's turn ends: a save is
+    // acknowledged (and a later load of its key may run) only once its rows are findable.
+    if (result) publish_log_changes();
     return result;
   }
 
@@ -720,10 +920,12 @@ class SqliteStore final : public StateStore {
                      nullptr) != SQLITE_OK) {
       return std::unexpected(unavailable(reader->db.get(), "opening a read connection"));
     }
-    for (auto [statement, sql] : {std::pair{&reader->load, kLoad},
-                                  std::pair{&reader->reminders_of, kRemindersOf},
-                                  std::pair{&reader->reminder_shards, kReminderShards},
-                                  std::pair{&reader->next_due, kNextDue}}) {
+    for (auto [statement, sql] :
+         {std::pair{&reader->load, kLoad}, std::pair{&reader->load_logged, kLoadLogged},
+          std::pair{&reader->find_logged, kFindLogged},
+          std::pair{&reader->reminders_of, kRemindersOf},
+          std::pair{&reader->reminder_shards, kReminderShards},
+          std::pair{&reader->next_due, kNextDue}}) {
       auto prepared = prepare(reader->db.get(), sql);
       if (!prepared) return std::unexpected(prepared.error());
       *statement = std::move(*prepared);
@@ -742,6 +944,10 @@ class SqliteStore final : public StateStore {
       if (version.empty()) {
         exec_or_throw(db, "INSERT INTO mesh_schema (version) VALUES (" +
                               std::to_string(kSchemaVersion) + ")");
+      } else if (version == "1") {
+        // Version 2 only adds mesh_state_log (created below): every row of a version-1 file
+        // means what it meant.
+        exec_or_throw(db, "UPDATE mesh_schema SET version = " + std::to_string(kSchemaVersion));
       } else if (version != std::to_string(kSchemaVersion)) {
         // Only a newer build writes another version, and its tables may mean something else.
         throw std::runtime_error("state store " + path_ + " has schema version " + version +
@@ -749,6 +955,10 @@ class SqliteStore final : public StateStore {
                                  std::to_string(kSchemaVersion));
       }
       exec_or_throw(db, kCreateTables);
+      // Rows a process appended before it was killed go to mesh_state (loads would find them
+      // in a log this store did not write, by searching it).
+      exec_or_throw(db, std::string(kFold) + "; " + kTrimLog + "; " + kMarkLogEnd);
+      end_ = std::stoll(query_text(db, kLogEnd));
       exec_or_throw(db, "COMMIT");
     } catch (...) {
       sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
@@ -789,6 +999,17 @@ class SqliteStore final : public StateStore {
   // close checkpoints the WAL into the database file.
   WriterGate writer_gate_;
   Writer writer_;
+  // Written on the writer's turn (writer_gate_): what the open transaction appended and whether
+  // it folded the log.
+  std::vector<std::pair<std::string, std::int64_t>> staged_;
+  std::optional<std::int64_t> staged_fold_end_;  // the log's end after a fold in it
+  // Rows this process appended to the log since its last fold: key (log_key) -> newest seq.
+  std::mutex log_mutex_;
+  std::unordered_map<std::string, std::int64_t> log_index_;  // guarded by log_mutex_
+  // The log's last seq after this store's last change, while no other process appended since
+  // this store's last fold (then every row of the log but the end marker is in the index).
+  std::optional<std::int64_t> end_;  // guarded by log_mutex_
+  std::size_t appended_ = 0;         // rows appended since the last fold; on the writer's turn only
   const std::size_t slot_count_;
   std::unique_ptr<ReaderSlot[]> slots_;
 };

@@ -125,18 +125,18 @@ class SqliteStore : public ::testing::Test {
   std::string path_ = dir_.file("game.db");
 };
 
-TEST_F(SqliteStore, FirstUseCreatesSchemaVersionOneInWalMode) {
+TEST_F(SqliteStore, FirstUseCreatesSchemaVersionTwoInWalMode) {
   auto store = sqlite_store(path_);
   Raw raw(path_);
-  EXPECT_EQ(raw.column("SELECT version FROM mesh_schema"), std::vector<std::string>{"1"});
+  EXPECT_EQ(raw.column("SELECT version FROM mesh_schema"), std::vector<std::string>{"2"});
   EXPECT_EQ(raw.column("PRAGMA journal_mode"), std::vector<std::string>{"wal"});
   EXPECT_EQ(raw.column("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name"),
             (std::vector<std::string>{"mesh_reminder_leases", "mesh_reminders", "mesh_schema",
-                                      "mesh_shards", "mesh_state"}));
+                                      "mesh_shards", "mesh_state", "mesh_state_log"}));
   // Opening it again neither adds a second version row nor fails.
   store.reset();
   store = sqlite_store(path_);
-  EXPECT_EQ(raw.column("SELECT version FROM mesh_schema"), std::vector<std::string>{"1"});
+  EXPECT_EQ(raw.column("SELECT version FROM mesh_schema"), std::vector<std::string>{"2"});
 }
 
 TEST_F(SqliteStore, ClaimsAndSavesAreRowsOfTheDocumentedTables) {
@@ -147,9 +147,21 @@ TEST_F(SqliteStore, ClaimsAndSavesAreRowsOfTheDocumentedTables) {
   EXPECT_EQ(raw.column("SELECT capability || '/' || shard || '/' || fence || '/' || owner "
                        "FROM mesh_shards"),
             std::vector<std::string>{"game/3/" + std::to_string(fence) + "/node-a"});
-  EXPECT_EQ(raw.column("SELECT module || '/' || id || '/' || shard || '/' || fence || '/' || "
-                       "typeof(state) || '/' || CAST(state AS TEXT) FROM mesh_state"),
-            std::vector<std::string>{"Counter/p/3/" + std::to_string(fence) + "/blob/xyz"});
+  const std::string row = "Counter/p/3/" + std::to_string(fence) + "/blob/xyz";
+  const std::string columns =
+      "module || '/' || id || '/' || shard || '/' || fence || '/' || typeof(state) || '/' || "
+      "CAST(state AS TEXT)";
+  // A save is appended to the log; closing the store folds the log into mesh_state, and
+  // leaves the log's last row as its end marker, with an empty key.
+  EXPECT_EQ(raw.column("SELECT " + columns + " FROM mesh_state_log"),
+            std::vector<std::string>{row});
+  EXPECT_TRUE(raw.column("SELECT " + columns + " FROM mesh_state").empty());
+  const std::vector<std::string> seq = raw.column("SELECT seq FROM mesh_state_log");
+  store.reset();
+  EXPECT_EQ(raw.column("SELECT " + columns + " FROM mesh_state"), std::vector<std::string>{row});
+  EXPECT_EQ(raw.column("SELECT seq || '/' || capability || module || id || '/' || "
+                       "length(state) FROM mesh_state_log"),
+            std::vector<std::string>{seq.at(0) + "//0"});
 }
 
 TEST_F(SqliteStore, AnEmptyStateIsAnEmptyRowNotNoRow) {
@@ -172,12 +184,12 @@ TEST_F(SqliteStore, AFileWithANewerSchemaIsRefused) {
   {
     Raw raw(path_);
     raw.exec("CREATE TABLE mesh_schema (version INTEGER NOT NULL)");
-    raw.exec("INSERT INTO mesh_schema VALUES (2)");
+    raw.exec("INSERT INTO mesh_schema VALUES (3)");
   }
   const std::string message = refusal(path_);
-  EXPECT_NE(message.find("schema version 2"), std::string::npos) << message;
+  EXPECT_NE(message.find("schema version 3"), std::string::npos) << message;
   EXPECT_NE(message.find(path_), std::string::npos) << message;
-  EXPECT_NE(message.find("knows up to 1"), std::string::npos) << message;
+  EXPECT_NE(message.find("knows up to 2"), std::string::npos) << message;
   Raw raw(path_);
   EXPECT_EQ(raw.column("SELECT name FROM sqlite_schema WHERE type = 'table'"),
             std::vector<std::string>{"mesh_schema"})
@@ -290,7 +302,7 @@ TEST_F(SqliteStore, ASaveThatFailsMidwayAppliesNothingAndTheStoreGoesOn) {
   // the transaction: the store must roll those back.
   Raw raw(path_);
   raw.exec(
-      "CREATE TRIGGER poison BEFORE INSERT ON mesh_state WHEN NEW.id = 'poison' "
+      "CREATE TRIGGER poison BEFORE INSERT ON mesh_state_log WHEN NEW.id = 'poison' "
       "BEGIN SELECT RAISE(ABORT, 'injected failure'); END");
   std::vector<StateWrite> batch{{key("a"), fence, "a1"},
                                 {key("b"), fence, "b1"},
@@ -304,7 +316,7 @@ TEST_F(SqliteStore, ASaveThatFailsMidwayAppliesNothingAndTheStoreGoesOn) {
   EXPECT_EQ(store->load(key("a")).value(), std::optional<std::string>("a0"));
   EXPECT_FALSE(store->load(key("b")).value().has_value());
   EXPECT_FALSE(store->load(key("c")).value().has_value());
-  EXPECT_EQ(raw.column("SELECT count(*) FROM mesh_state"), std::vector<std::string>{"1"});
+  EXPECT_EQ(raw.column("SELECT count(*) FROM mesh_state_log"), std::vector<std::string>{"1"});
 
   // No transaction was left open on the store's connection: the next save commits alone.
   raw.exec("DROP TRIGGER poison");
@@ -312,8 +324,154 @@ TEST_F(SqliteStore, ASaveThatFailsMidwayAppliesNothingAndTheStoreGoesOn) {
   auto saved = store->save(batch);
   ASSERT_TRUE(test::HasValue(saved));
   EXPECT_TRUE(saved->empty());
+  EXPECT_EQ(store->load(key("b")).value(), std::optional<std::string>("b1"));
+  store.reset();  // folds the log
   EXPECT_EQ(raw.column("SELECT id || '=' || CAST(state AS TEXT) FROM mesh_state ORDER BY id"),
             (std::vector<std::string>{"a=a1", "b=b1", "c=c1"}));
+}
+
+// The log of saves (docs/persistence.md, "Schema"): folded into mesh_state, newest row of each
+// key, once 8,192 rows were appended; loads find a key's newest state before and after.
+TEST_F(SqliteStore, TheLogIsFoldedIntoTheTableWithTheNewestRowOfEachKey) {
+  auto store = sqlite_store(path_);
+  const std::uint64_t fence = store->claim("game", 3, "a").value();
+  Raw raw(path_);
+  // Rounds of 100 keys, one batch each: the log holds 100 rows per round until it is folded.
+  std::vector<StateWrite> batch;
+  for (int k = 0; k < 100; ++k) batch.push_back({key("k" + std::to_string(k)), fence, ""});
+  int folded_at = -1;
+  for (int round = 1; round <= 90 && folded_at < 0; ++round) {
+    for (int k = 0; k < 100; ++k) {
+      batch[static_cast<std::size_t>(k)].state = std::to_string(round) + "/" + std::to_string(k);
+    }
+    ASSERT_TRUE(test::HasValue(store->save(batch)));
+    EXPECT_EQ(store->load(key("k7")).value(),
+              std::optional<std::string>(std::to_string(round) + "/7"));
+    if (raw.column("SELECT count(*) FROM mesh_state_log WHERE capability <> ''") ==
+        std::vector<std::string>{"0"}) {
+      folded_at = round;
+    }
+  }
+  // 8,192 rows: the 82nd round of 100 folds.
+  EXPECT_EQ(folded_at, 82);
+  EXPECT_EQ(raw.column("SELECT count(*) FROM mesh_state"), std::vector<std::string>{"100"});
+  EXPECT_EQ(raw.column("SELECT CAST(state AS TEXT) FROM mesh_state WHERE id = 'k42'"),
+            std::vector<std::string>{"82/42"});
+  // Two writes of one key in one batch: the later one wins, in the log and after a fold.
+  ASSERT_TRUE(test::HasValue(store->save(
+      std::vector<StateWrite>{{key("twice"), fence, "first"}, {key("twice"), fence, "second"}})));
+  EXPECT_EQ(store->load(key("twice")).value(), std::optional<std::string>("second"));
+  store.reset();
+  EXPECT_EQ(raw.column("SELECT CAST(state AS TEXT) FROM mesh_state WHERE id = 'twice'"),
+            std::vector<std::string>{"second"});
+}
+
+// A batch of 256 saves or more goes straight to mesh_state, after the log was folded: an older
+// row of one of its keys in the log must not override it at a later fold.
+TEST_F(SqliteStore, ABigBatchIsWrittenToTheTableAfterTheLogIsFolded) {
+  auto store = sqlite_store(path_);
+  const std::uint64_t fence = store->claim("game", 3, "a").value();
+  ASSERT_TRUE(test::HasValue(store->save(std::vector<StateWrite>{{key("k0"), fence, "old"}})));
+  std::vector<StateWrite> batch;
+  for (int k = 0; k < 300; ++k) batch.push_back({key("k" + std::to_string(k)), fence, "new"});
+  ASSERT_TRUE(test::HasValue(store->save(batch)));
+  Raw raw(path_);
+  EXPECT_EQ(raw.column("SELECT count(*) FROM mesh_state_log WHERE capability <> ''"),
+            std::vector<std::string>{"0"});
+  EXPECT_EQ(raw.column("SELECT count(*) FROM mesh_state WHERE CAST(state AS TEXT) = 'new'"),
+            std::vector<std::string>{"300"});
+  EXPECT_EQ(store->load(key("k0")).value(), std::optional<std::string>("new"));
+  // A small batch after it goes to the log again.
+  ASSERT_TRUE(test::HasValue(store->save(std::vector<StateWrite>{{key("k1"), fence, "newer"}})));
+  EXPECT_EQ(raw.column("SELECT count(*) FROM mesh_state_log WHERE capability <> ''"),
+            std::vector<std::string>{"1"});
+  store.reset();
+  EXPECT_EQ(raw.column("SELECT id || '=' || CAST(state AS TEXT) FROM mesh_state "
+                       "WHERE id IN ('k0', 'k1') ORDER BY id"),
+            (std::vector<std::string>{"k0=new", "k1=newer"}));
+}
+
+// A process killed with rows in the log: the next store on the file folds them when it opens.
+TEST_F(SqliteStore, RowsLeftInTheLogAreFoldedWhenTheFileIsOpened) {
+  sqlite_store(path_).reset();  // creates the schema
+  {
+    Raw raw(path_);
+    raw.exec(
+        "INSERT INTO mesh_state_log (capability, module, id, shard, fence, state) VALUES "
+        "('game', 'Counter', 'left', 3, 1, CAST('old' AS BLOB)), "
+        "('game', 'Counter', 'left', 3, 1, CAST('new' AS BLOB))");
+  }
+  auto store = sqlite_store(path_);
+  Raw raw(path_);
+  EXPECT_EQ(raw.column("SELECT count(*) FROM mesh_state_log WHERE capability <> ''"),
+            std::vector<std::string>{"0"});
+  EXPECT_EQ(raw.column("SELECT CAST(state AS TEXT) FROM mesh_state WHERE id = 'left'"),
+            std::vector<std::string>{"new"});
+  EXPECT_EQ(store->load(key("left")).value(), std::optional<std::string>("new"));
+}
+
+// Two store objects on one file stand for two processes: each reads what the other appended,
+// also after the other folded this one's rows away.
+TEST_F(SqliteStore, EachProcessLoadsWhatAnotherAppendedOrFolded) {
+  auto first = sqlite_store(path_);
+  auto second = sqlite_store(path_);
+  const std::uint64_t fence = first->claim("game", 3, "a").value();
+  ASSERT_TRUE(test::HasValue(first->save(std::vector<StateWrite>{{key("p"), fence, "a1"}})));
+  EXPECT_EQ(second->load(key("p")).value(), std::optional<std::string>("a1"));
+  // The second claims the shard: the claim folds the first's row into mesh_state and makes it
+  // the log's end marker, which the first's index still names for p.
+  const std::uint64_t taken = second->claim("game", 3, "b").value();
+  Raw raw(path_);
+  EXPECT_EQ(raw.column("SELECT CAST(state AS TEXT) FROM mesh_state WHERE id = 'p'"),
+            std::vector<std::string>{"a1"});
+  EXPECT_EQ(raw.column("SELECT count(*) || '/' || max(id) FROM mesh_state_log"),
+            std::vector<std::string>{"1/"});
+  EXPECT_EQ(first->load(key("p")).value(), std::optional<std::string>("a1"));
+  ASSERT_TRUE(test::HasValue(second->save(std::vector<StateWrite>{{key("p"), taken, "b1"}})));
+  EXPECT_EQ(first->load(key("p")).value(), std::optional<std::string>("b1"));
+  EXPECT_EQ(second->load(key("p")).value(), std::optional<std::string>("b1"));
+  // The first appends after the second did: the log's newest row is the first's, and still
+  // the log has a row the first did not write.
+  ASSERT_TRUE(test::HasValue(second->save(std::vector<StateWrite>{{key("q"), taken, "b2"}})));
+  const std::uint64_t other = first->claim("game", 4, "a").value();
+  ASSERT_TRUE(test::HasValue(
+      first->save(std::vector<StateWrite>{{StateKey{"game", "Counter", "r", 4}, other, "a2"}})));
+  ASSERT_TRUE(test::HasValue(second->save(std::vector<StateWrite>{{key("q"), taken, "b3"}})));
+  ASSERT_TRUE(test::HasValue(
+      first->save(std::vector<StateWrite>{{StateKey{"game", "Counter", "r", 4}, other, "a3"}})));
+  EXPECT_EQ(first->load(key("q")).value(), std::optional<std::string>("b3"));
+  // An erase by the second (it folds the log) leaves the first no row of q to read.
+  ASSERT_TRUE(test::HasValue(second->erase(key("q"), taken)));
+  EXPECT_FALSE(first->load(key("q")).value().has_value());
+  EXPECT_EQ(first->load(StateKey{"game", "Counter", "r", 4}).value(),
+            std::optional<std::string>("a3"));
+}
+
+// A file written by the previous schema (version 1, no log) is upgraded in place.
+TEST_F(SqliteStore, AVersionOneFileIsUpgradedAndKeepsItsState) {
+  {
+    Raw raw(path_);
+    raw.exec("PRAGMA journal_mode = WAL");
+    raw.exec(
+        "CREATE TABLE mesh_schema (version INTEGER NOT NULL); "
+        "INSERT INTO mesh_schema VALUES (1); "
+        "CREATE TABLE mesh_shards (capability TEXT NOT NULL, shard INTEGER NOT NULL, "
+        "fence INTEGER NOT NULL, owner TEXT NOT NULL, PRIMARY KEY (capability, shard)) "
+        "WITHOUT ROWID; "
+        "CREATE TABLE mesh_state (capability TEXT NOT NULL, module TEXT NOT NULL, "
+        "id TEXT NOT NULL, shard INTEGER NOT NULL, fence INTEGER NOT NULL, "
+        "state BLOB NOT NULL, PRIMARY KEY (capability, module, id)) WITHOUT ROWID; "
+        "INSERT INTO mesh_shards VALUES ('game', 3, 4, 'old-node'); "
+        "INSERT INTO mesh_state VALUES ('game', 'Counter', 'kept', 3, 4, CAST('v1' AS BLOB))");
+  }
+  auto store = sqlite_store(path_);
+  Raw raw(path_);
+  EXPECT_EQ(raw.column("SELECT version FROM mesh_schema"), std::vector<std::string>{"2"});
+  EXPECT_EQ(store->load(key("kept")).value(), std::optional<std::string>("v1"));
+  const std::uint64_t fence = store->claim("game", 3, "new-node").value();
+  EXPECT_EQ(fence, 5u);
+  ASSERT_TRUE(test::HasValue(store->save(std::vector<StateWrite>{{key("kept"), fence, "v2"}})));
+  EXPECT_EQ(store->load(key("kept")).value(), std::optional<std::string>("v2"));
 }
 
 TEST_F(SqliteStore, AFileLockedByAnotherWriterFailsWritesWithinTheBudgetButNotLoads) {
