@@ -746,8 +746,8 @@ class SqliteStore final : public StateStore {
     std::optional<std::int64_t> seq;  // of the key's newest row this store appended since
   };
   Logged logged(const StateKey& key) {
-    thread_local std::string probe;
-    probe = log_key(key);
+    thread_local std::string probe;  // keeps its buffer: no allocation per load
+    write_log_key(key, probe);
     std::lock_guard lock(log_mutex_);
     Logged out{end_, std::nullopt};
     if (!log_index_.empty()) {
@@ -766,6 +766,11 @@ class SqliteStore final : public StateStore {
   // that no two keys give the same string.
   static std::string log_key(const StateKey& key) {
     std::string out;
+    write_log_key(key, out);
+    return out;
+  }
+  static void write_log_key(const StateKey& key, std::string& out) {
+    out.clear();
     out.reserve(8 + key.capability.size() + key.module.size() + key.id.size());
     for (const std::string_view part :
          {std::string_view(key.capability), std::string_view(key.module)}) {
@@ -774,7 +779,6 @@ class SqliteStore final : public StateStore {
       out.append(part);
     }
     out.append(key.id);
-    return out;
   }
 
   // Ok when `fence` is the latest of the key's shard, else Errc::fenced. Inside a write
