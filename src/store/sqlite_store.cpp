@@ -6,10 +6,10 @@
 //
 // Saves append to mesh_state_log instead of updating mesh_state in place. An update rewrites
 // the 4 KiB leaf page of its row, and the rows of one commit are spread over the table, so a
-// commit of 30 saves wrote and synced ~30 pages; appended rows share the table's last page or
+// commit of 30 saves wrote and synced ~30 pages; appended rows share the log's last page or
 // two. The log is folded into mesh_state (the newest row of each key) every kFoldAfterRows
 // appended rows, in every claim and erase, and when a store opens or closes. A fold keeps the
-// log's last row, emptied (a key of ''), so that seqs only grow: the log's last seq tells a
+// log's last row, emptied (shard -1), so that seqs only grow: the log's last seq tells a
 // store whether another process appended since it did. While none did, the store knows which
 // rows of the log are its own (an index in memory of what it appended since its last fold) and
 // reads a key's row by its seq, or mesh_state; otherwise it searches the log for the key first
@@ -128,15 +128,15 @@ constexpr const char* kFold =
     "INSERT INTO mesh_state (capability, module, id, shard, fence, state) "
     "SELECT capability, module, id, shard, fence, state FROM ("
     "  SELECT capability, module, id, shard, fence, state, max(seq) FROM mesh_state_log "
-    "  WHERE capability <> '' GROUP BY capability, module, id) WHERE true "
+    "  WHERE shard >= 0 GROUP BY capability, module, id) WHERE true "
     "ON CONFLICT (capability, module, id) DO UPDATE SET "
     "shard = excluded.shard, fence = excluded.fence, state = excluded.state";
-// After a fold: the last row stays, as the marker of the log's end (capabilities are never
-// empty), so that the next row's seq is greater than every seq before it.
+// After a fold: the last row stays, as the marker of the log's end (shard -1, which no key
+// has), so that the next row's seq is greater than every seq before it.
 constexpr const char* kTrimLog =
     "DELETE FROM mesh_state_log WHERE seq < (SELECT max(seq) FROM mesh_state_log)";
 constexpr const char* kMarkLogEnd =
-    "UPDATE mesh_state_log SET capability = '', module = '', id = '', shard = 0, fence = 0, "
+    "UPDATE mesh_state_log SET capability = '', module = '', id = '', shard = -1, fence = 0, "
     "state = x''";
 constexpr const char* kLogEnd = "SELECT coalesce(max(seq), 0) FROM mesh_state_log";
 constexpr const char* kDelete =
@@ -183,11 +183,11 @@ constexpr const char* kLoad =
 // marker of the log's end since.
 constexpr const char* kLoadLogged =
     "SELECT state FROM mesh_state_log WHERE seq = ?4 AND capability = ?1 AND module = ?2 "
-    "AND id = ?3";
+    "AND id = ?3 AND shard >= 0";
 // A search of the whole log (it has no index by key; it is at most a few thousand rows).
 constexpr const char* kFindLogged =
     "SELECT state FROM mesh_state_log WHERE capability = ?1 AND module = ?2 AND id = ?3 "
-    "ORDER BY seq DESC LIMIT 1";
+    "AND shard >= 0 ORDER BY seq DESC LIMIT 1";
 
 struct CloseDatabase {
   // close_v2: a statement still alive somewhere must not make the close fail and leak the file.

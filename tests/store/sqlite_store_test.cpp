@@ -152,16 +152,16 @@ TEST_F(SqliteStore, ClaimsAndSavesAreRowsOfTheDocumentedTables) {
       "module || '/' || id || '/' || shard || '/' || fence || '/' || typeof(state) || '/' || "
       "CAST(state AS TEXT)";
   // A save is appended to the log; closing the store folds the log into mesh_state, and
-  // leaves the log's last row as its end marker, with an empty key.
+  // leaves the log's last row as its end marker: shard -1, which no key has.
   EXPECT_EQ(raw.column("SELECT " + columns + " FROM mesh_state_log"),
             std::vector<std::string>{row});
   EXPECT_TRUE(raw.column("SELECT " + columns + " FROM mesh_state").empty());
   const std::vector<std::string> seq = raw.column("SELECT seq FROM mesh_state_log");
   store.reset();
   EXPECT_EQ(raw.column("SELECT " + columns + " FROM mesh_state"), std::vector<std::string>{row});
-  EXPECT_EQ(raw.column("SELECT seq || '/' || capability || module || id || '/' || "
+  EXPECT_EQ(raw.column("SELECT seq || '/' || shard || '/' || capability || module || id || '/' || "
                        "length(state) FROM mesh_state_log"),
-            std::vector<std::string>{seq.at(0) + "//0"});
+            std::vector<std::string>{seq.at(0) + "/-1//0"});
 }
 
 TEST_F(SqliteStore, AnEmptyStateIsAnEmptyRowNotNoRow) {
@@ -347,7 +347,7 @@ TEST_F(SqliteStore, TheLogIsFoldedIntoTheTableWithTheNewestRowOfEachKey) {
     ASSERT_TRUE(test::HasValue(store->save(batch)));
     EXPECT_EQ(store->load(key("k7")).value(),
               std::optional<std::string>(std::to_string(round) + "/7"));
-    if (raw.column("SELECT count(*) FROM mesh_state_log WHERE capability <> ''") ==
+    if (raw.column("SELECT count(*) FROM mesh_state_log WHERE shard >= 0") ==
         std::vector<std::string>{"0"}) {
       folded_at = round;
     }
@@ -376,19 +376,40 @@ TEST_F(SqliteStore, ABigBatchIsWrittenToTheTableAfterTheLogIsFolded) {
   for (int k = 0; k < 300; ++k) batch.push_back({key("k" + std::to_string(k)), fence, "new"});
   ASSERT_TRUE(test::HasValue(store->save(batch)));
   Raw raw(path_);
-  EXPECT_EQ(raw.column("SELECT count(*) FROM mesh_state_log WHERE capability <> ''"),
+  EXPECT_EQ(raw.column("SELECT count(*) FROM mesh_state_log WHERE shard >= 0"),
             std::vector<std::string>{"0"});
   EXPECT_EQ(raw.column("SELECT count(*) FROM mesh_state WHERE CAST(state AS TEXT) = 'new'"),
             std::vector<std::string>{"300"});
   EXPECT_EQ(store->load(key("k0")).value(), std::optional<std::string>("new"));
   // A small batch after it goes to the log again.
   ASSERT_TRUE(test::HasValue(store->save(std::vector<StateWrite>{{key("k1"), fence, "newer"}})));
-  EXPECT_EQ(raw.column("SELECT count(*) FROM mesh_state_log WHERE capability <> ''"),
+  EXPECT_EQ(raw.column("SELECT count(*) FROM mesh_state_log WHERE shard >= 0"),
             std::vector<std::string>{"1"});
   store.reset();
   EXPECT_EQ(raw.column("SELECT id || '=' || CAST(state AS TEXT) FROM mesh_state "
                        "WHERE id IN ('k0', 'k1') ORDER BY id"),
             (std::vector<std::string>{"k0=new", "k1=newer"}));
+}
+
+// The log's end marker is told apart by its shard, not its key: a key of empty strings (the
+// store takes any) is saved, found, folded and loaded like any other.
+TEST_F(SqliteStore, AnEmptyKeyIsNotTakenForTheEndOfTheLog) {
+  auto store = sqlite_store(path_);
+  const StateKey empty{"", "", "", 5};
+  const std::uint64_t fence = store->claim("", 5, "a").value();
+  ASSERT_TRUE(test::HasValue(store->save(std::vector<StateWrite>{{empty, fence, "first"}})));
+  store.reset();  // folds: the row of the empty key becomes the log's end marker
+  store = sqlite_store(path_);
+  EXPECT_EQ(store->load(empty).value(), std::optional<std::string>("first"));
+  ASSERT_TRUE(test::HasValue(store->save(std::vector<StateWrite>{{empty, fence, "second"}})));
+  EXPECT_EQ(store->load(empty).value(), std::optional<std::string>("second"));
+  auto other = sqlite_store(path_);  // another process: its open folds the log
+  EXPECT_EQ(other->load(empty).value(), std::optional<std::string>("second"));
+  other.reset();
+  store.reset();
+  Raw raw(path_);
+  EXPECT_EQ(raw.column("SELECT CAST(state AS TEXT) FROM mesh_state WHERE capability = ''"),
+            std::vector<std::string>{"second"});
 }
 
 // A process killed with rows in the log: the next store on the file folds them when it opens.
@@ -403,7 +424,7 @@ TEST_F(SqliteStore, RowsLeftInTheLogAreFoldedWhenTheFileIsOpened) {
   }
   auto store = sqlite_store(path_);
   Raw raw(path_);
-  EXPECT_EQ(raw.column("SELECT count(*) FROM mesh_state_log WHERE capability <> ''"),
+  EXPECT_EQ(raw.column("SELECT count(*) FROM mesh_state_log WHERE shard >= 0"),
             std::vector<std::string>{"0"});
   EXPECT_EQ(raw.column("SELECT CAST(state AS TEXT) FROM mesh_state WHERE id = 'left'"),
             std::vector<std::string>{"new"});
