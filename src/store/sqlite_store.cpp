@@ -697,23 +697,28 @@ class SqliteStore final : public StateStore {
     for (const Statement* step : {&writer_.fold, &writer_.trim_log, &writer_.mark_log_end}) {
       if (auto done = run(*step, "folding the log"); !done) return done;
     }
+    auto end = log_end();
+    if (!end) return std::unexpected(end.error());
+    staged_fold_end_ = *end;
+    return {};
+  }
+
+  // The log's last seq (0 when it never had a row), inside the current write transaction.
+  Result<std::int64_t> log_end() {
     Using end(writer_.log_end);
     if (sqlite3_step(end.get()) != SQLITE_ROW) {
-      return std::unexpected(unavailable(writer_.db.get(), "folding the log"));
+      return std::unexpected(unavailable(writer_.db.get(), "reading the log's end"));
     }
-    staged_fold_end_ = sqlite3_column_int64(end.get(), 0);
-    return {};
+    return sqlite3_column_int64(end.get(), 0);
   }
 
   // fold(), unless the log holds nothing but its end marker: this store appended nothing since
   // its last fold, and no other process since (the log's end is still the one it left).
   Result<void> fold_if_needed() {
     if (appended_ == 0 && end_) {
-      Using end(writer_.log_end);
-      if (sqlite3_step(end.get()) != SQLITE_ROW) {
-        return std::unexpected(unavailable(writer_.db.get(), "reading the log's end"));
-      }
-      if (sqlite3_column_int64(end.get(), 0) == *end_) return {};
+      auto end = log_end();
+      if (!end) return std::unexpected(end.error());
+      if (*end == *end_) return {};
     }
     return fold();
   }
